@@ -1,0 +1,31 @@
+# FedChain: `make run` sets up and starts web + workers; `make test` sets up and runs every test.
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+WORKERS ?= 2
+
+.PHONY: run test setup bench clean
+
+run: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py serve --port $(PORT) --workers $(WORKERS)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	@python=$$(scripts/find-python) || exit 1; \
+	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then \
+		echo "Creating $(VENV) with $$python"; rm -rf $(VENV); "$$python" -m venv $(VENV) || exit 1; \
+	fi
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+clean:
+	rm -rf $(VENV) var test-artifacts

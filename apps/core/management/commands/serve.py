@@ -1,0 +1,97 @@
+"""Runs the web server and the task workers together in the foreground.
+
+Ctrl-C (SIGINT) or SIGTERM stops every process it started, workers' children included.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+GRACE_SECONDS = 10
+
+
+class Command(BaseCommand):
+    help = "Run the web server (Daphne) and the task workers (Huey) until interrupted."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--workers", type=int, default=settings.HUEY_WORKERS)
+
+    def handle(self, *args, host, port, workers, **options):
+        if workers < 1:
+            raise CommandError("--workers must be at least 1.")
+        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        commands = {
+            "web": [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "fedchain_site.asgi:application"],
+            "workers": [*manage, "run_huey", "--workers", str(workers), "--worker-type", "process"],
+        }
+        for hook in self.before_start_hooks():
+            hook(self.stdout)
+        children = {}
+        stopping = False
+
+        def request_stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        try:
+            for name, command in commands.items():
+                # Own session: we decide when the children and their children stop.
+                children[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, start_new_session=True)
+            self.stdout.write(f"FedChain is running at http://{host}:{port}/  ({workers} worker processes)")
+            self.stdout.write("Press Ctrl-C to stop.")
+            while not stopping:
+                exited = [name for name, child in children.items() if child.poll() is not None]
+                if exited:
+                    self.stderr.write(f"{', '.join(exited)} exited unexpectedly; stopping FedChain.")
+                    break
+                time.sleep(0.2)
+        finally:
+            self.stop_all(children)
+        self.stdout.write("FedChain stopped.")
+        if not stopping:
+            raise CommandError("A FedChain process exited unexpectedly.")
+
+    def before_start_hooks(self):
+        """Steps other apps run once before the servers start (e.g. first-run setup)."""
+        from django.apps import apps
+
+        hooks = []
+        for config in apps.get_app_configs():
+            hook = getattr(config, "before_serve", None)
+            if hook:
+                hooks.append(hook)
+        return hooks
+
+    def stop_all(self, children):
+        for child in children.values():
+            self.signal_group(child, signal.SIGINT)
+        deadline = time.monotonic() + GRACE_SECONDS
+        for child in children.values():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.signal_group(child, signal.SIGTERM)
+        for child in children.values():
+            try:
+                child.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+            # Whatever the child left in its process group (worker processes) goes too.
+            self.signal_group(child, signal.SIGKILL)
+
+    @staticmethod
+    def signal_group(child, signum):
+        try:
+            os.killpg(child.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass

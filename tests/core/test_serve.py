@@ -1,0 +1,51 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from django.conf import settings
+
+from tests.conftest import free_port, processes_with_env, wait_for
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except OSError:
+        return None, b""
+
+
+@pytest.mark.slow
+def test_serve_answers_and_stops_every_process_on_sigint(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "FEDCHAIN_SQLITE_NAME"}
+    env["FEDCHAIN_DATA_DIR"] = str(tmp_path)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=settings.BASE_DIR, env=env, check=True)
+    started = time.monotonic()
+    serve = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", "2"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: get(base + "/")[0] == 200, timeout=60, message="the dashboard to answer")
+        assert time.monotonic() - started < 60
+        assert get(base + "/admin/login/")[0] == 200
+        status, body = get(base + "/static/vendor/plotly/plotly.min.js")
+        assert status == 200 and b"plotly" in body[:2000].lower()
+        # web server, worker consumer and its two worker processes
+        assert len(processes_with_env("FEDCHAIN_DATA_DIR", str(tmp_path))) >= 4
+    finally:
+        serve.send_signal(signal.SIGINT)
+        output, _ = serve.communicate(timeout=30)
+    assert serve.returncode == 0, output
+    assert f"http://127.0.0.1:{port}/" in output
+    wait_for(lambda: not processes_with_env("FEDCHAIN_DATA_DIR", str(tmp_path)), timeout=10, message="no process left")

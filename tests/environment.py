@@ -1,0 +1,12 @@
+"""Loaded by pytest before Django (see pytest.ini): gives the test run a data directory of its own."""
+
+import os
+import tempfile
+
+os.environ["FEDCHAIN_DATA_DIR"] = os.environ.get("FEDCHAIN_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="fedchain-test-")
+os.environ.setdefault("DJANGO_DEBUG", "1")
+for name in ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY"):
+    # The suite tests the embedded default; tests of the scaled-out setup set these themselves.
+    os.environ.pop(name, None)
+# Playwright's sync API runs an event loop in the test thread; Django would refuse ORM calls there.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
