@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "channels",
     "huey.contrib.djhuey",
     "apps.core",
+    "apps.events",
     "apps.ledger",
     "apps.federated",
     "apps.dashboard",
