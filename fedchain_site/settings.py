@@ -77,6 +77,16 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 # Signs chain checkpoints; kept outside the database so a database writer cannot forge them.
 CHECKPOINT_KEY = env_str("FEDCHAIN_CHECKPOINT_KEY") or SECRET_KEY
 
+# --- Ledger (chain parameters: every node validating the same chain must use the same values) ---
+
+# --- Federated learning ---
+
+# --- Workers ---
+
+# --- Dashboard ---
+
+# --- Explorer ---
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
