@@ -1,0 +1,113 @@
+"""The same code on PostgreSQL + Redis, by configuration alone: tasks cross processes through Redis."""
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import uuid
+
+import pytest
+from django.conf import settings
+
+
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+REDIS = ("127.0.0.1", 6379)
+
+
+def reachable(host, port):
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def scaled_out_env(tmp_path):
+    if not (reachable(PG["host"], PG["port"]) and reachable(*REDIS)):
+        if os.environ.get("CI"):
+            pytest.fail("CI must provide PostgreSQL on 5432 and Redis on 6379 (.ci/run starts them)")
+        pytest.skip("PostgreSQL and Redis are not running on localhost")
+    name = f"fedchain_scaleout_{uuid.uuid4().hex[:8]}"
+    psql = ["psql", "-h", PG["host"], "-U", PG["user"], "-d", "postgres", "-qc"]
+    subprocess.run([*psql, f"CREATE DATABASE {name}"], check=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("FEDCHAIN_SQLITE_NAME", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+    env.update(
+        FEDCHAIN_DATA_DIR=str(tmp_path),
+        DATABASE_URL=f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{name}",
+        REDIS_URL=f"redis://{REDIS[0]}:{REDIS[1]}/0",
+        FEDCHAIN_QUEUE_NAME=name,
+    )
+    yield env
+    subprocess.run([*psql, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=False)
+
+
+def manage(env, *args, **kwargs):
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, **kwargs
+    )
+
+
+@pytest.mark.slow
+def test_postgres_and_redis_carry_tasks_and_channel_messages_between_processes(scaled_out_env):
+    env = scaled_out_env
+    migrated = manage(env, "migrate", "-v0", timeout=180)
+    assert migrated.returncode == 0, migrated.stderr
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "run_huey", "--workers", "1", "--worker-type", "process"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        enqueue = textwrap.dedent(
+            """
+            import os, time
+            from django.conf import settings
+            from django.db import connection
+            from apps.core.tasks import worker_identity
+            assert connection.vendor == "postgresql", connection.vendor
+            assert settings.HUEY["huey_class"] == "huey.RedisHuey"
+            result = worker_identity.enqueue()
+            deadline = time.monotonic() + 60
+            while not result.is_finished and time.monotonic() < deadline:
+                time.sleep(0.2)
+                result.refresh()
+            assert result.status.name == "SUCCESSFUL", result.status
+            assert result.return_value["pid"] != os.getpid()
+            print("ran in", result.return_value["pid"])
+            """
+        )
+        done = manage(env, "shell", "-c", enqueue, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "ran in" in done.stdout
+
+        channel = f"probe-{uuid.uuid4().hex}"
+        receive = f"""
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+layer = get_channel_layer()
+assert type(layer).__name__ == "RedisChannelLayer", type(layer)
+print(async_to_sync(layer.receive)({channel!r})["text"])
+"""
+        receiver = subprocess.Popen(
+            [sys.executable, "manage.py", "shell", "-c", receive],
+            cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        send = f"""
+import time
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+time.sleep(2)
+async_to_sync(get_channel_layer().send)({channel!r}, {{"type": "probe", "text": "across processes"}})
+"""
+        sent = manage(env, "shell", "-c", send, timeout=60)
+        assert sent.returncode == 0, sent.stderr
+        out, err = receiver.communicate(timeout=60)
+        assert "across processes" in out, err
+    finally:
+        os.killpg(worker.pid, 9)
+        worker.wait()
