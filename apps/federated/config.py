@@ -1,0 +1,207 @@
+"""An experiment's settings and their validation: the one place that decides what is a valid experiment.
+
+The admin, the `run_experiment` command, the dashboard's form and the API all go through
+`experiment_config_validate`, which returns a frozen `ExperimentConfig` or raises `ConfigError` with a plain
+message per setting.
+"""
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+from .aggregation import AGGREGATORS
+from .datasets import (
+    DATASETS,
+    SYNTHETIC_DEFAULT_SAMPLES,
+    SYNTHETIC_MAX_SAMPLES,
+    SYNTHETIC_MIN_SAMPLES,
+    dataset_min_train_size,
+    dataset_n_classes,
+)
+from .nn import MODELS
+from .partition import PARTITIONS
+from .sampling import clients_per_round
+
+MAX_CLIENTS = 10_000
+MAX_ROUNDS = 10_000
+MAX_HIDDEN_LAYERS = 4
+MAX_HIDDEN_UNITS = 4096
+MAX_SEED = 2**63 - 1
+DEFAULT_HIDDEN = (32,)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    dataset: str = "digits"
+    synthetic_samples: int = SYNTHETIC_DEFAULT_SAMPLES
+    clients: int = 10
+    rounds: int = 30
+    partition: str = "iid"
+    alpha: float = 0.5
+    classes_per_client: int = 2
+    model: str = "softmax"
+    hidden: tuple[int, ...] = ()
+    aggregator: str = "fedavg"
+    trim_ratio: float = 0.1
+    byzantine: int = 0
+    krum_select: int = 1
+    fraction: float = 1.0
+    min_clients: int = 1
+    local_epochs: int = 1
+    batch_size: int = 10
+    lr: float = 0.1
+    mu: float = 0.0
+    difficulty_bits: int = 12
+    seed: int = 0
+    baseline: bool = True
+
+    def as_dict(self):
+        """JSON-ready settings (the experiment's record on the chain carries them)."""
+        values = asdict(self)
+        values["hidden"] = list(self.hidden)
+        return values
+
+    @property
+    def clients_per_round(self):
+        return clients_per_round(self.clients, fraction=self.fraction, minimum=self.min_clients)
+
+
+SETTING_NAMES = tuple(f.name for f in fields(ExperimentConfig))
+
+
+class ConfigError(ValueError):
+    def __init__(self, errors):
+        self.errors = errors  # {setting: [message, ...]}
+        super().__init__("; ".join(f"{name}: {' '.join(messages)}" for name, messages in errors.items()))
+
+
+def difficulty_bits_range():
+    """Lowest and highest minimum difficulty (leading zero bits) an experiment may declare."""
+    return 0, 32
+
+
+def experiment_config_validate(values):
+    """ExperimentConfig from a mapping of settings (missing ones take defaults), or ConfigError."""
+    errors = {}
+
+    def fail(name, message):
+        errors.setdefault(name, []).append(message)
+
+    unknown = sorted(set(values) - set(SETTING_NAMES))
+    for name in unknown:
+        fail(name, f"unknown setting; the settings are {', '.join(SETTING_NAMES)}")
+    defaults = ExperimentConfig()
+    clean = {}
+    for name in SETTING_NAMES:
+        value = values.get(name)
+        clean[name] = getattr(defaults, name) if value is None or value == "" else value
+
+    def integer(name, low, high):
+        value = clean[name]
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            fail(name, "must be a whole number")
+            return
+        try:
+            value = int(value)
+        except ValueError:
+            fail(name, "must be a whole number")
+            return
+        if not low <= value <= high:
+            fail(name, f"must be between {low} and {high}")
+        clean[name] = value
+
+    def real(name, low, high, *, low_open=False, high_open=False):
+        value = clean[name]
+        if isinstance(value, bool):
+            fail(name, "must be a number")
+            return
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            fail(name, "must be a number")
+            return
+        too_low = value <= low if low_open else value < low
+        too_high = value >= high if high_open else value > high
+        if not math.isfinite(value) or too_low or too_high:
+            fail(name, f"must be in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}")
+        clean[name] = value
+
+    def choice(name, options):
+        if clean[name] not in options:
+            fail(name, f"{clean[name]!r} is not one of {', '.join(options)}")
+
+    choice("dataset", DATASETS)
+    choice("partition", PARTITIONS)
+    choice("model", MODELS)
+    choice("aggregator", AGGREGATORS)
+    integer("synthetic_samples", SYNTHETIC_MIN_SAMPLES, SYNTHETIC_MAX_SAMPLES)
+    integer("clients", 1, MAX_CLIENTS)
+    integer("rounds", 1, MAX_ROUNDS)
+    real("alpha", 0, 1e6, low_open=True)
+    integer("classes_per_client", 1, 1000)
+    real("trim_ratio", 0, 0.5, high_open=True)
+    integer("byzantine", 0, MAX_CLIENTS)
+    integer("krum_select", 1, MAX_CLIENTS)
+    real("fraction", 0, 1, low_open=True)
+    integer("min_clients", 1, MAX_CLIENTS)
+    integer("local_epochs", 1, 1000)
+    integer("batch_size", 1, 100_000)
+    real("lr", 0, 100, low_open=True)
+    real("mu", 0, 1e6)
+    integer("difficulty_bits", *difficulty_bits_range())
+    integer("seed", 0, MAX_SEED)
+    if not isinstance(clean["baseline"], bool):
+        fail("baseline", "must be true or false")
+    clean["hidden"] = _hidden_layers(clean, values.get("hidden"), fail)
+    if not errors:
+        _check_combination(clean, fail)
+    if errors:
+        raise ConfigError(errors)
+    return ExperimentConfig(**clean)
+
+
+def _hidden_layers(clean, given, fail):
+    if clean["model"] != "mlp":
+        if given not in (None, "", (), []):
+            fail("hidden", "hidden layers belong to the mlp model only")
+        return ()
+    if given in (None, "", (), []):
+        return DEFAULT_HIDDEN
+    if isinstance(given, str):
+        parts = [part.strip() for part in given.split(",")]
+    elif isinstance(given, (list, tuple)):
+        parts = list(given)
+    else:
+        fail("hidden", "give the hidden layer widths as a list or as comma-separated numbers, e.g. 64,32")
+        return ()
+    try:
+        widths = tuple(int(part) for part in parts if not isinstance(part, bool) and part != "")
+    except (TypeError, ValueError):
+        fail("hidden", "give the hidden layer widths as comma-separated whole numbers, e.g. 64,32")
+        return ()
+    if len(widths) != len(parts) or not 1 <= len(widths) <= MAX_HIDDEN_LAYERS:
+        fail("hidden", f"give 1 to {MAX_HIDDEN_LAYERS} hidden layer widths, e.g. 64,32")
+    elif any(not 1 <= width <= MAX_HIDDEN_UNITS for width in widths):
+        fail("hidden", f"each hidden layer has between 1 and {MAX_HIDDEN_UNITS} units")
+    return widths
+
+
+def _check_combination(clean, fail):
+    """Rules that involve several settings; only run when each setting is valid on its own."""
+    train_size = dataset_min_train_size(clean["dataset"], synthetic_samples=clean["synthetic_samples"])
+    if clean["clients"] > train_size:
+        fail("clients", f"{clean['clients']} clients cannot each get a sample: {clean['dataset']} has {train_size} "
+             "training samples")
+    if clean["min_clients"] > clean["clients"]:
+        fail("min_clients", f"cannot exceed the number of clients ({clean['clients']})")
+    n_classes = dataset_n_classes(clean["dataset"])
+    if clean["partition"] == "shards" and clean["classes_per_client"] > n_classes:
+        fail("classes_per_client", f"{clean['dataset']} has only {n_classes} classes")
+    per_round = clients_per_round(clean["clients"], fraction=clean["fraction"], minimum=clean["min_clients"])
+    if clean["aggregator"] == "krum":
+        needed = 2 * clean["byzantine"] + 3
+        if per_round < needed:
+            fail("byzantine", f"Krum tolerating {clean['byzantine']} faulty clients needs at least {needed} clients "
+                 f"per round; this experiment samples {per_round}")
+        if clean["krum_select"] > per_round - clean["byzantine"]:
+            fail("krum_select", f"Multi-Krum can select at most {per_round - clean['byzantine']} updates "
+                 f"({per_round} per round minus {clean['byzantine']} faulty)")

@@ -1,0 +1,41 @@
+"""Local training: minibatch SGD with FedProx's proximal term, deterministic given its random generator."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .nn import loss_and_grad
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 1
+    batch_size: int = 32
+    lr: float = 0.1
+    # FedProx: mu/2 * ||w - w_global||^2 keeps a client near the global model on skewed data; 0 is plain SGD.
+    mu: float = 0.0
+
+
+def sgd_train(spec, start, x, y, config, rng):
+    """Parameters after `config.epochs` passes of shuffled minibatch SGD from `start` (which is not modified).
+
+    Returns (params, train_loss): the mean minibatch loss of the last epoch (the data term, without the
+    proximal term). Diverged training returns non-finite parameters; aggregators reject them.
+    """
+    params = np.array(start, dtype=np.float64, copy=True)
+    n = len(y)
+    batch = min(config.batch_size, n)
+    epoch_loss = 0.0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for _ in range(config.epochs):
+            order = rng.permutation(n)
+            total = 0.0
+            for begin in range(0, n, batch):
+                rows = order[begin : begin + batch]
+                loss, grad = loss_and_grad(spec, params, x[rows], y[rows])
+                if config.mu:
+                    grad += config.mu * (params - start)
+                params -= config.lr * grad
+                total += loss * len(rows)
+            epoch_loss = total / n
+    return params, epoch_loss
