@@ -1,1 +1,8 @@
-websocket_urlpatterns = []
+from django.urls import path
+
+from . import consumers
+
+websocket_urlpatterns = [
+    path("ws/dashboard/", consumers.DashboardConsumer.as_asgi()),
+    path("ws/experiments/<int:experiment_id>/", consumers.ExperimentConsumer.as_asgi()),
+]

@@ -1,0 +1,90 @@
+"""Websockets of the live dashboard: /ws/dashboard/ (the overview) and /ws/experiments/<id>/."""
+
+import asyncio
+import logging
+
+from asgiref.sync import sync_to_async
+from channels.db import aclose_old_connections
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from . import protocol, selectors
+from .relay import Subscription, get_relay
+
+logger = logging.getLogger(__name__)
+
+# How long the server waits for a client's opening message before sending a fresh snapshot.
+HELLO_TIMEOUT = 2.0
+
+
+class LiveConsumer(AsyncWebsocketConsumer):
+    stream = protocol.Stream()
+    _hello = None  # the client's opening message, once connected
+    _follower = None  # the task that sends the stream
+
+    def build_snapshot(self):
+        raise NotImplementedError
+
+    async def connect(self):
+        self._hello = asyncio.get_running_loop().create_future()
+        await self.accept()
+        self._follower = asyncio.create_task(self._follow())
+
+    async def receive(self, text_data=None, bytes_data=None):
+        try:
+            hello = protocol.parse_client_message(text_data, bytes_data)
+            if self._hello is None or self._hello.done():
+                raise protocol.ProtocolError("only one opening message is accepted")
+        except protocol.ProtocolError as error:
+            logger.info("closing a websocket after an invalid message: %s", error)
+            await self._stop(protocol.CLOSE_INVALID_MESSAGE)
+            return
+        self._hello.set_result(hello)
+
+    async def disconnect(self, code):
+        if self._follower is not None:
+            self._follower.cancel()
+
+    async def _follow(self):
+        try:
+            try:
+                hello = await asyncio.wait_for(asyncio.shield(self._hello), HELLO_TIMEOUT)
+            except TimeoutError:
+                self._hello.cancel()  # a message arriving now is one too many
+                hello = protocol.Hello()
+            subscription = Subscription(
+                relay=get_relay(), stream=self.stream, send=self._send_text, build_snapshot=self.build_snapshot
+            )
+            await subscription.run(after=hello.after)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("the live dashboard stream failed")
+            await self._stop(protocol.CLOSE_SERVER_ERROR)
+
+    async def _send_text(self, text):
+        await self.send(text_data=text)
+
+    async def _stop(self, code):
+        if self._follower is not None and self._follower is not asyncio.current_task():
+            self._follower.cancel()
+        await self.close(code=code)
+
+
+class DashboardConsumer(LiveConsumer):
+    def build_snapshot(self):
+        return selectors.overview_state()
+
+
+class ExperimentConsumer(LiveConsumer):
+    async def connect(self):
+        self.experiment_id = self.scope["url_route"]["kwargs"]["experiment_id"]
+        self.stream = protocol.Stream(experiment_id=self.experiment_id)
+        await aclose_old_connections()
+        if not await sync_to_async(selectors.experiment_exists)(self.experiment_id):
+            await self.accept()
+            await self.close(code=protocol.CLOSE_NOT_FOUND)
+            return
+        await super().connect()
+
+    def build_snapshot(self):
+        return selectors.experiment_state(self.experiment_id)
