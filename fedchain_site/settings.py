@@ -84,6 +84,17 @@ CHECKPOINT_KEY = env_str("FEDCHAIN_CHECKPOINT_KEY") or SECRET_KEY
 # --- Workers ---
 
 # --- Dashboard ---
+# Each web process polls the event outbox this often (milliseconds) for events to push to browsers.
+DASHBOARD_POLL_INTERVAL = env_int("FEDCHAIN_LIVE_POLL_MS", 100) / 1000
+# The newest events each web process keeps encoded in memory: websockets within them need no query.
+DASHBOARD_RECENT_EVENTS = env_int("FEDCHAIN_LIVE_RECENT_EVENTS", 2000)
+# mining_progress events kept in the outbox; older ones are pruned (they only matter while new).
+DASHBOARD_MINING_PROGRESS_KEEP = env_int("FEDCHAIN_MINING_PROGRESS_KEEP", 500)
+if DASHBOARD_POLL_INTERVAL < 0.01 or DASHBOARD_RECENT_EVENTS < 1 or DASHBOARD_MINING_PROGRESS_KEEP < 1:
+    raise ImproperlyConfigured(
+        "FEDCHAIN_LIVE_POLL_MS must be at least 10, FEDCHAIN_LIVE_RECENT_EVENTS and "
+        "FEDCHAIN_MINING_PROGRESS_KEEP at least 1."
+    )
 
 # --- Explorer ---
 
