@@ -1,0 +1,180 @@
+"""Block records: JSON objects in RFC 8785 canonical form; a record's txid is the SHA-256 of those bytes.
+
+Every record has a "type". The coinbase is always a block's first record and commits its height, experiment,
+round, the parent global model and the difficulty the experiment asked for. Builders validate their input so that
+nothing that cannot be canonicalized (NaN, infinities, integers beyond 2**53) is ever submitted.
+"""
+
+import hashlib
+import json
+import math
+import re
+
+import rfc8785
+
+COINBASE = "coinbase"
+EXPERIMENT = "experiment"
+CLIENT_UPDATE = "client_update"
+GLOBAL_MODEL = "global_model"
+REWARD = "reward"
+RECORD_TYPES = (COINBASE, EXPERIMENT, CLIENT_UPDATE, GLOBAL_MODEL, REWARD)
+
+# The fields each type must carry (more are allowed); what the chain rules rely on.
+REQUIRED_FIELDS = {
+    COINBASE: ("height", "experiment", "round", "parent_model", "difficulty_bits"),
+    EXPERIMENT: ("experiment", "config"),
+    CLIENT_UPDATE: ("experiment", "round", "client", "samples", "update", "metrics", "accepted"),
+    GLOBAL_MODEL: ("experiment", "round", "model", "aggregator", "loss", "accuracy"),
+    REWARD: ("experiment", "round", "client", "amount"),
+}
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def canonical_bytes(record) -> bytes:
+    """The record's RFC 8785 bytes: what its Merkle leaf and txid are computed from."""
+    if not isinstance(record, dict):
+        raise ValueError(f"a record is a JSON object, got {type(record).__name__}")
+    if not isinstance(record.get("type"), str) or not record["type"]:
+        raise ValueError("a record needs a non-empty string 'type'")
+    _check_finite(record, "record")
+    try:
+        return rfc8785.dumps(record)
+    except rfc8785.CanonicalizationError as error:
+        raise ValueError(f"record cannot be canonicalized: {error}") from None
+
+
+def txid(record) -> str:
+    return txid_of_bytes(canonical_bytes(record))
+
+
+def txid_of_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def parse_canonical(data: bytes) -> dict:
+    """The record encoded by `data`, which must be exactly its canonical form; ValueError otherwise."""
+    try:
+        record = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"not JSON: {error}") from None
+    if canonical_bytes(record) != bytes(data):
+        raise ValueError("not in RFC 8785 canonical form")
+    return record
+
+
+def _check_finite(value, where):
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} is {value}: only finite numbers can be recorded")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{where} has a non-string key {key!r}")
+            _check_finite(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for position, item in enumerate(value):
+            _check_finite(item, f"{where}[{position}]")
+
+
+def is_sha256_hex(value) -> bool:
+    return isinstance(value, str) and _SHA256_HEX.fullmatch(value) is not None
+
+
+def _integer(name, value, minimum=0):
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _number(name, value):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return value
+
+
+def _digest(name, value):
+    if not is_sha256_hex(value):
+        raise ValueError(f"{name} must be a SHA-256 digest in lowercase hex (64 characters), got {value!r}")
+    return value
+
+
+def _client(value):
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or value == "":
+        raise ValueError(f"client must be a non-empty string or an integer, got {value!r}")
+    return value
+
+
+def _mapping(name, value):
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object, got {type(value).__name__}")
+    _check_finite(value, name)
+    return dict(value)
+
+
+def coinbase_record(*, height, experiment_id, round_number, parent_model, difficulty_bits) -> dict:
+    """The first record of every block. experiment_id and round_number are None only in the genesis block."""
+    if (experiment_id is None) != (round_number is None):
+        raise ValueError("a coinbase names both an experiment and a round, or neither (genesis)")
+    return {
+        "type": COINBASE,
+        "height": _integer("height", height),
+        "experiment": None if experiment_id is None else _integer("experiment_id", experiment_id),
+        "round": None if round_number is None else _integer("round_number", round_number),
+        "parent_model": None if parent_model is None else _digest("parent_model", parent_model),
+        "difficulty_bits": _integer("difficulty_bits", difficulty_bits),
+    }
+
+
+def experiment_record(*, experiment_id, config: dict) -> dict:
+    """The experiment's configuration, committed once in its round-0 block."""
+    return {"type": EXPERIMENT, "experiment": _integer("experiment_id", experiment_id), "config": _mapping("config", config)}
+
+
+def client_update_record(
+    *, experiment_id, round_number, client, samples, update, metrics: dict, accepted: bool, reason: str = "", worker: str = ""
+) -> dict:
+    """One client's update in a round: `update` is the SHA-256 hex of the update's bytes."""
+    if not isinstance(accepted, bool):
+        raise ValueError(f"accepted must be true or false, got {accepted!r}")
+    if not isinstance(reason, str) or not isinstance(worker, str):
+        raise ValueError("reason and worker must be strings")
+    return {
+        "type": CLIENT_UPDATE,
+        "experiment": _integer("experiment_id", experiment_id),
+        "round": _integer("round_number", round_number),
+        "client": _client(client),
+        "samples": _integer("samples", samples),
+        "update": _digest("update", update),
+        "metrics": _mapping("metrics", metrics),
+        "accepted": accepted,
+        "reason": reason,
+        "worker": worker,
+    }
+
+
+def global_model_record(*, experiment_id, round_number, model, aggregator, loss, accuracy) -> dict:
+    """The round's new global model: `model` is the SHA-256 hex of its serialized parameters."""
+    if not isinstance(aggregator, str) or not aggregator:
+        raise ValueError(f"aggregator must be a non-empty string, got {aggregator!r}")
+    return {
+        "type": GLOBAL_MODEL,
+        "experiment": _integer("experiment_id", experiment_id),
+        "round": _integer("round_number", round_number),
+        "model": _digest("model", model),
+        "aggregator": aggregator,
+        "loss": _number("loss", loss),
+        "accuracy": _number("accuracy", accuracy),
+    }
+
+
+def reward_record(*, experiment_id, round_number, client, amount) -> dict:
+    amount = _number("amount", amount)
+    if amount < 0:
+        raise ValueError(f"amount must not be negative, got {amount!r}")
+    return {
+        "type": REWARD,
+        "experiment": _integer("experiment_id", experiment_id),
+        "round": _integer("round_number", round_number),
+        "client": _client(client),
+        "amount": amount,
+    }
