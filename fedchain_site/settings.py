@@ -78,6 +78,23 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 CHECKPOINT_KEY = env_str("FEDCHAIN_CHECKPOINT_KEY") or SECRET_KEY
 
 # --- Ledger (chain parameters: every node validating the same chain must use the same values) ---
+FEDCHAIN_POW_LIMIT_BITS = env_int("FEDCHAIN_POW_LIMIT_BITS", 8)  # easiest difficulty: leading zero bits
+FEDCHAIN_RETARGET_INTERVAL = env_int("FEDCHAIN_RETARGET_INTERVAL", 20)  # blocks between difficulty adjustments
+FEDCHAIN_TARGET_SPACING = env_int("FEDCHAIN_TARGET_SPACING", 1)  # seconds aimed for between blocks
+FEDCHAIN_MAX_BLOCK_RECORDS = env_int("FEDCHAIN_MAX_BLOCK_RECORDS", 10_000)
+FEDCHAIN_MAX_RECORD_BYTES = env_int("FEDCHAIN_MAX_RECORD_BYTES", 64 * 1024)
+# How often `manage.py watch_chain` re-checks the stored chain (milliseconds).
+FEDCHAIN_WATCH_INTERVAL = env_int("FEDCHAIN_WATCH_INTERVAL_MS", 500) / 1000
+if not 1 <= FEDCHAIN_POW_LIMIT_BITS <= 64 or FEDCHAIN_RETARGET_INTERVAL < 2 or FEDCHAIN_TARGET_SPACING < 1:
+    raise ImproperlyConfigured(
+        "FEDCHAIN_POW_LIMIT_BITS must be 1 to 64, FEDCHAIN_RETARGET_INTERVAL at least 2 and "
+        "FEDCHAIN_TARGET_SPACING at least 1."
+    )
+if FEDCHAIN_MAX_BLOCK_RECORDS < 2 or FEDCHAIN_MAX_RECORD_BYTES < 256 or FEDCHAIN_WATCH_INTERVAL < 0.05:
+    raise ImproperlyConfigured(
+        "FEDCHAIN_MAX_BLOCK_RECORDS must be at least 2, FEDCHAIN_MAX_RECORD_BYTES at least 256 and "
+        "FEDCHAIN_WATCH_INTERVAL_MS at least 50."
+    )
 
 # --- Federated learning ---
 

@@ -139,7 +139,11 @@ class CheckedBlock:
             "records_count": len(self.records),
             "experiment_id": self.experiment_id,
             "round_number": self.round_number,
-            "txids": list(self.txids),
+            "difficulty_bits": self.difficulty_bits,
+            "record_columns": [
+                [txid, record["type"], record.get("experiment"), record.get("round")]
+                for txid, record in zip(self.txids, self.records)
+            ],
         }
 
     def tip(self, previous: ChainTip | None, params: ChainParams) -> ChainTip:
@@ -288,6 +292,19 @@ class Rules:
             difficulty_bits=coinbase["difficulty_bits"],
             global_model=global_model,
         )
+
+    def check_round_contents(self, record_bytes: Sequence[bytes], *, height: int, previous) -> str:
+        """The content checks alone (records, coinbase, fl-continuity) of a would-be block at `height` whose
+        experiment's previous round is `previous`: lets a round's records be refused before anyone mines them.
+        Returns the round's global model hash."""
+        try:
+            records, _ = self._parse_records(record_bytes)
+            coinbase = self._check_coinbase(records, height)
+            self._check_membership(records, coinbase["experiment"], coinbase["round"])
+            return self._check_continuity(records, coinbase, previous)
+        except BlockRejected as rejected:
+            rejected.height = height
+            raise
 
     def _check_pow(self, header, digest):
         try:
