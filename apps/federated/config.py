@@ -25,7 +25,8 @@ MAX_CLIENTS = 10_000
 MAX_ROUNDS = 10_000
 MAX_HIDDEN_LAYERS = 4
 MAX_HIDDEN_UNITS = 4096
-MAX_SEED = 2**63 - 1
+# The seed is recorded on the chain, whose canonical JSON holds integers up to 2**53 exactly.
+MAX_SEED = 2**53 - 1
 DEFAULT_HIDDEN = (32,)
 
 

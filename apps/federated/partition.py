@@ -34,10 +34,11 @@ def partition_dirichlet(labels, n_clients, alpha, rng):
 
 
 def partition_shards(labels, n_clients, classes_per_client, rng):
-    """Pathological non-IID: each client holds samples of exactly `classes_per_client` classes.
+    """Pathological non-IID: each client holds samples of exactly `classes_per_client` classes (at least that
+    many when clients x classes_per_client < classes, since every class must be held by someone).
 
-    Classes are dealt round-robin from a shuffled order so that every class is held by someone; each class's
-    samples are shared equally among the clients that hold it.
+    Classes are dealt round-robin from a shuffled order; each class's samples are shared equally among the
+    clients that hold it.
     """
     _check_sizes(labels, n_clients)
     classes = np.unique(labels)
@@ -45,11 +46,11 @@ def partition_shards(labels, n_clients, classes_per_client, rng):
         raise ValueError(f"classes per client must be between 1 and {len(classes)}")
     order = rng.permutation(classes)
     holders = {label: [] for label in classes}
-    slot = 0
-    for client in range(n_clients):
-        for _ in range(classes_per_client):
-            holders[order[slot % len(order)]].append(client)
-            slot += 1
+    dealt = n_clients * classes_per_client
+    for slot in range(max(dealt, len(classes))):
+        # With fewer slots than classes, the classes left over are dealt out too: no sample is dropped.
+        client = slot // classes_per_client if slot < dealt else slot % n_clients
+        holders[order[slot % len(order)]].append(client)
     parts = [[] for _ in range(n_clients)]
     for label, clients in holders.items():
         if not clients:

@@ -1,0 +1,99 @@
+"""Re-deriving a recorded round from what the chain commits to and the blobs those commitments name.
+
+Nothing recorded is trusted: every blob is re-hashed, the round's global model is recomputed from the update
+blobs with the experiment's aggregator, re-evaluated, and compared with the chain's records.
+"""
+
+from dataclasses import dataclass, field
+
+from .blobs import BlobFormatError, content_address
+
+
+@dataclass(frozen=True)
+class ChainUpdate:
+    client: int
+    samples: int
+    update: str  # SHA-256 hex of the update blob
+    accepted: bool
+
+
+@dataclass(frozen=True)
+class ChainRound:
+    """A round as its block records it."""
+
+    number: int
+    parent_model: str | None  # the coinbase's commitment to the previous round's global model
+    model: str
+    loss: float
+    accuracy: float
+    updates: list[ChainUpdate] = field(default_factory=list)
+
+
+def round_rederive(federation, chain_round, *, previous_blob, update_blobs):
+    """Problems found re-deriving the round (an empty list when it checks out).
+
+    previous_blob: the bytes stored under chain_round.parent_model (None if missing); update_blobs: {hash: bytes
+    or None}. Round 0 is re-derived from the seed alone.
+    """
+    problems = []
+    number = chain_round.number
+    if number == 0:
+        params = federation.initial_params()
+    else:
+        previous = _parse(federation, chain_round.parent_model, previous_blob, "the previous global model", problems)
+        if previous is None:
+            return problems
+        sampled = {int(index) for index in federation.round_clients(number)}
+        updates = sorted(chain_round.updates, key=lambda update: update.client)
+        vectors = []
+        for update in updates:
+            if update.client not in sampled:
+                problems.append(f"client {update.client} sent an update but was not sampled in round {number}")
+                continue
+            shard = len(federation.shards[update.client])
+            if update.samples != shard:
+                problems.append(f"client {update.client} claims {update.samples} samples; its shard has {shard}")
+            data = update_blobs.get(update.update)
+            if data is None:
+                problems.append(f"the update of client {update.client} ({update.update}) is missing or damaged")
+            elif content_address(data) != update.update:
+                problems.append(f"the update of client {update.client} does not hash to {update.update}")
+            try:
+                vectors.append(federation.parse_update(data) if data is not None else None)
+            except BlobFormatError:
+                vectors.append(None)  # the aggregator rejects it, as it did when the round ran
+        if problems:
+            return problems
+        aggregation = federation.aggregate(previous, vectors, [update.samples for update in updates])
+        accepted = {updates[position].client for position in aggregation.accepted}
+        recorded = {update.client for update in updates if update.accepted}
+        if accepted != recorded:
+            problems.append(
+                f"the aggregator accepts clients {sorted(accepted)}; the chain records {sorted(recorded)} as accepted"
+            )
+        params = aggregation.params
+    model = content_address(federation.serialize(params))
+    if model != chain_round.model:
+        problems.append(f"the re-derived global model hashes to {model}; the chain records {chain_round.model}")
+        return problems
+    loss, accuracy = federation.evaluate(params)
+    if (loss, accuracy) != (chain_round.loss, chain_round.accuracy):
+        problems.append(
+            f"the global model's test loss and accuracy are {loss!r} and {accuracy!r}; "
+            f"the chain records {chain_round.loss!r} and {chain_round.accuracy!r}"
+        )
+    return problems
+
+
+def _parse(federation, digest, data, what, problems):
+    if data is None:
+        problems.append(f"{what} ({digest}) is missing from the blob store or damaged")
+        return None
+    if content_address(data) != digest:
+        problems.append(f"{what} does not hash to {digest}")
+        return None
+    try:
+        return federation.parse(data)
+    except ValueError as error:
+        problems.append(f"{what} ({digest}) is not a model of this experiment: {error}")
+        return None

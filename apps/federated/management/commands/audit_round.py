@@ -1,0 +1,51 @@
+"""Re-derives a round's global model from its recorded client updates and checks every hash against the chain.
+Exit status 0 when the round checks out, 1 with the reasons when it does not."""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.federated.models import Experiment
+from apps.federated.selectors import round_audit
+
+
+class Command(BaseCommand):
+    help = "Audit one recorded round: re-derive its global model and check its hashes against the chain."
+
+    def add_arguments(self, parser):
+        parser.add_argument("experiment", help="the experiment's id")
+        parser.add_argument("round", help="the round number (0 is the initial model)")
+        parser.add_argument("--json", dest="as_json", action="store_true", help="print the report as JSON")
+
+    def handle(self, *args, experiment, round, as_json, **options):
+        experiment_id, number = _whole_number(experiment, "EXPERIMENT"), _whole_number(round, "ROUND")
+        found = Experiment.objects.filter(pk=experiment_id).first()
+        if found is None:
+            raise CommandError(f"there is no experiment {experiment_id}")
+        if not found.round_set.filter(number=number).exists():
+            raise CommandError(f"experiment {experiment_id} has no recorded round {number}")
+        report = round_audit(experiment=found, number=number)
+        if as_json:
+            self.stdout.write(json.dumps({"experiment": experiment_id, "round": number, "ok": report.ok,
+                                           "block_height": report.block_height, "problems": report.problems}))
+        elif report.ok:
+            self.stdout.write(
+                f"round {number} of experiment {experiment_id} checks out: re-derived global model and every update "
+                f"hash match block {report.block_height}"
+            )
+        else:
+            self.stdout.write(f"round {number} of experiment {experiment_id} FAILS the audit:")
+            for problem in report.problems:
+                self.stdout.write(f"  - {problem}")
+        if not report.ok:
+            raise CommandError(f"round {number} of experiment {experiment_id} fails the audit")
+
+
+def _whole_number(text, name):
+    try:
+        value = int(text)
+    except ValueError:
+        raise CommandError(f"{name} must be a whole number, not {text!r}") from None
+    if value < 0:
+        raise CommandError(f"{name} must not be negative")
+    return value

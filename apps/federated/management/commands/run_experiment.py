@@ -1,0 +1,127 @@
+"""Runs a federated learning experiment to completion in the foreground: train, aggregate, record and mine each
+round, with a progress bar on stderr and a summary (or JSON with --json) on stdout."""
+
+import json
+import time
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.federated.config import ExperimentConfig
+from apps.federated.selectors import experiment_summary
+from apps.federated.services import RoundError, experiment_create, experiment_run
+
+# (option, setting, help). Values go to the validator as typed, so every setting is checked in one place with the
+# same messages as the admin, the dashboard and the API.
+OPTIONS = [
+    ("--dataset", "dataset", "digits, breast_cancer, iris, wine or synthetic"),
+    ("--synthetic-samples", "synthetic_samples", "size of the synthetic data set"),
+    ("--clients", "clients", "number of clients"),
+    ("--rounds", "rounds", "training rounds after the initial model (round 0)"),
+    ("--partition", "partition", "iid, dirichlet, shards or quantity"),
+    ("--alpha", "alpha", "Dirichlet concentration for dirichlet and quantity partitions"),
+    ("--classes-per-client", "classes_per_client", "classes each client holds with shards"),
+    ("--model", "model", "softmax or mlp"),
+    ("--hidden", "hidden", "mlp hidden layer widths, comma-separated, e.g. 64,32"),
+    ("--aggregator", "aggregator", "fedavg, median, trimmed_mean or krum"),
+    ("--trim-ratio", "trim_ratio", "share trimmed at each end by trimmed_mean"),
+    ("--byzantine", "byzantine", "faulty clients Krum tolerates"),
+    ("--krum-select", "krum_select", "updates Krum keeps (1 = Krum, more = Multi-Krum)"),
+    ("--fraction", "fraction", "share of clients sampled per round"),
+    ("--min-clients", "min_clients", "fewest clients per round"),
+    ("--local-epochs", "local_epochs", "local epochs per round"),
+    ("--batch-size", "batch_size", "local minibatch size"),
+    ("--lr", "lr", "local learning rate"),
+    ("--mu", "mu", "FedProx proximal term (0 = FedAvg)"),
+    ("--difficulty-bits", "difficulty_bits", "the experiment's minimum proof-of-work difficulty in leading zero bits"),
+    ("--seed", "seed", "seed of every random choice"),
+]
+
+
+class Command(BaseCommand):
+    help = "Run a federated learning experiment to the end in the foreground (training and mining)."
+
+    def add_arguments(self, parser):
+        defaults = ExperimentConfig()
+        for option, setting, text in OPTIONS:
+            default = getattr(defaults, setting)
+            parser.add_argument(option, dest=setting, metavar=setting.upper(),
+                                help=f"{text} (default: {default if default != () else 'none'})")
+        parser.add_argument("--no-baseline", dest="baseline", action="store_false",
+                            help="skip the centralized baseline")
+        parser.add_argument("--name", default="", help="a name to recognize the experiment by")
+        parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    def handle(self, *args, **options):
+        settings = {setting: options[setting] for _, setting, _ in OPTIONS if options[setting] is not None}
+        settings["baseline"] = options["baseline"]
+        try:
+            experiment = experiment_create(name=options["name"], **settings)
+        except ValidationError as error:
+            lines = [f"  --{name.replace('_', '-')}: {' '.join(messages)}"
+                     for name, messages in error.message_dict.items()]
+            raise CommandError("invalid settings, nothing was created:\n" + "\n".join(lines)) from None
+
+        progress = ProgressBar(self.stderr, total=experiment.rounds + 1)
+        started = time.perf_counter()
+        try:
+            experiment_run(experiment=experiment, on_round=progress.update)
+        except RoundError as error:
+            progress.finish()
+            raise CommandError(f"experiment {experiment.id} failed: {error}") from None
+        except KeyboardInterrupt:
+            progress.finish()
+            raise CommandError(f"experiment {experiment.id} was interrupted and is marked cancelled") from None
+        progress.finish()
+        summary = experiment_summary(experiment)
+        summary["seconds"] = round(time.perf_counter() - started, 3)
+        if options["json"]:
+            self.stdout.write(json.dumps(summary, indent=2))
+        else:
+            self.stdout.write(summary_text(summary))
+
+
+def summary_text(summary):
+    final = summary["rounds"][-1]
+    lines = [
+        f"experiment {summary['experiment']} {summary['status']} in {summary['seconds']:.1f} s: "
+        f"{len(summary['rounds']) - 1} rounds",
+        f"final test accuracy {summary['final_accuracy']:.4f}, loss {summary['final_loss']:.4f}",
+    ]
+    if final["baseline_accuracy"] is not None:
+        lines.append(
+            f"centralized baseline accuracy {final['baseline_accuracy']:.4f}, loss {final['baseline_loss']:.4f}"
+        )
+    lines.append(f"chain height {summary['chain_height']}")
+    return "\n".join(lines)
+
+
+class ProgressBar:
+    """One line on stderr, redrawn in place on a terminal and printed per round otherwise."""
+
+    WIDTH = 30
+
+    def __init__(self, stream, *, total):
+        self.stream = stream
+        self.total = total
+        self.done = 0
+        self.interactive = hasattr(stream, "isatty") and stream.isatty()
+
+    def update(self, round_row, block):
+        self.done += 1
+        filled = self.WIDTH * self.done // self.total
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        mined = f"block {block.height}" if block is not None else "not mined"
+        line = (
+            f"[{bar}] round {round_row.number}/{self.total - 1}  "
+            f"loss {round_row.test_loss:.4f}  accuracy {round_row.test_accuracy:.4f}  {mined}"
+        )
+        if self.interactive:
+            self.stream.write("\r" + line, ending="")
+            self.stream.flush()
+        else:
+            self.stream.write(line)
+
+    def finish(self):
+        if self.interactive and self.done:
+            self.stream.write("")

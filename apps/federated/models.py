@@ -1,0 +1,147 @@
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+
+from .aggregation import AGGREGATORS
+from .config import SETTING_NAMES, ConfigError, ExperimentConfig, experiment_config_validate
+from .datasets import DATASETS
+from .nn import MODELS
+from .partition import PARTITIONS
+
+sha256_hex = RegexValidator(r"^[0-9a-f]{64}$", "a SHA-256 digest in lowercase hex")
+
+
+def _choices(names):
+    return [(name, name) for name in names]
+
+
+def _hash_field(**kwargs):
+    return models.CharField(max_length=64, validators=[sha256_hex], **kwargs)
+
+
+class Experiment(models.Model):
+    """A federated learning run: its settings (validated by `experiment_config_validate`) and its lifecycle."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        PAUSED = "paused"
+        FINISHED = "finished"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    name = models.CharField(max_length=200, blank=True)
+    dataset = models.CharField(max_length=32, choices=_choices(DATASETS), default="digits")
+    synthetic_samples = models.PositiveIntegerField(default=ExperimentConfig.synthetic_samples)
+    clients = models.PositiveIntegerField(default=ExperimentConfig.clients)
+    rounds = models.PositiveIntegerField(default=ExperimentConfig.rounds)
+    partition = models.CharField(max_length=16, choices=_choices(PARTITIONS), default="iid")
+    alpha = models.FloatField(default=ExperimentConfig.alpha)
+    classes_per_client = models.PositiveIntegerField(default=ExperimentConfig.classes_per_client)
+    model = models.CharField(max_length=16, choices=_choices(MODELS), default="softmax")
+    hidden = models.JSONField(default=list, blank=True, help_text="hidden layer widths of the mlp, e.g. [64, 32]")
+    aggregator = models.CharField(max_length=16, choices=_choices(AGGREGATORS), default="fedavg")
+    trim_ratio = models.FloatField(default=ExperimentConfig.trim_ratio)
+    byzantine = models.PositiveIntegerField(
+        default=ExperimentConfig.byzantine, help_text="faulty clients Krum tolerates"
+    )
+    krum_select = models.PositiveIntegerField(
+        default=ExperimentConfig.krum_select, help_text="updates Krum keeps (1 = Krum, more = Multi-Krum)"
+    )
+    fraction = models.FloatField(default=ExperimentConfig.fraction, help_text="share of clients sampled per round")
+    min_clients = models.PositiveIntegerField(default=ExperimentConfig.min_clients)
+    local_epochs = models.PositiveIntegerField(default=ExperimentConfig.local_epochs)
+    batch_size = models.PositiveIntegerField(default=ExperimentConfig.batch_size)
+    lr = models.FloatField("learning rate", default=ExperimentConfig.lr)
+    mu = models.FloatField(default=ExperimentConfig.mu, help_text="FedProx proximal term (0 = plain FedAvg)")
+    difficulty_bits = models.PositiveIntegerField(default=ExperimentConfig.difficulty_bits)
+    seed = models.PositiveBigIntegerField(default=ExperimentConfig.seed)
+    baseline = models.BooleanField(default=True, help_text="also train the centralized baseline")
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"#{self.pk} {self.name or self.dataset}"
+
+    def settings(self):
+        return {name: getattr(self, name) for name in SETTING_NAMES}
+
+    def config(self):
+        """The validated, frozen settings the learning core runs on."""
+        return experiment_config_validate(self.settings())
+
+    def clean(self):
+        try:
+            config = self.config()
+        except ConfigError as error:
+            raise ValidationError(
+                {name if name in SETTING_NAMES else NON_FIELD_ERRORS: messages for name, messages in error.errors.items()}
+            ) from None
+        for name, value in config.as_dict().items():
+            setattr(self, name, value)
+
+
+class Client(models.Model):
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="client_set")
+    index = models.PositiveIntegerField()
+    shard_size = models.PositiveIntegerField()
+    label_counts = models.JSONField(help_text="samples of each class in the client's shard")
+
+    class Meta:
+        ordering = ["experiment", "index"]
+        constraints = [models.UniqueConstraint(fields=["experiment", "index"], name="client_unique_index")]
+
+    def __str__(self):
+        return f"client {self.index} of experiment {self.experiment_id}"
+
+
+class Round(models.Model):
+    """A recorded round. Round 0 is the seeded initial model; round r aggregates the updates trained from r-1."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="round_set")
+    number = models.PositiveIntegerField()
+    global_model_hash = _hash_field()
+    test_loss = models.FloatField()
+    test_accuracy = models.FloatField()
+    baseline_model_hash = _hash_field(blank=True)
+    baseline_loss = models.FloatField(null=True, blank=True)
+    baseline_accuracy = models.FloatField(null=True, blank=True)
+    clients_sampled = models.PositiveIntegerField(default=0)
+    clients_accepted = models.PositiveIntegerField(default=0)
+    train_seconds = models.FloatField(default=0.0, help_text="sum of the clients' local training times")
+    aggregate_seconds = models.FloatField(default=0.0)
+    evaluate_seconds = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["experiment", "number"]
+        constraints = [models.UniqueConstraint(fields=["experiment", "number"], name="round_unique_number")]
+
+    def __str__(self):
+        return f"round {self.number} of experiment {self.experiment_id}"
+
+
+class ClientUpdate(models.Model):
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="update_set")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="update_set")
+    samples = models.PositiveIntegerField()
+    update_hash = _hash_field()
+    train_loss = models.FloatField(null=True, blank=True, help_text="empty when training diverged")
+    accepted = models.BooleanField()
+    reason = models.CharField(max_length=300, blank=True, help_text="why the aggregator rejected it")
+    worker = models.CharField(max_length=200, blank=True, help_text="the process that trained it")
+    train_seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["round", "client"]
+        constraints = [models.UniqueConstraint(fields=["round", "client"], name="client_update_unique")]
+
+    def __str__(self):
+        return f"update of client {self.client.index} in {self.round}"

@@ -1,0 +1,157 @@
+"""Reads of the federated app: experiment summaries and round audits against the chain."""
+
+import json
+from dataclasses import dataclass
+
+from apps.ledger import records as ledger_records
+from apps.ledger.models import Block, PendingBatch, Record
+
+from .audit import ChainRound, ChainUpdate, round_rederive
+from .engine import federation_for
+from .models import Round
+from .storage import blob_read
+
+
+def round_batch(round_row):
+    """The ledger batch holding the round's records (pending or mined)."""
+    return PendingBatch.objects.get(experiment_id=round_row.experiment_id, round_number=round_row.number)
+
+
+def chain_height():
+    """Height of the main chain's tip (0 when only the genesis block exists, -1 before it)."""
+    tip = Block.objects.filter(status=Block.Status.MAIN).order_by("-height").values_list("height", flat=True).first()
+    return -1 if tip is None else tip
+
+
+def experiment_summary(experiment):
+    """Settings, status, per-round metrics and where each round sits on the chain (JSON-ready)."""
+    heights = dict(
+        Block.objects.filter(experiment_id=experiment.id, status=Block.Status.MAIN).values_list("round_number", "height")
+    )
+    rounds = [
+        {
+            "round": row.number,
+            "loss": row.test_loss,
+            "accuracy": row.test_accuracy,
+            "baseline_loss": row.baseline_loss,
+            "baseline_accuracy": row.baseline_accuracy,
+            "global_model": row.global_model_hash,
+            "clients_sampled": row.clients_sampled,
+            "clients_accepted": row.clients_accepted,
+            "block_height": heights.get(row.number),
+        }
+        for row in experiment.round_set.order_by("number")
+    ]
+    final = rounds[-1] if rounds else {}
+    return {
+        "experiment": experiment.id,
+        "name": experiment.name,
+        "status": experiment.status,
+        "error": experiment.error,
+        "settings": experiment.settings(),
+        "rounds": rounds,
+        "final_loss": final.get("loss"),
+        "final_accuracy": final.get("accuracy"),
+        "baseline_accuracy": final.get("baseline_accuracy"),
+        "chain_height": chain_height(),
+    }
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    experiment_id: int
+    round_number: int
+    problems: list[str]
+    block_height: int | None = None
+
+    @property
+    def ok(self):
+        return not self.problems
+
+
+def round_audit(*, experiment, number):
+    """Checks a recorded round against the chain: the records of the round in a main-chain block, every blob
+    they name re-hashed, the global model re-derived from the recorded updates, and the database rows compared
+    with the chain. Returns an AuditReport (ok, or the problems found)."""
+    def report(problems, height=None):
+        return AuditReport(experiment.id, number, problems, height)
+
+    rows = Record.objects.filter(
+        experiment_id=experiment.id, round_number=number, block__status=Block.Status.MAIN
+    ).select_related("block")
+    rows = list(rows.order_by("block__height", "position"))
+    if not rows:
+        return report([f"round {number} of experiment {experiment.id} is in no block of the main chain"])
+    heights = {row.block.height for row in rows}
+    if len(heights) != 1:
+        return report([f"round {number}'s records are spread over blocks {sorted(heights)}"])
+    height = heights.pop()
+    try:
+        bodies = [ledger_records.parse_canonical(row.body.encode()) for row in rows]
+    except ValueError as error:
+        return report([f"a record of block {height} is not canonical JSON: {error}"], height)
+    try:
+        chain_round, problems = _chain_round(bodies, number)
+    except (KeyError, TypeError) as error:
+        chain_round, problems = None, [f"a record of block {height} lacks a field the audit needs: {error}"]
+    if chain_round is None:
+        return report(problems, height)
+
+    federation = federation_for(experiment.config())
+    previous_blob = blob_read(chain_round.parent_model) if chain_round.parent_model else None
+    update_blobs = {update.update: blob_read(update.update) for update in chain_round.updates}
+    problems += round_rederive(federation, chain_round, previous_blob=previous_blob, update_blobs=update_blobs)
+    problems += _database_disagreements(experiment, number, chain_round)
+    return report(problems, height)
+
+
+def _chain_round(bodies, number):
+    """(ChainRound, problems) from a block's records; ChainRound is None when the records are incomplete."""
+    by_type = {}
+    for body in bodies:
+        by_type.setdefault(body.get("type"), []).append(body)
+    coinbase = by_type.get(ledger_records.COINBASE, [])
+    models = by_type.get(ledger_records.GLOBAL_MODEL, [])
+    if len(coinbase) != 1 or len(models) != 1:
+        return None, [f"round {number}'s block should hold one coinbase and one global model record; "
+                      f"it holds {len(coinbase)} and {len(models)}"]
+    model = models[0]
+    updates = [
+        ChainUpdate(body["client"], body["samples"], body["update"], body["accepted"])
+        for body in by_type.get(ledger_records.CLIENT_UPDATE, [])
+    ]
+    clients = [update.client for update in updates]
+    if len(set(clients)) != len(clients):
+        return None, [f"round {number}'s block records two updates from one client"]
+    chain_round = ChainRound(
+        number=number,
+        parent_model=coinbase[0]["parent_model"],
+        model=model["model"],
+        loss=model["loss"],
+        accuracy=model["accuracy"],
+        updates=updates,
+    )
+    return chain_round, []
+
+
+def _database_disagreements(experiment, number, chain_round):
+    problems = []
+    row = Round.objects.filter(experiment=experiment, number=number).first()
+    if row is None:
+        return [f"the database has no round {number} for experiment {experiment.id}"]
+    if row.global_model_hash != chain_round.model:
+        problems.append(f"the database's global model {row.global_model_hash} differs from the chain's")
+    if (row.test_loss, row.test_accuracy) != (chain_round.loss, chain_round.accuracy):
+        problems.append("the database's test loss or accuracy differs from the chain's")
+    stored = {
+        (update.client.index, update.samples, update.update_hash, update.accepted)
+        for update in row.update_set.select_related("client")
+    }
+    chained = {(u.client, u.samples, u.update, u.accepted) for u in chain_round.updates}
+    if stored != chained:
+        problems.append(
+            "the database's client updates differ from the chain's: "
+            + json.dumps({"database only": sorted(map(list, stored - chained)),
+                          "chain only": sorted(map(list, chained - stored))})
+        )
+    return problems

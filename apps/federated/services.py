@@ -1,0 +1,392 @@
+"""Writes of the federated app: experiments, rounds and their ledger records.
+
+The learning itself is `engine.Federation` (pure numpy); these functions load what it needs from the database
+and blob store and write what it produces. A round splits into three steps so that clients can train in other
+processes: `client_train` (one client, a pure function of the previous round's recorded global model, the
+client's shard and the seed), `round_aggregate` (screen, aggregate, evaluate) and `round_record` (ONE
+transaction: Round, ClientUpdates, blobs, the ledger batch and an outbox event). `experiment_run_round` chains
+the three in this process; `experiment_run` runs an experiment to its end in the foreground, mining each round.
+"""
+
+import math
+import os
+import socket
+import time
+from dataclasses import dataclass, replace
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.events.services import event_emit
+from apps.ledger import records as ledger_records
+from apps.ledger.services import batch_submit, block_mine
+
+from .blobs import BlobFormatError, content_address
+from .config import ConfigError, experiment_config_validate
+from .engine import federation_for
+from .models import Client, ClientUpdate, Experiment, Round
+from .selectors import round_batch
+from .storage import blob_read, blob_write
+
+
+class RoundError(Exception):
+    """A round cannot be trained, aggregated or recorded; the message says why."""
+
+
+@dataclass(frozen=True)
+class TrainedUpdate:
+    """A client's locally trained model, as it arrives at the server."""
+
+    client_index: int
+    samples: int
+    update: bytes  # a parameter blob (blobs.py)
+    train_loss: float | None  # None when training diverged
+    train_seconds: float = 0.0
+    worker: str = ""
+    accepted: bool = False  # set by round_aggregate
+    reason: str = ""
+
+    @property
+    def update_hash(self):
+        return content_address(self.update)
+
+
+@dataclass(frozen=True)
+class AggregatedRound:
+    """What round_record writes: the round's updates judged, the new global model and its metrics."""
+
+    number: int
+    updates: list[TrainedUpdate]
+    global_params: bytes
+    metrics: dict
+    baseline_params: bytes | None = None
+
+
+def worker_name():
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def experiment_create(*, name="", **settings):
+    """A validated experiment with its clients (shard sizes and label counts), announced by an event.
+
+    Raises ValidationError with a message per bad setting; nothing is created then.
+    """
+    try:
+        config = experiment_config_validate(settings)
+    except ConfigError as error:
+        raise ValidationError(error.errors) from None
+    federation = federation_for(config)
+    with transaction.atomic():
+        experiment = Experiment.objects.create(name=name, **config.as_dict())
+        Client.objects.bulk_create(
+            Client(experiment=experiment, index=index, shard_size=len(shard), label_counts=counts.tolist())
+            for index, (shard, counts) in enumerate(zip(federation.shards, federation.label_counts))
+        )
+        event_emit(type="experiment", payload=experiment_payload(experiment), experiment_id=experiment.id)
+    return experiment
+
+
+def experiment_payload(experiment):
+    return {
+        "id": experiment.id,
+        "name": experiment.name,
+        "status": experiment.status,
+        "error": experiment.error,
+        "settings": experiment.settings(),
+        "created_at": experiment.created_at.isoformat(),
+        "started_at": experiment.started_at and experiment.started_at.isoformat(),
+        "finished_at": experiment.finished_at and experiment.finished_at.isoformat(),
+    }
+
+
+def experiment_status_set(*, experiment, status, error=""):
+    """Moves the experiment to `status` (recording start and end times) and announces it."""
+    now = timezone.now()
+    changes = {"status": status, "error": error}
+    if status == Experiment.Status.RUNNING and experiment.started_at is None:
+        changes["started_at"] = now
+    if status in (Experiment.Status.FINISHED, Experiment.Status.FAILED, Experiment.Status.CANCELLED):
+        changes["finished_at"] = now
+    with transaction.atomic():
+        Experiment.objects.filter(pk=experiment.pk).update(**changes)
+        experiment.refresh_from_db()
+        event_emit(type="experiment", payload=experiment_payload(experiment), experiment_id=experiment.id)
+    return experiment
+
+
+def round_global_params(*, experiment, number):
+    """Flat parameters of the recorded global model of a round, read from its blob."""
+    federation = federation_for(experiment.config())
+    model_hash = Round.objects.filter(experiment=experiment, number=number).values_list(
+        "global_model_hash", flat=True
+    ).first()
+    if model_hash is None:
+        raise RoundError(f"experiment {experiment.id} has no recorded round {number}")
+    return _parse_blob(federation, model_hash, f"the global model of round {number}")
+
+
+def client_train(*, experiment, round_number, client_index, worker=None):
+    """One client's local training in round `round_number` (>= 1), starting from round `round_number - 1`'s
+    recorded global model. Deterministic: any process computes the same bytes."""
+    previous = round_global_params(experiment=experiment, number=round_number - 1)
+    return _client_train(federation_for(experiment.config()), previous, round_number, client_index, worker)
+
+
+def _client_train(federation, previous, round_number, client_index, worker):
+    if not 0 <= client_index < federation.config.clients:
+        raise RoundError(f"there is no client {client_index}")
+    started = time.perf_counter()
+    params, train_loss = federation.client_train(previous, round_number, client_index)
+    seconds = time.perf_counter() - started
+    return TrainedUpdate(
+        client_index=client_index,
+        samples=len(federation.shards[client_index]),
+        update=federation.serialize(params),
+        train_loss=train_loss if math.isfinite(train_loss) else None,
+        train_seconds=seconds,
+        worker=worker_name() if worker is None else worker,
+    )
+
+
+def round_aggregate(*, experiment, round_number, updates, previous=None):
+    """Screens and aggregates the updates of round `round_number` and evaluates the new global model.
+
+    Unreadable, malformed or non-finite updates are recorded as rejected with the reason. `previous` (the flat
+    parameters of the previous global model) saves reading its blob again.
+    """
+    federation = federation_for(experiment.config())
+    if previous is None:
+        previous = round_global_params(experiment=experiment, number=round_number - 1)
+    updates = sorted(updates, key=lambda update: update.client_index)
+    indices = [update.client_index for update in updates]
+    if len(set(indices)) != len(indices):
+        raise RoundError(f"round {round_number} has two updates from the same client")
+
+    started = time.perf_counter()
+    vectors, unreadable = [], {}
+    for position, update in enumerate(updates):
+        try:
+            vectors.append(federation.parse_update(update.update))
+        except BlobFormatError as error:
+            vectors.append(None)
+            unreadable[position] = f"unreadable update: {error}"
+    aggregation = federation.aggregate(previous, vectors, [update.samples for update in updates])
+    aggregate_seconds = time.perf_counter() - started
+    reasons = {**aggregation.rejected, **unreadable}
+    judged = [
+        replace(update, accepted=position in aggregation.accepted, reason=reasons.get(position, ""))
+        for position, update in enumerate(updates)
+    ]
+
+    started = time.perf_counter()
+    test_loss, test_accuracy = federation.evaluate(aggregation.params)
+    if not math.isfinite(test_loss):
+        raise RoundError(
+            f"round {round_number}: the global model diverged (its test loss is {test_loss}); "
+            "try a lower learning rate"
+        )
+    metrics = {"test_loss": test_loss, "test_accuracy": test_accuracy, "aggregate_seconds": aggregate_seconds}
+    baseline_params = None
+    if experiment.baseline:
+        baseline = federation.baseline_train(_baseline_params(experiment, federation, round_number - 1), round_number)
+        metrics["baseline_loss"], metrics["baseline_accuracy"] = federation.evaluate(baseline)
+        baseline_params = federation.serialize(baseline)
+    metrics["evaluate_seconds"] = time.perf_counter() - started
+    metrics["train_seconds"] = sum(update.train_seconds for update in updates)
+    return AggregatedRound(round_number, judged, federation.serialize(aggregation.params), metrics, baseline_params)
+
+
+def _baseline_params(experiment, federation, number):
+    model_hash = Round.objects.filter(experiment=experiment, number=number).values_list(
+        "baseline_model_hash", flat=True
+    ).first()
+    if not model_hash:
+        raise RoundError(f"round {number} of experiment {experiment.id} has no centralized baseline model")
+    return _parse_blob(federation, model_hash, f"the baseline model of round {number}")
+
+
+def _parse_blob(federation, model_hash, what):
+    data = blob_read(model_hash)
+    if data is None:
+        raise RoundError(f"{what} ({model_hash}) is missing from the blob store or damaged")
+    try:
+        return federation.parse(data)
+    except ValueError as error:
+        raise RoundError(f"{what} ({model_hash}) is not a model of this experiment: {error}") from None
+
+
+def round_initial(*, experiment):
+    """Round 0: the seeded initial model, evaluated (the baseline starts from it too)."""
+    federation = federation_for(experiment.config())
+    params = federation.initial_params()
+    test_loss, test_accuracy = federation.evaluate(params)
+    metrics = {"test_loss": test_loss, "test_accuracy": test_accuracy}
+    blob = federation.serialize(params)
+    if experiment.baseline:
+        metrics["baseline_loss"], metrics["baseline_accuracy"] = test_loss, test_accuracy
+    return AggregatedRound(0, [], blob, metrics, blob if experiment.baseline else None)
+
+
+def round_record(*, experiment, number, updates, global_params, metrics, baseline_params=None):
+    """Records a round in ONE transaction: the Round and its ClientUpdates, their blobs, the round's ledger batch
+    (experiment record in round 0, one record per update, the global model record) and a `round` event.
+
+    Round `number - 1` must be recorded already; recording the same round twice raises RoundError and writes
+    nothing.
+    """
+    if number > 0 and not updates:
+        raise RoundError(f"round {number} has no client updates to record")
+    config = experiment.config()
+    with transaction.atomic():
+        parent_model = None
+        if number > 0:
+            parent_model = Round.objects.filter(experiment=experiment, number=number - 1).values_list(
+                "global_model_hash", flat=True
+            ).first()
+            if parent_model is None:
+                raise RoundError(f"round {number} cannot be recorded before round {number - 1}")
+        model_hash = blob_write(global_params)
+        baseline_hash = blob_write(baseline_params) if baseline_params is not None else ""
+        try:
+            with transaction.atomic():
+                round_row = Round.objects.create(
+                    experiment=experiment,
+                    number=number,
+                    global_model_hash=model_hash,
+                    test_loss=metrics["test_loss"],
+                    test_accuracy=metrics["test_accuracy"],
+                    baseline_model_hash=baseline_hash,
+                    baseline_loss=metrics.get("baseline_loss"),
+                    baseline_accuracy=metrics.get("baseline_accuracy"),
+                    clients_sampled=len(updates),
+                    clients_accepted=sum(update.accepted for update in updates),
+                    train_seconds=metrics.get("train_seconds", 0.0),
+                    aggregate_seconds=metrics.get("aggregate_seconds", 0.0),
+                    evaluate_seconds=metrics.get("evaluate_seconds", 0.0),
+                )
+        except IntegrityError:
+            raise RoundError(f"round {number} of experiment {experiment.id} is already recorded") from None
+        clients = dict(
+            Client.objects.filter(experiment=experiment, index__in=[u.client_index for u in updates]).values_list(
+                "index", "pk"
+            )
+        )
+        rows, records = [], []
+        if number == 0:
+            records.append(ledger_records.experiment_record(experiment_id=experiment.id, config=config.as_dict()))
+        for update in updates:
+            if update.client_index not in clients:
+                raise RoundError(f"there is no client {update.client_index} in experiment {experiment.id}")
+            update_hash = blob_write(update.update)
+            rows.append(
+                ClientUpdate(
+                    round=round_row,
+                    client_id=clients[update.client_index],
+                    samples=update.samples,
+                    update_hash=update_hash,
+                    train_loss=update.train_loss,
+                    accepted=update.accepted,
+                    reason=update.reason[:300],
+                    worker=update.worker[:200],
+                    train_seconds=update.train_seconds,
+                )
+            )
+            records.append(
+                ledger_records.client_update_record(
+                    experiment_id=experiment.id,
+                    round_number=number,
+                    client=update.client_index,
+                    samples=update.samples,
+                    update=update_hash,
+                    metrics={} if update.train_loss is None else {"train_loss": update.train_loss},
+                    accepted=update.accepted,
+                    reason=update.reason[:300],
+                    worker=update.worker[:200],
+                )
+            )
+        ClientUpdate.objects.bulk_create(rows)
+        records.append(
+            ledger_records.global_model_record(
+                experiment_id=experiment.id,
+                round_number=number,
+                model=model_hash,
+                aggregator=config.aggregator if number else "initial",
+                loss=metrics["test_loss"],
+                accuracy=metrics["test_accuracy"],
+            )
+        )
+        batch_submit(
+            experiment_id=experiment.id,
+            round_number=number,
+            parent_model=parent_model,
+            difficulty_bits=experiment.difficulty_bits,
+            records=records,
+        )
+        event_emit(type="round", payload=round_payload(round_row), experiment_id=experiment.id)
+    return round_row
+
+
+def round_payload(round_row):
+    return {
+        "experiment": round_row.experiment_id,
+        "round": round_row.number,
+        "global_model": round_row.global_model_hash,
+        "test_loss": round_row.test_loss,
+        "test_accuracy": round_row.test_accuracy,
+        "baseline_loss": round_row.baseline_loss,
+        "baseline_accuracy": round_row.baseline_accuracy,
+        "clients_sampled": round_row.clients_sampled,
+        "clients_accepted": round_row.clients_accepted,
+        "train_seconds": round_row.train_seconds,
+        "aggregate_seconds": round_row.aggregate_seconds,
+        "evaluate_seconds": round_row.evaluate_seconds,
+    }
+
+
+def experiment_run_round(*, experiment, number, worker=None):
+    """Trains the round's sampled clients in this process, aggregates and records round `number`."""
+    if number == 0:
+        outcome = round_initial(experiment=experiment)
+    else:
+        federation = federation_for(experiment.config())
+        previous = round_global_params(experiment=experiment, number=number - 1)
+        updates = [
+            _client_train(federation, previous, number, int(index), worker)
+            for index in federation.round_clients(number)
+        ]
+        outcome = round_aggregate(experiment=experiment, round_number=number, updates=updates, previous=previous)
+    return round_record(
+        experiment=experiment,
+        number=number,
+        updates=outcome.updates,
+        global_params=outcome.global_params,
+        metrics=outcome.metrics,
+        baseline_params=outcome.baseline_params,
+    )
+
+
+def experiment_next_round(experiment):
+    """The number of the first round not recorded yet."""
+    last = experiment.round_set.order_by("-number").values_list("number", flat=True).first()
+    return 0 if last is None else last + 1
+
+
+def experiment_run(*, experiment, on_round=None):
+    """Runs the experiment's remaining rounds in this process, mining each round's block right after it is
+    recorded; `on_round(round, block)` is called after each. The experiment ends finished, or failed with the
+    reason (and the exception re-raised), or cancelled on KeyboardInterrupt."""
+    experiment_status_set(experiment=experiment, status=Experiment.Status.RUNNING)
+    try:
+        for number in range(experiment_next_round(experiment), experiment.rounds + 1):
+            round_row = experiment_run_round(experiment=experiment, number=number)
+            block = block_mine(batch=round_batch(round_row))
+            if on_round is not None:
+                on_round(round_row, block)
+    except KeyboardInterrupt:
+        experiment_status_set(experiment=experiment, status=Experiment.Status.CANCELLED, error="interrupted")
+        raise
+    except Exception as error:
+        experiment_status_set(experiment=experiment, status=Experiment.Status.FAILED, error=str(error) or repr(error))
+        raise
+    return experiment_status_set(experiment=experiment, status=Experiment.Status.FINISHED)
