@@ -3,12 +3,10 @@
 import asyncio
 import logging
 
-from asgiref.sync import sync_to_async
-from channels.db import aclose_old_connections
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from . import protocol, selectors
-from .relay import Subscription, get_relay
+from .relay import Subscription, get_relay, run_query
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +77,7 @@ class ExperimentConsumer(LiveConsumer):
     async def connect(self):
         self.experiment_id = self.scope["url_route"]["kwargs"]["experiment_id"]
         self.stream = protocol.Stream(experiment_id=self.experiment_id)
-        await aclose_old_connections()
-        if not await sync_to_async(selectors.experiment_exists)(self.experiment_id):
+        if not await run_query(selectors.experiment_exists, self.experiment_id):
             await self.accept()
             await self.close(code=protocol.CLOSE_NOT_FOUND)
             return

@@ -16,6 +16,7 @@ import weakref
 from asgiref.sync import sync_to_async
 from channels.db import aclose_old_connections
 from django.conf import settings
+from django.db import reset_queries
 
 from apps.events.services import events_after, last_event_seq
 
@@ -36,6 +37,24 @@ def read_outbox(after, limit=READ_BATCH):
     """Events after a seq, ready to send, and how far the outbox has been pruned (read after them)."""
     events = [_recent(event) for event in events_after(after, limit=limit)]
     return events, outbox_pruned_through()
+
+
+async def run_query(function, *args):
+    """Runs a synchronous database read from the event loop.
+
+    Stale connections are closed first (these loops live far longer than a request). With DEBUG on,
+    Django logs every query of a connection until a request starts; nothing here is a request, so
+    the log is dropped after each read or it would grow with every poll.
+    """
+    await aclose_old_connections()
+    return await sync_to_async(_query_unlogged)(function, *args)
+
+
+def _query_unlogged(function, *args):
+    try:
+        return function(*args)
+    finally:
+        reset_queries()
 
 
 class Relay:
@@ -66,8 +85,7 @@ class Relay:
         return len(self._subscriptions)
 
     async def _poll(self):
-        await aclose_old_connections()
-        self.recent = RecentEvents(await sync_to_async(last_event_seq)(), self.capacity)
+        self.recent = RecentEvents(await run_query(last_event_seq), self.capacity)
         while True:
             try:
                 read = await self.read_new_events()
@@ -81,8 +99,7 @@ class Relay:
     async def read_new_events(self):
         """One poll: adds the outbox's new events to the window and wakes every subscription."""
         recent = self.recent
-        await aclose_old_connections()
-        events, pruned_through = await sync_to_async(read_outbox)(recent.position)
+        events, pruned_through = await run_query(read_outbox, recent.position)
         lost_some = pruned_through > recent.position
         if lost_some:
             # Events we had not read yet were pruned: restart the window above them, so that
@@ -129,8 +146,7 @@ class Subscription:
 
     async def run(self, after=None):
         """Starts from a snapshot (after=None) or right after a seq, then follows the outbox until cancelled."""
-        await aclose_old_connections()
-        if after is None or after > await sync_to_async(last_event_seq)():
+        if after is None or after > await run_query(last_event_seq):
             # A seq from the future belongs to another database (a reset one): start afresh.
             await self.send_snapshot()
         else:
@@ -145,8 +161,7 @@ class Subscription:
             self.relay.unsubscribe(self)
 
     async def send_snapshot(self):
-        await aclose_old_connections()
-        seq, text = await sync_to_async(self._snapshot)()
+        seq, text = await run_query(self._snapshot)
         await self._send(text)
         self.position = seq
 
@@ -162,8 +177,7 @@ class Subscription:
                 self.position = max(self.position, recent.position)
                 return
             # Behind the in-memory window (resuming from long ago, or the poller is starting).
-            await aclose_old_connections()
-            events, pruned_through = await sync_to_async(read_outbox)(self.position)
+            events, pruned_through = await run_query(read_outbox, self.position)
             if pruned_through > self.position:
                 await self.send_snapshot()
                 continue
