@@ -114,6 +114,10 @@ if DASHBOARD_POLL_INTERVAL < 0.01 or DASHBOARD_RECENT_EVENTS < 1 or DASHBOARD_MI
     )
 
 # --- Explorer ---
+# How many of the newest blocks the /chain/ page charts (difficulty, intervals, time to mine).
+FEDCHAIN_EXPLORER_CHART_BLOCKS = env_int("FEDCHAIN_EXPLORER_CHART_BLOCKS", 1000)
+if FEDCHAIN_EXPLORER_CHART_BLOCKS < 2:
+    raise ImproperlyConfigured("FEDCHAIN_EXPLORER_CHART_BLOCKS must be at least 2.")
 
 INSTALLED_APPS = [
     "daphne",
