@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.federated.config import ExperimentConfig
 from apps.federated.selectors import experiment_summary
-from apps.federated.services import RoundError, experiment_create, experiment_run
+from apps.federated.services import experiment_create, experiment_run
 
 # (option, setting, help). Values go to the validator as typed, so every setting is checked in one place with the
 # same messages as the admin, the dashboard and the API.
@@ -66,13 +66,13 @@ class Command(BaseCommand):
         started = time.perf_counter()
         try:
             experiment_run(experiment=experiment, on_round=progress.update)
-        except RoundError as error:
-            progress.finish()
-            raise CommandError(f"experiment {experiment.id} failed: {error}") from None
         except KeyboardInterrupt:
-            progress.finish()
             raise CommandError(f"experiment {experiment.id} was interrupted and is marked cancelled") from None
-        progress.finish()
+        except Exception as error:
+            # experiment_run recorded the failure with its reason; the completed rounds stay recorded.
+            raise CommandError(f"experiment {experiment.id} failed: {error}") from None
+        finally:
+            progress.finish()
         summary = experiment_summary(experiment)
         summary["seconds"] = round(time.perf_counter() - started, 3)
         if options["json"]:

@@ -1,0 +1,105 @@
+import json
+from io import StringIO
+
+import pytest
+import rfc8785
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from apps.federated.models import ClientUpdate, Round
+from apps.federated.selectors import round_audit
+from apps.federated.services import experiment_create, experiment_run, experiment_run_round
+from apps.federated.storage import blob_path
+from apps.ledger.models import Record
+
+from .conftest import SMALL
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def finished():
+    experiment = experiment_create(**{**SMALL, "rounds": 3, "aggregator": "krum", "fraction": 0.75, "krum_select": 2})
+    return experiment_run(experiment=experiment)
+
+
+def audit(experiment, number):
+    out = StringIO()
+    call_command("audit_round", str(experiment.id), str(number), "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_every_round_of_a_finished_run_passes_the_audit(finished):
+    for number in range(4):
+        report = audit(finished, number)
+        assert report["ok"] and report["problems"] == [] and report["block_height"] is not None
+    out = StringIO()
+    call_command("audit_round", str(finished.id), "2", stdout=out)
+    assert "checks out" in out.getvalue()
+    # Krum kept 2 of the 3 sampled updates: rejections are part of what is re-derived.
+    assert ClientUpdate.objects.filter(round__number=2, accepted=False).count() == 1
+
+
+def problems_after(experiment, number):
+    with pytest.raises(CommandError, match=f"round {number} of experiment {experiment.id} fails the audit"):
+        audit(experiment, number)
+    return round_audit(experiment=experiment, number=number).problems
+
+
+def test_a_damaged_update_blob_fails_the_audit(finished):
+    update = ClientUpdate.objects.filter(round__number=2).first()
+    path = blob_path(update.update_hash)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    problems = problems_after(finished, 2)
+    assert problems == [f"the update of client {update.client.index} ({update.update_hash}) is missing or damaged"]
+
+
+def test_a_missing_previous_model_fails_the_audit(finished):
+    blob_path(Round.objects.get(number=1).global_model_hash).unlink()
+    assert "the previous global model" in problems_after(finished, 2)[0]
+
+
+def tamper_record(experiment, number, kind, change):
+    record = Record.objects.get(experiment_id=experiment.id, round_number=number, type=kind, **(
+        {"body__contains": '"accepted":false'} if kind == "client_update" else {}))
+    body = json.loads(record.body)
+    change(body)
+    Record.objects.filter(pk=record.pk).update(body=rfc8785.dumps(body).decode())
+
+
+def test_a_chain_record_naming_another_global_model_fails(finished):
+    tamper_record(finished, 3, "global_model", lambda body: body.update(model="0" * 64))
+    problems = problems_after(finished, 3)
+    assert any("the chain records " + "0" * 64 in p for p in problems)
+    assert any("the database's global model" in p for p in problems)
+
+
+def test_a_rejected_update_relabelled_accepted_on_the_chain_fails(finished):
+    tamper_record(finished, 1, "client_update", lambda body: body.update(accepted=True))
+    problems = problems_after(finished, 1)
+    assert any(p.startswith("the aggregator accepts clients") for p in problems)
+
+
+def test_an_update_row_edited_in_the_database_fails(finished):
+    ClientUpdate.objects.filter(round__number=1, accepted=True).update(samples=1)
+    assert any("the database's client updates differ" in p for p in problems_after(finished, 1))
+
+
+def test_a_recorded_metric_that_is_not_the_models_fails(finished):
+    tamper_record(finished, 0, "global_model", lambda body: body.update(accuracy=0.99))
+    problems = problems_after(finished, 0)
+    assert any("the chain records" in p and "0.99" in p for p in problems)
+
+
+def test_an_unmined_round_is_reported_and_unknown_rounds_are_errors(finished):
+    fresh = experiment_create(**SMALL)
+    experiment_run_round(experiment=fresh, number=0)
+    assert problems_after(fresh, 0) == [f"round 0 of experiment {fresh.id} is in no block of the main chain"]
+    with pytest.raises(CommandError, match="no recorded round 9"):
+        audit(finished, 9)
+    with pytest.raises(CommandError, match="there is no experiment 999"):
+        call_command("audit_round", "999", "0")
+    with pytest.raises(CommandError, match="ROUND must be a whole number"):
+        call_command("audit_round", str(finished.id), "two")
