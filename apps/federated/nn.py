@@ -93,33 +93,51 @@ def cross_entropy(scores, y):
     return float(np.mean(log_norm - shifted[np.arange(len(y)), y]))
 
 
+class Backprop:
+    """Loss and gradient of one model's parameters, computed into a gradient buffer it owns.
+
+    The parameter and gradient views are built once, so a training loop that updates the parameters in place
+    pays no per-step setup (the loop runs thousands of small steps).
+    """
+
+    def __init__(self, spec, flat):
+        self.layers = spec.layers(flat)
+        self.grad = np.empty_like(flat)
+        self.grad_layers = spec.layers(self.grad)
+
+    def __call__(self, x, y):
+        """Mean cross-entropy over the batch; the gradient with respect to the flat parameters is left in
+        self.grad."""
+        layers = self.layers
+        activations = [x]
+        for weights, bias in layers[:-1]:
+            activations.append(np.maximum(activations[-1] @ weights + bias, 0.0))
+        weights, bias = layers[-1]
+        scores = activations[-1] @ weights + bias
+
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        sums = exp.sum(axis=1, keepdims=True)
+        rows = np.arange(len(y))
+        loss = float(np.mean(np.log(sums[:, 0]) - shifted[rows, y]))
+
+        delta = exp / sums
+        delta[rows, y] -= 1.0
+        delta /= len(y)
+        for index in range(len(layers) - 1, -1, -1):
+            grad_weights, grad_bias = self.grad_layers[index]
+            np.matmul(activations[index].T, delta, out=grad_weights)
+            delta.sum(axis=0, out=grad_bias)
+            if index:
+                delta = (delta @ layers[index][0].T) * (activations[index] > 0)
+        return loss
+
+
 def loss_and_grad(spec, flat, x, y):
     """Mean cross-entropy over the batch and its gradient with respect to the flat parameters."""
-    layers = spec.layers(flat)
-    activations = [x]
-    for weights, bias in layers[:-1]:
-        activations.append(np.maximum(activations[-1] @ weights + bias, 0.0))
-    weights, bias = layers[-1]
-    scores = activations[-1] @ weights + bias
-
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    sums = exp.sum(axis=1, keepdims=True)
-    rows = np.arange(len(y))
-    loss = float(np.mean(np.log(sums[:, 0]) - shifted[rows, y]))
-
-    grad = np.empty_like(flat)
-    grad_layers = spec.layers(grad)
-    delta = exp / sums
-    delta[rows, y] -= 1.0
-    delta /= len(y)
-    for index in range(len(layers) - 1, -1, -1):
-        grad_weights, grad_bias = grad_layers[index]
-        np.matmul(activations[index].T, delta, out=grad_weights)
-        delta.sum(axis=0, out=grad_bias)
-        if index:
-            delta = (delta @ layers[index][0].T) * (activations[index] > 0)
-    return loss, grad
+    backprop = Backprop(spec, flat)
+    loss = backprop(x, y)
+    return loss, backprop.grad
 
 
 def evaluate(spec, flat, x, y):

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .nn import loss_and_grad
+from .nn import Backprop
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ def sgd_train(spec, start, x, y, config, rng):
     proximal term). Diverged training returns non-finite parameters; aggregators reject them.
     """
     params = np.array(start, dtype=np.float64, copy=True)
+    backprop = Backprop(spec, params)  # views into params: the in-place updates below are what it reads
+    grad = backprop.grad
     n = len(y)
     batch = min(config.batch_size, n)
     epoch_loss = 0.0
@@ -32,7 +34,7 @@ def sgd_train(spec, start, x, y, config, rng):
             total = 0.0
             for begin in range(0, n, batch):
                 rows = order[begin : begin + batch]
-                loss, grad = loss_and_grad(spec, params, x[rows], y[rows])
+                loss = backprop(x[rows], y[rows])
                 if config.mu:
                     grad += config.mu * (params - start)
                 params -= config.lr * grad

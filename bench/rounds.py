@@ -1,0 +1,219 @@
+"""Time per federated round: FedChain against a bare numpy FedAvg loop doing the same arithmetic, same run.
+
+FedChain's round is the whole path `run_experiment` takes: every client's local training, aggregation,
+evaluation, serialization and hashing of every model, blobs on disk, the Round and ClientUpdate rows, the ledger
+records and batch, the outbox event, then mining the block at the lowest difficulty and appending it with its
+validation. The bare loop is plain numpy: the same local SGD, weighted average and test evaluation on the same
+data and shards, with nothing recorded. Both produce the same global model, bit for bit (checked every round):
+the difference is FedChain's overhead.
+
+Workload: synthetic data, 200 training samples per client, an MLP with one hidden layer of 64 units, 5 local
+epochs with minibatches of 10 (FedAvg's usual E=5, B=10), every client every round. Rounds of the two
+alternate; each one's fastest round is compared (the least disturbed by other load on the machine), and the
+medians are printed beside. Targets (issue 4): overhead <= 1.3x at 100 clients; time per round linear in clients
+(the time per client at 1,000 clients within 1.3x of that at 100). Exits 1 when a target is missed.
+
+    .venv/bin/python bench/rounds.py            # 10, 100 and 1,000 clients, 3 rounds each
+    .venv/bin/python bench/rounds.py --quick    # 10 and 100 clients, 2 rounds each
+"""
+
+import argparse
+import math
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+os.environ["FEDCHAIN_DATA_DIR"] = tempfile.mkdtemp(prefix="fedchain-bench-rounds-")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fedchain_site.settings")
+for name in ("DATABASE_URL", "REDIS_URL"):
+    os.environ.pop(name, None)
+
+import django  # noqa: E402
+
+django.setup()
+
+import numpy as np  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+
+from apps.federated.blobs import content_address  # noqa: E402
+from apps.federated.datasets import TEST_FRACTION  # noqa: E402
+from apps.federated.engine import STREAM_TRAINING, federation_for, stream  # noqa: E402
+from apps.federated.selectors import round_batch  # noqa: E402
+from apps.federated.services import experiment_create, experiment_run_round  # noqa: E402
+from apps.ledger.services import block_mine  # noqa: E402
+
+SAMPLES_PER_CLIENT = 200
+LOCAL_EPOCHS = 5
+HIDDEN = 64
+OVERHEAD_TARGET = 1.3
+LINEARITY_TARGET = 1.3
+
+
+def experiment_for(clients):
+    # Enough samples for SAMPLES_PER_CLIENT training samples per client after the test split.
+    samples = max(200, math.ceil(clients * SAMPLES_PER_CLIENT / (1 - TEST_FRACTION)) + 20)
+    return experiment_create(
+        name=f"bench {clients} clients",
+        dataset="synthetic",
+        synthetic_samples=samples,
+        clients=clients,
+        rounds=1000,
+        model="mlp",
+        hidden=[HIDDEN],
+        local_epochs=LOCAL_EPOCHS,
+        batch_size=10,
+        lr=0.05,
+        aggregator="fedavg",
+        difficulty_bits=0,  # the chain's easiest target (its pow limit)
+        baseline=False,
+    )
+
+
+class BareFedAvg:
+    """FedAvg in plain numpy: what a round costs with nothing recorded, hashed or mined."""
+
+    def __init__(self, federation, params):
+        data = federation.dataset
+        self.x, self.y = data.x_train, data.y_train
+        self.x_test, self.y_test = data.x_test, data.y_test
+        self.shards = federation.shards
+        self.seed = federation.config.seed
+        self.epochs, self.batch, self.lr = federation.config.local_epochs, federation.config.batch_size, federation.config.lr
+        d, h, c = data.n_features, HIDDEN, data.n_classes
+        cut = np.cumsum([d * h, h, h * c])
+        w1, b1, w2, b2 = np.split(np.array(params), cut)
+        self.params = (w1.reshape(d, h), b1, w2.reshape(h, c), b2)
+
+    def local_sgd(self, round_number, client):
+        rng = stream(self.seed, STREAM_TRAINING, round_number, client)
+        w1, b1, w2, b2 = (array.copy() for array in self.params)
+        x_all, y_all = self.x[self.shards[client]], self.y[self.shards[client]]
+        n = len(y_all)
+        for _ in range(self.epochs):
+            order = rng.permutation(n)
+            total = 0.0
+            for begin in range(0, n, self.batch):
+                rows = order[begin : begin + self.batch]
+                x, y = x_all[rows], y_all[rows]
+                hidden = np.maximum(x @ w1 + b1, 0.0)
+                scores = hidden @ w2 + b2
+                shifted = scores - scores.max(axis=1, keepdims=True)
+                exp = np.exp(shifted)
+                sums = exp.sum(axis=1, keepdims=True)
+                index = np.arange(len(y))
+                total += float(np.mean(np.log(sums[:, 0]) - shifted[index, y])) * len(rows)
+                delta = exp / sums
+                delta[index, y] -= 1.0
+                delta /= len(y)
+                grad_w2, grad_b2 = hidden.T @ delta, delta.sum(axis=0)
+                delta = (delta @ w2.T) * (hidden > 0)
+                grad_w1, grad_b1 = x.T @ delta, delta.sum(axis=0)
+                w1 -= self.lr * grad_w1
+                b1 -= self.lr * grad_b1
+                w2 -= self.lr * grad_w2
+                b2 -= self.lr * grad_b2
+        return (w1, b1, w2, b2), n
+
+    def round(self, round_number):
+        updates = [self.local_sgd(round_number, client) for client in range(len(self.shards))]
+        total = float(sum(n for _, n in updates))
+        averaged = [np.zeros_like(array) for array in self.params]
+        for arrays, n in updates:
+            for target, array in zip(averaged, arrays):
+                target += (n / total) * array
+        self.params = tuple(averaged)
+        w1, b1, w2, b2 = self.params
+        scores = np.maximum(self.x_test @ w1 + b1, 0.0) @ w2 + b2
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        loss = float(np.mean(np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(self.y_test)), self.y_test]))
+        accuracy = float(np.mean(scores.argmax(axis=1) == self.y_test))
+        return loss, accuracy
+
+    def flat(self):
+        return np.concatenate([array.ravel() for array in self.params])
+
+
+def measure(clients, rounds):
+    experiment = experiment_for(clients)
+    federation = federation_for(experiment.config())
+    block_mine(batch=round_batch(experiment_run_round(experiment=experiment, number=0)))
+    bare = BareFedAvg(federation, federation.initial_params())
+    bare_times, chain_times, parts = [], [], []
+    for number in range(1, rounds + 1):
+        started = time.perf_counter()
+        bare.round(number)
+        bare_times.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        round_row = experiment_run_round(experiment=experiment, number=number)
+        block = block_mine(batch=round_batch(round_row))
+        chain_times.append(time.perf_counter() - started)
+
+        if content_address(federation.serialize(bare.flat())) != round_row.global_model_hash:
+            raise SystemExit(f"round {number} at {clients} clients: the bare loop and FedChain disagree")
+        parts.append(
+            {
+                "train": round_row.train_seconds,
+                "aggregate": round_row.aggregate_seconds,
+                "evaluate": round_row.evaluate_seconds,
+                "mine": block.mined_seconds,
+                "record, hash, store, append": chain_times[-1] - round_row.train_seconds - round_row.aggregate_seconds
+                - round_row.evaluate_seconds - block.mined_seconds,
+            }
+        )
+    return bare_times, chain_times, parts
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="10 and 100 clients, 2 rounds each")
+    parser.add_argument("--rounds", type=int, help="rounds per size (default 3, quick 2)")
+    args = parser.parse_args()
+    sizes = (10, 100) if args.quick else (10, 100, 1000)
+    rounds = args.rounds or (2 if args.quick else 3)
+    call_command("migrate", verbosity=0)
+    try:
+        report(sizes, rounds)
+    finally:
+        shutil.rmtree(os.environ["FEDCHAIN_DATA_DIR"], ignore_errors=True)
+
+
+def report(sizes, rounds):
+    print(f"rounds of FedAvg, MLP {HIDDEN} hidden, {SAMPLES_PER_CLIENT} samples/client, {LOCAL_EPOCHS} local epochs; "
+          f"fastest (median) of {rounds} rounds")
+    print(f"{'clients':>8} {'bare s/round':>17} {'FedChain s/round':>17} {'overhead':>15} {'FedChain ms/client':>19}")
+    results = {}
+    for clients in sizes:
+        bare_times, chain_times, parts = measure(clients, rounds)
+        bare, chain = min(bare_times), min(chain_times)
+        bare_median, chain_median = statistics.median(bare_times), statistics.median(chain_times)
+        results[clients] = (bare, chain)
+        print(f"{clients:>8} {bare:>8.3f} ({bare_median:.3f}) {chain:>8.3f} ({chain_median:.3f}) "
+              f"{chain / bare:>6.2f}x ({chain_median / bare_median:.2f}x) {1000 * chain / clients:>19.3f}")
+        shares = {name: statistics.median(p[name] for p in parts) for name in parts[0]}
+        print("         FedChain's round: " + ", ".join(f"{name} {1000 * value:.1f} ms" for name, value in shares.items()))
+
+    failures = []
+    bare_100, chain_100 = results[100]
+    overhead = chain_100 / bare_100
+    print(f"overhead at 100 clients: {overhead:.2f}x (target <= {OVERHEAD_TARGET}x)")
+    if overhead > OVERHEAD_TARGET:
+        failures.append("overhead")
+    if 1000 in results:
+        growth = (results[1000][1] / 1000) / (results[100][1] / 100)
+        print(f"time per client at 1,000 against 100 clients: {growth:.2f}x (target <= {LINEARITY_TARGET}x: linear)")
+        if growth > LINEARITY_TARGET:
+            failures.append("linearity")
+    if failures:
+        print("MISSED: " + ", ".join(failures))
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
