@@ -80,16 +80,17 @@ def encode(message):
     try:
         return json.dumps(message, separators=(",", ":"), allow_nan=False)
     except ValueError:
-        return json.dumps(_finite(message), separators=(",", ":"), allow_nan=False)
+        return json.dumps(finite(message), separators=(",", ":"), allow_nan=False)
 
 
-def _finite(value):
+def finite(value):
+    """The value with every non-finite float replaced by None (JSON has no inf or NaN)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
+        return {key: finite(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
+        return [finite(item) for item in value]
     return value
 
 

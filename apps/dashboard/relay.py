@@ -22,7 +22,7 @@ from apps.events.services import events_after, last_event_seq
 
 from .protocol import encode, snapshot_message
 from .recent import RecentEvent, RecentEvents
-from .selectors import outbox_pruned_through
+from .selectors import outbox_pruned_through, snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -166,8 +166,8 @@ class Subscription:
         self.position = seq
 
     def _snapshot(self):
-        seq = last_event_seq()
-        return seq, snapshot_message(seq, self._build_snapshot())
+        seq, data = snapshot(self._build_snapshot)
+        return seq, snapshot_message(seq, data)
 
     async def catch_up(self):
         while True:

@@ -1,8 +1,15 @@
+import secrets
+
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from apps.events.models import Event
+from apps.federated.models import Experiment
+from apps.federated.services import experiment_create
 
 from .models import PRUNING_ROW, OutboxPruning
+
+LOCAL_ADMIN_USERNAME = "admin"
 
 
 def outbox_prune(*, keep_mining_progress):
@@ -27,3 +34,41 @@ def outbox_prune(*, keep_mining_progress):
         )
     return deleted
 
+
+
+# A demo a newcomer watches train and mine in well under a minute on a laptop.
+DEMO_EXPERIMENT = {
+    "name": "Demo: handwritten digits, 8 clients, FedAvg",
+    "dataset": "digits",
+    "clients": 8,
+    "rounds": 25,
+    "partition": "dirichlet",
+    "alpha": 0.5,
+    "model": "softmax",
+    "aggregator": "fedavg",
+    "local_epochs": 1,
+    "batch_size": 16,
+    "lr": 0.1,
+    "difficulty_bits": 20,  # about a second of mining per block: long enough to watch it
+    "seed": 1,
+}
+
+
+def demo_experiment_create():
+    """The demo experiment, or None when the database already has an experiment (the demo is for a first run)."""
+    with transaction.atomic():
+        if Experiment.objects.exists():
+            return None
+        return experiment_create(**DEMO_EXPERIMENT)
+
+
+def local_admin_ensure(*, username=LOCAL_ADMIN_USERNAME):
+    """Creates a superuser with a random password when there is no user at all; returns the password, or
+    None when an account exists already. Only for a development setup: the caller checks DEBUG."""
+    User = get_user_model()
+    with transaction.atomic():
+        if User.objects.exists():
+            return None
+        password = secrets.token_urlsafe(12)
+        User.objects.create_superuser(username=username, email="", password=password)
+    return password

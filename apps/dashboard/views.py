@@ -1,5 +1,85 @@
-from django.shortcuts import render
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.federated.forms import ExperimentForm
+from apps.federated.models import Experiment
+from apps.federated.services import experiment_create
+
+from . import selectors, services
+from .protocol import finite
+
+# The new-experiment form, in the order one thinks about an experiment.
+FORM_SECTIONS = [
+    ("Experiment", ["name", "seed", "rounds"]),
+    ("Data and clients", ["dataset", "synthetic_samples", "clients", "partition", "alpha", "classes_per_client"]),
+    ("Model and local training", ["model", "hidden", "local_epochs", "batch_size", "lr", "mu"]),
+    ("Aggregation", ["aggregator", "trim_ratio", "byzantine", "krum_select", "fraction", "min_clients"]),
+    ("Chain and comparison", ["difficulty_bits", "baseline"]),
+]
+
+
+def _live(build, *args):
+    seq, state = selectors.snapshot(build, *args)
+    return {"seq": seq, "data": finite(state)}
 
 
 def overview(request):
-    return render(request, "dashboard/overview.html")
+    live = _live(selectors.overview_state)
+    return render(
+        request,
+        "dashboard/overview.html",
+        {"live": live, "offer_demo": live["data"]["experiment_count"] == 0},
+    )
+
+
+def experiment_list(request):
+    page = Paginator(Experiment.objects.order_by("-id"), 50).get_page(request.GET.get("page"))
+    return render(request, "dashboard/experiment_list.html", {"page": page})
+
+
+def experiment_detail(request, experiment_id):
+    try:
+        live = _live(selectors.experiment_state, experiment_id)
+    except Experiment.DoesNotExist:
+        raise Http404(f"There is no experiment {experiment_id}.") from None
+    return render(
+        request,
+        "dashboard/experiment.html",
+        {"live": live, "experiment": live["data"]["experiment"], "can_control": request.user.is_staff},
+    )
+
+
+def experiment_clients(request, experiment_id):
+    if not selectors.experiment_exists(experiment_id):
+        return JsonResponse({"error": f"there is no experiment {experiment_id}"}, status=404)
+    return JsonResponse(finite(selectors.experiment_client_detail(experiment_id)))
+
+
+@staff_member_required
+def experiment_new(request):
+    form = ExperimentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            experiment = experiment_create(**form.experiment_settings())
+        except ValidationError as error:
+            for field, errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, f"Experiment {experiment.id} created.")
+            return redirect("dashboard:experiment", experiment_id=experiment.id)
+    sections = [(title, [form[name] for name in names]) for title, names in FORM_SECTIONS]
+    return render(request, "dashboard/experiment_new.html", {"form": form, "sections": sections})
+
+
+@require_POST
+def demo_start(request):
+    experiment = services.demo_experiment_create()
+    if experiment is None:
+        messages.info(request, "The demo is offered on a first run only: there are experiments already.")
+        return redirect("dashboard:overview")
+    return redirect("dashboard:experiment", experiment_id=experiment.id)

@@ -10,6 +10,7 @@ from channels.testing import WebsocketCommunicator
 from apps.dashboard import consumers, protocol
 from apps.dashboard.services import outbox_prune
 from apps.events.services import event_emit, last_event_seq
+from apps.federated.services import experiment_create
 from fedchain_site.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -172,3 +173,24 @@ async def test_a_second_opening_message_closes_the_connection():
     assert (await client.receive_json_from(timeout=2))["type"] == "snapshot"
     await client.send_to(text_data='{"type": "snapshot"}')
     assert (await client.receive_output(timeout=2))["code"] == protocol.CLOSE_INVALID_MESSAGE
+
+
+async def test_an_experiment_stream_starts_from_its_state_and_carries_its_own_events():
+    experiment = await sync_to_async(experiment_create)(name="streamed", dataset="iris", clients=3, rounds=2)
+    client = await connect(f"/ws/experiments/{experiment.id}/", hello={"type": "snapshot"})
+    (snapshot,) = await receive(client, 1)
+    assert snapshot["data"]["experiment"]["name"] == "streamed"
+    assert [c["index"] for c in snapshot["data"]["clients"]] == [0, 1, 2]
+    own = await emit(experiment_id=experiment.id, round=1)
+    await emit(experiment_id=experiment.id + 1, round=1)
+    chain = await emit(type="chain_status", valid=True)
+    assert [e["seq"] for e in await receive(client, 2)] == [own, chain]
+    assert await client.receive_nothing(timeout=0.3)
+    await client.disconnect()
+
+
+async def test_the_stream_of_an_unknown_experiment_closes_with_not_found():
+    communicator = WebsocketCommunicator(application, "/ws/experiments/999/", headers=[ORIGIN])
+    connected, _ = await communicator.connect()
+    assert connected
+    assert (await communicator.receive_output(timeout=2))["code"] == protocol.CLOSE_NOT_FOUND

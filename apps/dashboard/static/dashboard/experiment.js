@@ -1,0 +1,206 @@
+// One experiment, live: learning curves against the centralized baseline, the cost of consensus, client
+// updates, clients and their data, the experiment's newest blocks, mining progress and the chain badge.
+import { embeddedState, startLivePage } from "./live.js";
+import { ChainView, el, formatNumber, formatPercent, formatSeconds, roundLink, throttled } from "./render.js";
+
+const COLORS = { federated: "#2f5bd3", baseline: "#8a93a6", mining: "#b26a00", training: "#2f5bd3", accepted: "#1a7f37", rejected: "#c62828" };
+const PLOT_CONFIG = { responsive: true, displaylogo: false, displayModeBar: false };
+
+const experimentId = embeddedState().data.experiment.id;
+const state = { experiment: null, rounds: new Map(), mined: new Map(), clients: [] };
+const chain = new ChainView();
+
+function layout(yTitle, extra = {}) {
+  return {
+    margin: { l: 56, r: 12, t: 8, b: 44 },
+    height: 270,
+    font: { family: "system-ui, sans-serif", size: 12 },
+    xaxis: { title: { text: "round" }, rangemode: "tozero", automargin: true },
+    yaxis: { title: { text: yTitle }, automargin: true },
+    legend: { orientation: "h", y: -0.28 },
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
+    ...extra,
+  };
+}
+
+function plot(id, traces, plotLayout) {
+  if (window.Plotly) window.Plotly.react(document.getElementById(id), traces, plotLayout, PLOT_CONFIG);
+}
+
+function sortedRounds() {
+  return [...state.rounds.values()].sort((a, b) => a.round - b.round);
+}
+
+function curve(rounds, metric, name, color, dash) {
+  const points = rounds.filter((r) => r[metric] !== null && r[metric] !== undefined);
+  return {
+    x: points.map((r) => r.round), y: points.map((r) => r[metric]), name, type: "scatter",
+    mode: dash ? "lines" : "lines+markers", line: { color, dash: dash ? "dash" : "solid", width: 2 },
+  };
+}
+
+function renderCharts() {
+  const rounds = sortedRounds();
+  const withBaseline = state.experiment.settings.baseline;
+  const loss = [curve(rounds, "test_loss", "federated", COLORS.federated)];
+  const accuracy = [curve(rounds, "test_accuracy", "federated", COLORS.federated)];
+  if (withBaseline) {
+    loss.push(curve(rounds, "baseline_loss", "centralized baseline", COLORS.baseline, true));
+    accuracy.push(curve(rounds, "baseline_accuracy", "centralized baseline", COLORS.baseline, true));
+  }
+  plot("loss-chart", loss, layout("test loss"));
+  plot("accuracy-chart", accuracy, layout("test accuracy", { yaxis: { title: { text: "test accuracy" }, range: [0, 1], tickformat: ".0%" } }));
+
+  const mined = [...state.mined.values()].sort((a, b) => a.round_number - b.round_number);
+  plot("cost-chart", [
+    { x: mined.map((m) => m.round_number), y: mined.map((m) => m.mined_seconds), name: "mining the block", type: "bar", marker: { color: COLORS.mining } },
+    {
+      x: rounds.map((r) => r.round), y: rounds.map((r) => r.train_seconds + r.aggregate_seconds + r.evaluate_seconds),
+      name: "training, aggregating, evaluating", type: "bar", marker: { color: COLORS.training },
+    },
+  ], layout("seconds", { barmode: "group" }));
+
+  const trained = rounds.filter((r) => r.round > 0);
+  plot("updates-chart", [
+    { x: trained.map((r) => r.round), y: trained.map((r) => r.clients_accepted), name: "accepted", type: "bar", marker: { color: COLORS.accepted } },
+    { x: trained.map((r) => r.round), y: trained.map((r) => r.clients_sampled - r.clients_accepted), name: "rejected", type: "bar", marker: { color: COLORS.rejected } },
+  ], layout("client updates", { barmode: "stack" }));
+}
+
+function renderClients() {
+  const clients = state.clients;
+  const classes = clients.length ? clients[0].label_counts.length : 0;
+  const traces = [];
+  for (let label = 0; label < classes; label += 1) {
+    traces.push({
+      x: clients.map((c) => c.index), y: clients.map((c) => c.label_counts[label]), name: `class ${label}`, type: "bar",
+      hovertemplate: `client %{x}<br>class ${label}: %{y} samples<extra></extra>`,
+    });
+  }
+  plot("clients-chart", traces, layout("samples in the shard", {
+    barmode: "stack", showlegend: classes <= 10, xaxis: { title: { text: "client" }, automargin: true },
+  }));
+}
+
+function renderHeader() {
+  const experiment = state.experiment;
+  const status = document.getElementById("experiment-status");
+  status.className = `status status-${experiment.status}`;
+  status.textContent = experiment.status;
+  const error = document.getElementById("experiment-error");
+  error.textContent = experiment.error || "";
+  error.hidden = !experiment.error;
+}
+
+function renderRoundsTable() {
+  const rows = sortedRounds().reverse().map((r) => {
+    const block = state.mined.get(r.round);
+    return el("tr", { "data-round": r.round },
+      el("td", {}, roundLink(experimentId, r.round)),
+      el("td", {}, formatNumber(r.test_loss)),
+      el("td", {}, formatPercent(r.test_accuracy)),
+      el("td", {}, formatPercent(r.baseline_accuracy)),
+      el("td", {}, r.round === 0 ? "–" : `${r.clients_accepted} / ${r.clients_sampled}`),
+      el("td", {}, block ? el("a", { href: `/search?q=${block.hash}` }, block.height) : "pending"),
+      el("td", {}, block ? formatSeconds(block.mined_seconds) : "–"));
+  });
+  document.getElementById("rounds").replaceChildren(...rows);
+}
+
+const render = throttled(() => {
+  renderHeader();
+  renderCharts();
+  renderRoundsTable();
+});
+
+// Per-client training loss and the rejected updates: fetched when asked for, refreshed after each round.
+const clientLoss = {
+  shown: false,
+  toggle: document.getElementById("client-loss-toggle"),
+  chart: document.getElementById("client-loss-chart"),
+  note: document.getElementById("client-loss-note"),
+  timer: null,
+
+  async load() {
+    const response = await fetch(`/experiments/${experimentId}/clients.json`, { headers: { Accept: "application/json" } });
+    if (!response.ok) return;
+    const detail = await response.json();
+    this.renderRejections(detail);
+    if (!this.shown) return;
+    this.chart.hidden = false;
+    plot("client-loss-chart", detail.clients.map((client) => {
+      const points = client.updates.filter((u) => u.loss !== null);
+      return {
+        x: points.map((u) => u.round), y: points.map((u) => u.loss), name: `client ${client.index}`, type: "scatter", mode: "lines+markers",
+        marker: { symbol: points.map((u) => (u.accepted ? "circle" : "x")), size: 6 },
+      };
+    }), layout("local training loss", { showlegend: detail.clients.length <= 12 }));
+    this.note.hidden = detail.client_count <= detail.clients.length;
+    this.note.textContent = `Showing the first ${detail.clients.length} of ${detail.client_count} clients; ✕ marks a rejected update.`;
+  },
+
+  renderRejections(detail) {
+    document.getElementById("rejected-count").textContent = `(${detail.rejected_count})`;
+    document.getElementById("rejected-list").replaceChildren(...detail.rejected.map((r) =>
+      el("li", {}, el("a", { href: `/experiments/${experimentId}/rounds/${r.round}/` }, `round ${r.round}`), `, client ${r.client}: ${r.reason || "rejected"}`)));
+  },
+
+  refreshSoon() {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.load(), 300);
+  },
+};
+
+clientLoss.toggle.addEventListener("click", () => {
+  clientLoss.shown = !clientLoss.shown;
+  clientLoss.toggle.setAttribute("aria-expanded", String(clientLoss.shown));
+  clientLoss.toggle.textContent = clientLoss.shown ? "Hide per-client loss" : "Show per-client loss";
+  clientLoss.chart.hidden = !clientLoss.shown;
+  if (clientLoss.shown) clientLoss.load();
+});
+document.getElementById("rejections").addEventListener("toggle", (event) => {
+  if (event.target.open) clientLoss.load();
+});
+
+function applySnapshot(data) {
+  state.experiment = data.experiment;
+  state.rounds = new Map(data.rounds.map((r) => [r.round, r]));
+  state.mined = new Map(data.mined.map((m) => [m.round_number, m]));
+  state.clients = data.clients;
+  chain.set(data);
+  renderClients();
+  render();
+  if (clientLoss.shown) clientLoss.refreshSoon();
+}
+
+function applyEvent(event) {
+  const data = event.data;
+  switch (event.type) {
+    case "experiment":
+      state.experiment = { ...state.experiment, ...data };
+      render();
+      break;
+    case "round":
+      state.rounds.set(data.round, data);
+      render();
+      if (clientLoss.shown || document.getElementById("rejections").open) clientLoss.refreshSoon();
+      break;
+    case "block":
+      chain.apply(event);
+      if (data.status === "main" && data.experiment === experimentId && data.round !== null) {
+        state.mined.set(data.round, {
+          round_number: data.round, height: data.height, hash: data.hash, mined_seconds: data.mined_seconds, hash_rate: data.hash_rate,
+        });
+        render();
+      }
+      break;
+    default:
+      chain.apply(event);
+  }
+}
+
+startLivePage(`/ws/experiments/${experimentId}/`, { applySnapshot, applyEvent });
+// plotly.js loads with `defer`; module scripts run after deferred classic scripts, so it is here. Redraw
+// anyway once everything has loaded, in case a browser orders them differently.
+window.addEventListener("load", () => { renderClients(); render(); });

@@ -1,0 +1,115 @@
+import json
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from apps.dashboard.views import FORM_SECTIONS
+from apps.events.services import last_event_seq
+from apps.federated.forms import ExperimentForm
+from apps.federated.models import Experiment
+from apps.federated.services import experiment_create
+
+pytestmark = pytest.mark.django_db
+
+SMALL = {"dataset": "iris", "clients": 3, "rounds": 2, "difficulty_bits": 8}
+
+
+def form_data(**settings):
+    """What a browser posts: every field as the form shows it, with these settings typed in."""
+    form = ExperimentForm()
+    data = {name: form[name].value() for name in form.fields}
+    data = {name: value for name, value in data.items() if value is not None}
+    data.update(settings)
+    data = {name: ("on" if value is True else value) for name, value in data.items() if value is not False}
+    return data
+
+
+def embedded_state(response):
+    match = re.search(r'<script id="live-state" type="application/json">(.*?)</script>', response.content.decode(), re.S)
+    assert match, "the page embeds its live state"
+    return json.loads(match.group(1))
+
+
+@pytest.fixture
+def staff_client(client):
+    user = get_user_model().objects.create_user("staff", password="pw-for-tests-only", is_staff=True)
+    client.force_login(user)
+    return client
+
+
+def test_an_empty_database_gets_the_demo_offer_and_a_state_to_resume_from(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert b"Start the demo experiment" in response.content
+    assert b"vendor/plotly/plotly.min.js" in response.content
+    state = embedded_state(response)
+    assert state["seq"] == last_event_seq()
+    assert state["data"]["experiments"] == [] and state["data"]["chain"]["valid"] is True
+
+
+def test_the_demo_starts_in_one_click_and_only_on_a_first_run(client):
+    response = client.post("/demo/")
+    experiment = Experiment.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/experiments/{experiment.id}/"
+    assert experiment.client_set.count() == 8
+    assert b"Start the demo experiment" not in client.get("/").content
+    response = client.post("/demo/", follow=True)
+    assert Experiment.objects.count() == 1
+    assert b"first run only" in response.content
+
+
+def test_the_experiment_page_embeds_its_clients_and_rounds(client):
+    experiment = experiment_create(name="small", **SMALL)
+    response = client.get(f"/experiments/{experiment.id}/")
+    assert response.status_code == 200
+    data = embedded_state(response)["data"]
+    assert data["experiment"]["id"] == experiment.id and data["experiment"]["clients_per_round"] == 3
+    assert [c["index"] for c in data["clients"]] == [0, 1, 2]
+    assert sum(c["shard_size"] for c in data["clients"]) == sum(sum(c["label_counts"]) for c in data["clients"])
+    assert data["rounds"] == [] and data["mined"] == []
+
+
+def test_an_unknown_experiment_is_a_404_page_and_a_404_json(client):
+    assert client.get("/experiments/999/").status_code == 404
+    response = client.get("/experiments/999/clients.json")
+    assert response.status_code == 404 and response.json() == {"error": "there is no experiment 999"}
+
+
+def test_the_experiment_list_pages_through_experiments(client):
+    for n in range(3):
+        experiment_create(name=f"run {n}", **SMALL)
+    response = client.get("/experiments/")
+    assert response.status_code == 200
+    assert [name.decode() for name in re.findall(rb">(run \d)<", response.content)] == ["run 2", "run 1", "run 0"]
+
+
+def test_the_form_shows_every_setting_once():
+    listed = [name for _, names in FORM_SECTIONS for name in names]
+    assert sorted(listed) == sorted(ExperimentForm().fields) and len(listed) == len(set(listed))
+
+
+def test_starting_an_experiment_needs_a_staff_account(client):
+    response = client.get("/experiments/new/")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    client.post("/experiments/new/", form_data(name="x", **SMALL))
+    assert not Experiment.objects.exists()
+
+
+def test_bad_settings_come_back_with_a_message_per_setting_and_create_nothing(staff_client):
+    response = staff_client.post(
+        "/experiments/new/", form_data(dataset="iris", clients="0", lr="-1", model="softmax", hidden="64")
+    )
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert set(form.errors) >= {"clients", "lr", "hidden"}
+    assert "hidden layers belong to the mlp model only" in form.errors["hidden"][0]
+    assert not Experiment.objects.exists()
+
+
+def test_good_settings_create_the_experiment_with_its_clients(staff_client):
+    response = staff_client.post("/experiments/new/", form_data(name="from the form", model="mlp", hidden="16,8", **SMALL))
+    experiment = Experiment.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/experiments/{experiment.id}/"
+    assert experiment.name == "from the form" and experiment.hidden == [16, 8] and experiment.baseline
+    assert experiment.client_set.count() == 3
