@@ -75,9 +75,9 @@ class ConfigError(ValueError):
         super().__init__("; ".join(f"{name}: {' '.join(messages)}" for name, messages in errors.items()))
 
 
-def difficulty_bits_range():
-    """Lowest and highest minimum difficulty (leading zero bits) an experiment may declare."""
-    return 0, 32
+# Each bit doubles the expected mining work: 24 bits is about 16 million hashes per block, seconds to minutes
+# in Python. The chain never mines easier than its pow limit, whatever an experiment declares.
+MAX_DIFFICULTY_BITS = 24
 
 
 def experiment_config_validate(values):
@@ -148,7 +148,7 @@ def experiment_config_validate(values):
     integer("batch_size", 1, 100_000)
     real("lr", 0, 100, low_open=True)
     real("mu", 0, 1e6)
-    integer("difficulty_bits", *difficulty_bits_range())
+    integer("difficulty_bits", 0, MAX_DIFFICULTY_BITS)
     integer("seed", 0, MAX_SEED)
     if not isinstance(clean["baseline"], bool):
         fail("baseline", "must be true or false")

@@ -66,7 +66,7 @@ def dataset_n_classes(name):
     return SYNTHETIC_CLASSES if name == "synthetic" else dataset_load(name).n_classes
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=4)
 def _dataset_cached(name, synthetic_samples):
     x, y = _raw(name, synthetic_samples)
     train_index, test_index = _split(y)

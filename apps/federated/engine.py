@@ -122,7 +122,7 @@ class Federation:
         return params_parse(data)[1]
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=8)
 def federation_for(config):
     """The (cached) Federation of a configuration: building the data and shards once per process."""
     return Federation(config)

@@ -149,6 +149,26 @@ def _client_train(federation, previous, round_number, client_index, worker):
     )
 
 
+def client_update_store(update):
+    """Stores the update's blob and returns a JSON-ready description of it (for a task's result)."""
+    return {
+        "client_index": update.client_index,
+        "samples": update.samples,
+        "update": blob_write(update.update),
+        "train_loss": update.train_loss,
+        "train_seconds": update.train_seconds,
+        "worker": update.worker,
+    }
+
+
+def client_update_load(description):
+    """The TrainedUpdate a `client_update_store` description names, its blob read back from the store."""
+    data = blob_read(description["update"])
+    if data is None:
+        raise RoundError(f"the update blob {description['update']} is missing from the blob store or damaged")
+    return TrainedUpdate(**{**description, "update": data})
+
+
 def round_aggregate(*, experiment, round_number, updates, previous=None):
     """Screens and aggregates the updates of round `round_number` and evaluates the new global model.
 
@@ -162,6 +182,15 @@ def round_aggregate(*, experiment, round_number, updates, previous=None):
     indices = [update.client_index for update in updates]
     if len(set(indices)) != len(indices):
         raise RoundError(f"round {round_number} has two updates from the same client")
+    sampled = {int(index) for index in federation.round_clients(round_number)}
+    for update in updates:
+        if update.client_index not in sampled:
+            raise RoundError(f"client {update.client_index} was not sampled in round {round_number}")
+        if update.samples != len(federation.shards[update.client_index]):
+            raise RoundError(
+                f"client {update.client_index} claims {update.samples} samples; "
+                f"its shard has {len(federation.shards[update.client_index])}"
+            )
 
     started = time.perf_counter()
     vectors, unreadable = [], {}

@@ -35,7 +35,7 @@ def test_defaults_and_string_values_from_forms_are_accepted():
         ({"alpha": -1}, "alpha", "must be in (0"),
         ({"trim_ratio": 0.5}, "trim_ratio", "must be in [0, 0.5)"),
         ({"mu": -0.1}, "mu", "must be in [0"),
-        ({"difficulty_bits": 99}, "difficulty_bits", "between"),
+        ({"difficulty_bits": 25}, "difficulty_bits", "between 0 and 24"),
         ({"seed": -3}, "seed", "between 0 and"),
         ({"baseline": "maybe"}, "baseline", "true or false"),
         ({"partition": "zipf"}, "partition", "not one of iid, dirichlet, shards, quantity"),

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,8 @@ from apps.federated.services import (
     RoundError,
     TrainedUpdate,
     client_train,
+    client_update_load,
+    client_update_store,
     experiment_create,
     experiment_run_round,
     round_aggregate,
@@ -66,8 +70,12 @@ def test_the_split_steps_give_exactly_what_the_in_process_round_gives():
         experiment_run_round(experiment=experiment, number=0)
     clients = federation_for(split.config()).round_clients(1)
     assert len(clients) == 2
-    # Clients trained one by one, in any order, as separate tasks would.
-    trained = [client_train(experiment=split, round_number=1, client_index=int(k)) for k in reversed(clients)]
+    # Clients trained one by one, in any order, as separate tasks would, handing back JSON and a stored blob.
+    results = [
+        json.loads(json.dumps(client_update_store(client_train(experiment=split, round_number=1, client_index=int(k)))))
+        for k in reversed(clients)
+    ]
+    trained = [client_update_load(result) for result in results]
     outcome = round_aggregate(experiment=split, round_number=1, updates=trained)
     split_round = round_record(experiment=split, number=1, updates=outcome.updates, global_params=outcome.global_params,
                                metrics=outcome.metrics, baseline_params=outcome.baseline_params)
@@ -75,6 +83,8 @@ def test_the_split_steps_give_exactly_what_the_in_process_round_gives():
     assert split_round.global_model_hash == whole_round.global_model_hash
     assert split_round.baseline_model_hash == whole_round.baseline_model_hash
     assert np.array_equal(round_global_params(experiment=split, number=1), round_global_params(experiment=whole, number=1))
+    with pytest.raises(RoundError, match="missing from the blob store"):
+        client_update_load({**results[0], "update": "0" * 64})
 
 
 def test_bad_updates_are_recorded_as_rejected_with_their_reason():
@@ -83,8 +93,9 @@ def test_bad_updates_are_recorded_as_rejected_with_their_reason():
     good = [client_train(experiment=experiment, round_number=1, client_index=k) for k in range(3)]
     federation = federation_for(experiment.config())
     poisoned = np.full(federation.spec.size, np.nan)
+    shard_sizes = [len(shard) for shard in federation.shards]
     bad = [
-        TrainedUpdate(client_index=3, samples=good[0].samples, update=federation.serialize(poisoned), train_loss=None),
+        TrainedUpdate(client_index=3, samples=shard_sizes[3], update=federation.serialize(poisoned), train_loss=None),
     ]
     outcome = round_aggregate(experiment=experiment, round_number=1, updates=good + bad)
     recorded = round_record(experiment=experiment, number=1, updates=outcome.updates, global_params=outcome.global_params,
@@ -95,9 +106,26 @@ def test_bad_updates_are_recorded_as_rejected_with_their_reason():
     record = next(r for r in PendingBatch.objects.get(round_number=1).records if r.get("client") == 3)
     assert record["accepted"] is False and record["metrics"] == {}
 
-    unreadable = TrainedUpdate(client_index=0, samples=5, update=b"not a blob", train_loss=0.1)
+    unreadable = TrainedUpdate(client_index=0, samples=shard_sizes[0], update=b"not a blob", train_loss=0.1)
     judged = round_aggregate(experiment=experiment, round_number=2, updates=[unreadable]).updates[0]
     assert not judged.accepted and judged.reason.startswith("unreadable update: not a FedChain parameter blob")
+
+
+def test_updates_from_unsampled_clients_or_with_false_sample_counts_are_refused():
+    experiment = experiment_create(**{**SMALL, "fraction": 0.5})
+    experiment_run_round(experiment=experiment, number=0)
+    federation = federation_for(experiment.config())
+    sampled = [int(k) for k in federation.round_clients(1)]
+    outsider = next(k for k in range(4) if k not in sampled)
+    with pytest.raises(RoundError, match=f"client {outsider} was not sampled in round 1"):
+        round_aggregate(experiment=experiment, round_number=1,
+                        updates=[client_train(experiment=experiment, round_number=1, client_index=outsider)])
+    honest = client_train(experiment=experiment, round_number=1, client_index=sampled[0])
+    inflated = TrainedUpdate(**{**honest.__dict__, "samples": honest.samples * 10})
+    with pytest.raises(RoundError, match=f"claims {honest.samples * 10} samples; its shard has {honest.samples}"):
+        round_aggregate(experiment=experiment, round_number=1, updates=[inflated])
+    with pytest.raises(RoundError, match="two updates from the same client"):
+        round_aggregate(experiment=experiment, round_number=1, updates=[honest, honest])
 
 
 def test_rounds_are_recorded_once_and_in_order_and_a_failure_writes_nothing(monkeypatch):
