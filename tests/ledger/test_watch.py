@@ -1,0 +1,106 @@
+"""watch_chain: cheap continuous re-checks that catch raw-SQL edits within a second."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from apps.events.models import Event
+from apps.ledger import services
+from apps.ledger.models import Block, Checkpoint, PendingBatch, Record
+
+from ..conftest import process_env, wait_for
+from .conftest import mine_rounds
+
+
+def raw_sql(sql, params=()):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def body_at(height, position):
+    return Record.objects.get(block__status="main", block__height=height, position=position).body
+
+
+def set_body(height, position, body):
+    block_id = Block.objects.get(status="main", height=height).id
+    raw_sql("UPDATE ledger_record SET body = %s WHERE block_id = %s AND position = %s", [body, block_id, position])
+
+
+@pytest.mark.django_db
+def test_the_watcher_sees_edits_repairs_and_new_blocks(chain):
+    watcher = services.ChainWatcher()
+    first = watcher.check()
+    assert first.valid and first.height == 8
+    assert watcher.check() is first  # nothing changed: nothing re-checked
+    original = body_at(3, 1)
+    assert "client-0" in original
+    set_body(3, 1, original.replace("client-0", "client-z"))
+    report = watcher.check()
+    assert (report.valid, report.first_invalid.height, report.first_invalid.rule) == (False, 3, "merkle")
+    set_body(3, 1, original)
+    assert watcher.check().valid
+    checked = watcher.walker.blocks_checked
+    mine_rounds(1, 2, start=8)
+    report = watcher.check()
+    assert report.valid and report.height == 10
+    assert watcher.walker.blocks_checked == checked + 2  # only the new blocks were checked
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("column, value", [("nonce", 1), ("status", "stale"), ("hash", "ab" * 32)])
+def test_the_watcher_sees_an_edited_block_column(chain, column, value):
+    watcher = services.ChainWatcher()
+    assert watcher.check().valid
+    raw_sql(f"UPDATE ledger_block SET {column} = %s WHERE height = 5", [value])
+    report = watcher.check()
+    assert not report.valid and report.first_invalid.height == 5
+
+
+@pytest.mark.django_db
+def test_the_watcher_remembers_a_tail_deleted_with_its_checkpoints(chain):
+    watcher = services.ChainWatcher()
+    assert watcher.check().height == 8
+    for height in (8, 7):
+        block = Block.objects.get(status="main", height=height)
+        PendingBatch.objects.filter(block=block).delete()
+        block.records.all().delete()
+        Checkpoint.objects.filter(height=height).delete()
+        block.delete()
+    assert services.chain_verify().valid  # a fresh check cannot tell...
+    report = watcher.check()  # ...but the watcher verified blocks 7 and 8 before
+    assert (report.valid, report.first_invalid.height, report.first_invalid.rule) == (False, 7, "height")
+    assert "verified earlier and are gone" in report.first_invalid.message
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_watch_chain_reports_a_raw_sql_edit_within_a_second():
+    mine_rounds(1, 5)
+    watcher = subprocess.Popen(
+        [sys.executable, "manage.py", "watch_chain"], cwd=settings.BASE_DIR, env=process_env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        statuses = Event.objects.filter(type="chain_status")
+        wait_for(lambda: statuses.exists(), timeout=30, message="the first chain_status event")
+        assert statuses.get().payload["valid"] is True
+        time.sleep(0.3)
+        set_body(2, 1, body_at(2, 1).replace("client-0", "client-x"))
+        edited = time.monotonic()
+        wait_for(lambda: statuses.count() == 2, timeout=5, interval=0.02, message="the invalid chain_status event")
+        assert time.monotonic() - edited < 1.0
+        invalid = statuses.last().payload
+        assert (invalid["valid"], invalid["first_invalid"]["height"], invalid["first_invalid"]["rule"]) == (False, 2, "merkle")
+        assert services.chain_status()["valid"] is False
+        set_body(2, 1, body_at(2, 1).replace("client-x", "client-0"))
+        wait_for(lambda: statuses.count() == 3, timeout=5, message="the chain_status event after the repair")
+        assert statuses.last().payload["valid"] is True
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        assert watcher.wait(timeout=10) == 0
+    assert "Traceback" not in watcher.stderr.read()
