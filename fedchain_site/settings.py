@@ -99,6 +99,26 @@ if FEDCHAIN_MAX_BLOCK_RECORDS < 2 or FEDCHAIN_MAX_RECORD_BYTES < 256 or FEDCHAIN
 # --- Federated learning ---
 
 # --- Workers ---
+# A worker holding a job moves its heartbeat this often (seconds). A claim whose heartbeat is older than
+# FEDCHAIN_CLAIM_TIMEOUT seconds belongs to a dead or stuck worker (on this host, a claim of a process that
+# has ended is recovered at once), and its job runs again.
+WORKERS_HEARTBEAT_SECONDS = env_int("FEDCHAIN_HEARTBEAT_SECONDS", 5)
+WORKERS_CLAIM_TIMEOUT = env_int("FEDCHAIN_CLAIM_TIMEOUT", 30)
+# A queued job no worker took for this long is enqueued again (the queue may have lost its task).
+WORKERS_REQUEUE_AFTER = env_int("FEDCHAIN_REQUEUE_AFTER", 60)
+# How many times a job is claimed before a database error (a busy or unreachable database) fails it.
+WORKERS_JOB_ATTEMPTS = env_int("FEDCHAIN_JOB_ATTEMPTS", 3)
+# A round aggregates when all its sampled clients are in, or this many seconds after it started: clients
+# still training then are recorded as dropped.
+WORKERS_ROUND_DEADLINE = env_int("FEDCHAIN_ROUND_DEADLINE", 600)
+if WORKERS_HEARTBEAT_SECONDS < 1 or WORKERS_CLAIM_TIMEOUT < 2 * WORKERS_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "FEDCHAIN_HEARTBEAT_SECONDS must be at least 1 and FEDCHAIN_CLAIM_TIMEOUT at least twice as long."
+    )
+if WORKERS_REQUEUE_AFTER < 1 or WORKERS_JOB_ATTEMPTS < 1 or WORKERS_ROUND_DEADLINE < 1:
+    raise ImproperlyConfigured(
+        "FEDCHAIN_REQUEUE_AFTER, FEDCHAIN_JOB_ATTEMPTS and FEDCHAIN_ROUND_DEADLINE must be at least 1."
+    )
 
 # --- Dashboard ---
 # Each web process polls the event outbox this often (milliseconds) for events to push to browsers.
@@ -135,6 +155,7 @@ INSTALLED_APPS = [
     "apps.federated",
     "apps.dashboard",
     "apps.explorer",
+    "apps.workers",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,360 @@
+"""An experiment's life in the background workers: start, pause, resume, cancel, and the work in between.
+
+Experiments run as jobs (apps.workers) that worker processes claim, keyed by what they do:
+
+    round/E/R          fans out one train job per sampled client, then, once all of them are in (or the round's
+                       deadline has passed: the late ones are dropped), aggregates and records the round in ONE
+                       transaction together with: the round job done, mine/E/R, and round/E/R+1 or finish/E
+    train/E/R/C        client C's local training in round R; its update goes to the blob store, its metadata to
+                       the job's result
+    mine/E/R           after mine/E/R-1: puts the round's ledger batch on the chain (blocks of an experiment are
+                       mined in round order: round R's coinbase commits round R-1's global model)
+    finish/E           after the last mine job: the experiment is finished
+
+Rounds overlap with mining: round R+1 trains while round R is mined. Status: queued -> running -> finished;
+running <-> paused; queued, running or paused -> cancelled, or failed with the reason. Pausing holds the
+experiment's train and round jobs (those already running finish); cancelling drops them (those running write
+nothing). Rounds already recorded are mined whatever the status, so the chain holds every recorded round.
+"""
+
+import logging
+from collections import Counter
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.events.models import Event
+from apps.events.services import event_emit
+from apps.ledger.models import PendingBatch
+from apps.workers.mining import MiningProgress, batch_mine_to_chain
+from apps.workers.models import Job
+from apps.workers.services import (
+    ClaimLost,
+    job_complete,
+    job_create,
+    job_enqueue,
+    job_release,
+    job_run,
+    jobs_drop,
+    jobs_hold,
+    jobs_release_held,
+)
+
+from .engine import federation_for
+from .models import Experiment, Round
+from .services import (
+    client_train,
+    client_update_load,
+    client_update_store,
+    experiment_next_round,
+    experiment_payload,
+    experiment_status_set,
+    round_aggregate,
+    round_initial,
+    round_record,
+)
+
+logger = logging.getLogger(__name__)
+
+Status = Experiment.Status
+
+TRAIN, ROUND, MINE, FINISH = "train", "round", "mine", "finish"
+TASKS = {
+    TRAIN: "apps.federated.tasks.train_client",
+    ROUND: "apps.federated.tasks.run_round",
+    MINE: "apps.ledger.tasks.mine_round",
+    FINISH: "apps.federated.tasks.finish_experiment",
+}
+# A round's aggregation gates the next round and the chain: it goes before training that waits.
+PRIORITY = {ROUND: 20, FINISH: 20, MINE: 10, TRAIN: 0}
+LEARNING = (TRAIN, ROUND)
+
+
+class LifecycleError(Exception):
+    """The experiment's status does not allow the change asked for; the message says why."""
+
+
+def _key(kind, *parts):
+    return "/".join([kind, *map(str, parts)])
+
+
+def _job(kind, *parts, after=None, status=Job.Status.QUEUED):
+    experiment_id, round_number, client_index = (list(parts) + [None, None])[:3]
+    return job_create(
+        key=_key(kind, *parts),
+        task=TASKS[kind],
+        priority=PRIORITY[kind],
+        experiment_id=experiment_id,
+        round_number=round_number,
+        client_index=client_index,
+        after=after,
+        status=status,
+    )
+
+
+def _experiment_jobs(experiment_id, kinds):
+    return Job.objects.filter(experiment_id=experiment_id, task__in=[TASKS[kind] for kind in kinds])
+
+
+def _round_jobs(experiment_id, number, kind):
+    return Job.objects.filter(experiment_id=experiment_id, round_number=number, task=TASKS[kind])
+
+
+def _transition(experiment, *, allowed, to, action, error=""):
+    """Moves the experiment to `to` if its current status is in `allowed`, else raises LifecycleError."""
+    with transaction.atomic():
+        current = Experiment.objects.select_for_update().get(pk=experiment.pk)
+        if current.status not in allowed:
+            raise LifecycleError(
+                f"experiment {current.pk} is {current.status}: only a {' or '.join(allowed)} experiment can be {action}"
+            )
+        return experiment_status_set(experiment=current, status=to, error=error)
+
+
+# --- what users do -------------------------------------------------------------------------------------------
+
+
+def experiment_start(*, experiment):
+    """Queued -> running: the experiment's remaining rounds run in the worker processes."""
+    with transaction.atomic():
+        experiment = _transition(experiment, allowed=[Status.QUEUED], to=Status.RUNNING, action="started")
+        # Rounds recorded but not yet mined (an interrupted foreground run) go to the chain first.
+        for number in PendingBatch.objects.filter(
+            experiment_id=experiment.pk, status=PendingBatch.Status.PENDING
+        ).order_by("round_number").values_list("round_number", flat=True):
+            _mine_job(experiment.pk, number)
+        _round_next(experiment, experiment_next_round(experiment))
+    return experiment
+
+
+def experiment_pause(*, experiment):
+    """Running -> paused: no new training or aggregation starts; training already running finishes."""
+    with transaction.atomic():
+        experiment = _transition(experiment, allowed=[Status.RUNNING], to=Status.PAUSED, action="paused")
+        jobs_hold(_experiment_jobs(experiment.pk, LEARNING))
+    return experiment
+
+
+def experiment_resume(*, experiment):
+    """Paused -> running: held work is queued again; a round waiting for clients gets a fresh deadline."""
+    with transaction.atomic():
+        experiment = _transition(experiment, allowed=[Status.PAUSED], to=Status.RUNNING, action="resumed")
+        jobs = _experiment_jobs(experiment.pk, LEARNING)
+        waiting = list(jobs.filter(task=TASKS[ROUND], status=Job.Status.HELD, deadline_at__isnull=False))
+        deadline = _deadline()
+        Job.objects.filter(pk__in=[job.pk for job in waiting]).update(deadline_at=deadline)
+        jobs_release_held(jobs)
+        for job in waiting:
+            job_enqueue(job, run_after=deadline)
+    return experiment
+
+
+def experiment_cancel(*, experiment):
+    """Queued, running or paused -> cancelled: its training and aggregation stop (what runs writes nothing).
+    Rounds already recorded are still mined."""
+    with transaction.atomic():
+        experiment = _transition(
+            experiment, allowed=[Status.QUEUED, Status.RUNNING, Status.PAUSED], to=Status.CANCELLED, action="cancelled"
+        )
+        jobs_drop(_experiment_jobs(experiment.pk, [*LEARNING, FINISH]), reason="the experiment was cancelled")
+    return experiment
+
+
+def _experiment_fail(job, error):
+    """A job of the experiment failed for good: the experiment fails with the reason."""
+    if job.client_index is not None:
+        what = f"round {job.round_number}, client {job.client_index}"
+    elif job.task == TASKS[MINE]:
+        what = f"mining round {job.round_number}"
+    else:
+        what = f"round {job.round_number}"
+    reason = f"{what}: {error}"
+    experiment = Experiment.objects.filter(pk=job.experiment_id).first()
+    if experiment is None:
+        return
+    with transaction.atomic():
+        try:
+            _transition(
+                experiment, allowed=[Status.QUEUED, Status.RUNNING, Status.PAUSED], to=Status.FAILED, action="failed",
+                error=reason,
+            )
+        except LifecycleError:
+            return  # already ended
+        jobs_drop(_experiment_jobs(experiment.pk, [*LEARNING, FINISH]), reason=f"the experiment failed: {reason}")
+
+
+# --- the jobs ------------------------------------------------------------------------------------------------
+
+
+def _deadline():
+    return timezone.now() + timedelta(seconds=settings.WORKERS_ROUND_DEADLINE)
+
+
+def _round_next(experiment, number, *, held=False):
+    """Queues round `number` (held while the experiment is paused), or, when every round is recorded, the finish
+    job (after the last block)."""
+    if number <= experiment.rounds:
+        return _job(ROUND, experiment.pk, number, status=Job.Status.HELD if held else Job.Status.QUEUED)
+    last_mine = Job.objects.filter(key=_key(MINE, experiment.pk, experiment.rounds)).first()
+    return _job(FINISH, experiment.pk, after=last_mine)
+
+
+def _mine_job(experiment_id, number):
+    previous = Job.objects.filter(key=_key(MINE, experiment_id, number - 1)).first()
+    return _job(MINE, experiment_id, number, after=previous)
+
+
+def _status_for_update(experiment):
+    return Experiment.objects.select_for_update().values_list("status", flat=True).get(pk=experiment.pk)
+
+
+def _progress(experiment, number, **extra):
+    return {"experiment": experiment.pk, "round": number, "rounds": experiment.rounds, **extra}
+
+
+def client_train_run(job_id):
+    """Trains one client of a round (a train job) in this process."""
+    return job_run(job_id, _client_train, on_failure=_experiment_fail)
+
+
+def _client_train(job, heartbeat):
+    experiment = Experiment.objects.get(pk=job.experiment_id)
+    trained = client_train(experiment=experiment, round_number=job.round_number, client_index=job.client_index)
+    # The update reaches the blob store before the job is done: a crash leaves at most an unreferenced blob.
+    result = client_update_store(trained)
+    with transaction.atomic():
+        # Locked: the round's last two clients cannot both miss that they complete it (PostgreSQL).
+        round_job = Job.objects.select_for_update().get(key=_key(ROUND, job.experiment_id, job.round_number))
+        job_complete(job, result=result)
+        counts = _training_counts(job.experiment_id, job.round_number)
+        event_emit(
+            type=Event.Type.CLIENT_UPDATE,
+            payload=_progress(
+                experiment, job.round_number, status="trained", clients_done=counts[Job.Status.DONE],
+                clients_sampled=counts.total(), **result,
+            ),
+            experiment_id=experiment.pk,
+        )
+        if counts[Job.Status.DONE] == counts.total() and round_job.status == Job.Status.QUEUED:
+            job_enqueue(round_job)
+    return result
+
+
+def _training_counts(experiment_id, number):
+    return Counter(_round_jobs(experiment_id, number, TRAIN).values_list("status", flat=True))
+
+
+def round_run(job_id):
+    """Advances a round (a round job): fans out its clients' training, and once they are in (or the deadline has
+    passed) aggregates and records it. Safe to call again and again: it does what the database says is left."""
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None or job.status != Job.Status.QUEUED:
+        return None
+    if job.round_number > 0 and job.deadline_at is None:
+        return job_run(job_id, _round_fan_out, on_failure=_experiment_fail)
+    if not _round_ready(job):
+        return None
+    return job_run(job_id, _round_complete, on_failure=_experiment_fail)
+
+
+def _round_fan_out(job, heartbeat):
+    experiment = Experiment.objects.get(pk=job.experiment_id)
+    sampled = [int(index) for index in federation_for(experiment.config()).round_clients(job.round_number)]
+    deadline = _deadline()
+    with transaction.atomic():
+        held = _status_for_update(experiment) == Status.PAUSED
+        status = Job.Status.HELD if held else Job.Status.QUEUED
+        # Back to waiting, now for its clients or its deadline.
+        if not job_release(job, status=status, deadline_at=deadline):
+            raise ClaimLost(f"job {job.key} is no longer held by {job.worker}")
+        for index in sampled:
+            _job(TRAIN, experiment.pk, job.round_number, index, status=status)
+        if not held:
+            job_enqueue(job, run_after=deadline)
+        event_emit(
+            type=Event.Type.EXPERIMENT,
+            payload={
+                **experiment_payload(experiment),
+                "progress": _progress(experiment, job.round_number, clients_sampled=len(sampled), clients_done=0),
+            },
+            experiment_id=experiment.pk,
+        )
+    return {"round": job.round_number, "clients": sampled}
+
+
+def _round_ready(job):
+    if job.round_number == 0:
+        return True
+    counts = _training_counts(job.experiment_id, job.round_number)
+    if counts[Job.Status.DONE] + counts[Job.Status.DROPPED] == counts.total() > 0:
+        return True
+    return counts[Job.Status.DONE] > 0 and timezone.now() >= job.deadline_at
+
+
+def _round_complete(job, heartbeat):
+    experiment = Experiment.objects.get(pk=job.experiment_id)
+    number = job.round_number
+    if number == 0:
+        outcome = round_initial(experiment=experiment)
+    else:
+        trainings = _round_jobs(experiment.pk, number, TRAIN)
+        with transaction.atomic():
+            # From here on the round's set of updates is fixed: a client finishing later writes nothing.
+            late = list(trainings.exclude(status=Job.Status.DONE).values_list("client_index", flat=True))
+            jobs_drop(trainings, reason="late: the round's deadline passed before its training finished")
+            for index in late:
+                event_emit(
+                    type=Event.Type.CLIENT_UPDATE,
+                    payload=_progress(experiment, number, client_index=index, status="dropped"),
+                    experiment_id=experiment.pk,
+                )
+        updates = [client_update_load(training.result) for training in trainings.filter(status=Job.Status.DONE)]
+        outcome = round_aggregate(experiment=experiment, round_number=number, updates=updates)
+    with transaction.atomic():
+        round_row = round_record(
+            experiment=experiment,
+            number=number,
+            updates=outcome.updates,
+            global_params=outcome.global_params,
+            metrics=outcome.metrics,
+            baseline_params=outcome.baseline_params,
+        )
+        result = {"round": number, "global_model": round_row.global_model_hash, "updates": len(outcome.updates)}
+        job_complete(job, result=result)
+        _mine_job(experiment.pk, number)
+        _round_next(experiment, number + 1, held=_status_for_update(experiment) == Status.PAUSED)
+    return result
+
+
+def round_mine_run(job_id):
+    """Mines a recorded round's ledger batch (a mine job) in this process."""
+    return job_run(job_id, _round_mine, on_failure=_experiment_fail)
+
+
+def _round_mine(job, heartbeat):
+    batch = PendingBatch.objects.get(experiment_id=job.experiment_id, round_number=job.round_number)
+    block = batch_mine_to_chain(batch=batch, should_stop=lambda: heartbeat.lost, on_progress=MiningProgress(batch))
+    if block is None:
+        raise ClaimLost(f"job {job.key} stopped mining: its claim is gone")
+    result = {"height": block.height, "hash": block.hash}
+    with transaction.atomic():
+        job_complete(job, result=result)
+    return result
+
+
+def experiment_finish_run(job_id):
+    """Marks the experiment finished (the finish job, which runs once its last round is on the chain)."""
+    return job_run(job_id, _experiment_finish, on_failure=_experiment_fail)
+
+
+def _experiment_finish(job, heartbeat):
+    experiment = Experiment.objects.get(pk=job.experiment_id)
+    with transaction.atomic():
+        job_complete(job)
+        try:
+            _transition(experiment, allowed=[Status.RUNNING, Status.PAUSED], to=Status.FINISHED, action="finished")
+        except LifecycleError:
+            return None  # cancelled or failed meanwhile: it stays so
+    return {"finished": experiment.pk, "rounds": Round.objects.filter(experiment=experiment).count()}

@@ -1,0 +1,255 @@
+"""Jobs: claimed with a heartbeat, completed once, recovered when their worker dies.
+
+A job goes queued -> running (claimed by one worker process) -> done, or is held, dropped or failed. SQLite has
+no SKIP LOCKED, so a claim is a conditional UPDATE checked by its row count. Each claim adds one to `attempts`,
+which fences the claim: completing is a conditional UPDATE on (running, the same attempts), made inside the
+transaction that writes the job's outputs, so a worker whose claim was taken from it (recovered, dropped) writes
+nothing. Huey removes a task from the queue before it runs, so a worker killed at the wrong moment loses it:
+`jobs_recover` finds that work again from these rows and enqueues it anew.
+"""
+
+import logging
+import os
+import socket
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from apps.federated.services import worker_name
+
+from .models import Job
+
+logger = logging.getLogger(__name__)
+
+QUEUED, HELD, RUNNING = Job.Status.QUEUED, Job.Status.HELD, Job.Status.RUNNING
+DONE, DROPPED, FAILED = Job.Status.DONE, Job.Status.DROPPED, Job.Status.FAILED
+UNFINISHED = (QUEUED, HELD, RUNNING)
+RETRY_DELAY_SECONDS = 2  # before a job that hit a database error runs again
+
+
+class ClaimLost(Exception):
+    """This worker no longer holds the job (another worker recovered it, or it was dropped): write nothing."""
+
+
+def _ready():
+    """Jobs whose predecessor, if any, is done."""
+    return Q(after__isnull=True) | Q(after__status=DONE)
+
+
+def _dispatch(job, *, run_after=None):
+    """Puts the job's task in the queue; with enqueue_on_commit, once the current transaction commits."""
+    task = import_string(job.task).using(priority=job.priority, run_after=run_after)
+    task.enqueue(job.pk)
+
+
+def job_enqueue(job, *, run_after=None):
+    """Enqueues the job's task and notes when (recovery enqueues again what waits too long)."""
+    Job.objects.filter(pk=job.pk).update(enqueued_at=timezone.now())
+    _dispatch(job, run_after=run_after)
+
+
+def job_create(*, key, task, priority=0, experiment_id=None, round_number=None, client_index=None, after=None,
+               status=QUEUED):
+    """The job with this key; a new one is enqueued when the transaction commits if it can start (its `after`
+    job is done). Creating a key twice returns the first job: callers can repeat themselves safely."""
+    with transaction.atomic():
+        if after is not None:
+            # Locked so that `after` cannot complete unseen between this check and our commit (PostgreSQL).
+            after = Job.objects.select_for_update().get(pk=after.pk)
+        job, created = Job.objects.get_or_create(
+            key=key,
+            defaults={
+                "task": task,
+                "priority": priority,
+                "experiment_id": experiment_id,
+                "round_number": round_number,
+                "client_index": client_index,
+                "after": after,
+                "status": status,
+            },
+        )
+        if created and status == QUEUED and (after is None or after.status == DONE):
+            job_enqueue(job)
+    return job
+
+
+def job_claim(job_id):
+    """Claims a queued job for this worker process; None when it is not there to take (running elsewhere, held,
+    finished, or waiting for its `after` job)."""
+    now = timezone.now()
+    claimed = (
+        Job.objects.filter(pk=job_id, status=QUEUED)
+        .filter(_ready())
+        .update(status=RUNNING, worker=worker_name(), heartbeat_at=now, attempts=F("attempts") + 1, error="")
+    )
+    return Job.objects.get(pk=job_id) if claimed else None
+
+
+def _held_by_us(job):
+    return Job.objects.filter(pk=job.pk, status=RUNNING, attempts=job.attempts)
+
+
+def job_complete(job, *, result=None):
+    """Marks the claimed job done and enqueues the jobs waiting for it. Call it inside the transaction that writes
+    the job's outputs: it raises ClaimLost, rolling them back, when this worker no longer holds the job."""
+    with transaction.atomic():
+        now = timezone.now()
+        if not _held_by_us(job).update(status=DONE, result=result, finished_at=now, heartbeat_at=now):
+            raise ClaimLost(f"job {job.key} is no longer held by {job.worker}")
+        for follower in Job.objects.filter(after=job, status=QUEUED):
+            job_enqueue(follower)
+
+
+def job_release(job, *, status=QUEUED, error="", **changes):
+    """Gives a claimed job back (queued to run again, or held) or ends it (dropped, failed), with any other
+    changes to its fields. False when this worker no longer held it."""
+    ended = status in (DROPPED, FAILED)
+    return bool(
+        _held_by_us(job).update(
+            status=status, error=error[:2000], finished_at=timezone.now() if ended else None, **changes
+        )
+    )
+
+
+def jobs_hold(jobs):
+    """Queued jobs of the queryset wait (held) until `jobs_release_held`; running ones finish."""
+    return jobs.filter(status=QUEUED).update(status=HELD)
+
+
+def jobs_release_held(jobs):
+    """Held jobs of the queryset are queued again and enqueued."""
+    held = list(jobs.filter(status=HELD))
+    Job.objects.filter(pk__in=[job.pk for job in held], status=HELD).update(status=QUEUED)
+    for job in held:
+        if job.after_id is None or job.after.status == DONE:
+            job_enqueue(job)
+    return len(held)
+
+
+def jobs_drop(jobs, *, reason):
+    """Unfinished jobs of the queryset are dropped; a worker running one loses its claim and writes nothing."""
+    return jobs.filter(status__in=UNFINISHED).update(status=DROPPED, error=reason[:2000], finished_at=timezone.now())
+
+
+class Heartbeat:
+    """Keeps a claim alive from a thread while the work runs. `lost` turns true once the claim is gone, so long
+    work (mining) can stop early; completing fails then anyway."""
+
+    def __init__(self, job, *, interval=None):
+        self.job = job
+        self.interval = settings.WORKERS_HEARTBEAT_SECONDS if interval is None else interval
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat {job.key}", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self):
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    if not _held_by_us(self.job).update(heartbeat_at=timezone.now()):
+                        self.lost = True
+                        return
+                except DatabaseError:
+                    logger.warning("heartbeat of job %s failed; retrying", self.job.key, exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
+
+
+def job_run(job_id, work, *, on_failure=None):
+    """Claims the job and runs work(job, heartbeat), returning what it returns; None when the job was not there
+    to take or the claim was lost. A database error (a busy or lost database) gives the job back to run again,
+    up to settings.WORKERS_JOB_ATTEMPTS claims; any other error fails the job and calls on_failure(job, error)."""
+    job = job_claim(job_id)
+    if job is None:
+        return None
+    try:
+        with Heartbeat(job) as heartbeat:
+            return work(job, heartbeat)
+    except ClaimLost as lost:
+        logger.info("%s", lost)
+    except (OperationalError, InterfaceError) as error:
+        if job.attempts < settings.WORKERS_JOB_ATTEMPTS:
+            logger.warning("job %s hit a database error, retrying: %s", job.key, error)
+            with transaction.atomic():
+                if job_release(job, error=str(error)):
+                    job_enqueue(job, run_after=timezone.now() + timedelta(seconds=RETRY_DELAY_SECONDS))
+            return None
+        _job_fail(job, error, on_failure)
+    except Exception as error:
+        _job_fail(job, error, on_failure)
+    return None
+
+
+def _job_fail(job, error, on_failure):
+    message = str(error) or type(error).__name__
+    logger.exception("job %s failed: %s", job.key, message)
+    if job_release(job, status=FAILED, error=message) and on_failure is not None:
+        on_failure(job, message)
+
+
+def worker_alive(name):
+    """False when `name` ("host:pid") is a process of this host that has ended. Processes of other hosts count as
+    alive: their heartbeat tells."""
+    host, _, pid = name.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc here
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+    # A killed worker whose parent died too can linger as a zombie until something reaps it.
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
+def jobs_recover(*, requeue_before=None):
+    """Finds the work the queue may have lost and enqueues it again:
+
+    - running jobs whose worker has ended (same host) or whose heartbeat is older than
+      settings.WORKERS_CLAIM_TIMEOUT go back to queued;
+    - queued jobs that can start and were last enqueued before `requeue_before` (default:
+      settings.WORKERS_REQUEUE_AFTER seconds ago) are enqueued again.
+
+    Safe to run anywhere, any time, concurrently: a job is re-enqueued by one recovery only, and a task that
+    finds its job taken or finished does nothing. Returns the counts."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.WORKERS_CLAIM_TIMEOUT)
+    reclaimed = 0
+    for job in Job.objects.filter(status=RUNNING).only("pk", "key", "worker", "attempts", "heartbeat_at"):
+        if job.heartbeat_at is None or job.heartbeat_at < stale or not worker_alive(job.worker):
+            logger.warning("job %s was held by %s, which is gone: running it again", job.key, job.worker)
+            reclaimed += _held_by_us(job).update(status=QUEUED, enqueued_at=None, error=f"recovered from {job.worker}")
+    if requeue_before is None:
+        requeue_before = now - timedelta(seconds=settings.WORKERS_REQUEUE_AFTER)
+    waiting = (
+        Job.objects.filter(status=QUEUED)
+        .filter(_ready())
+        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=requeue_before))
+    )
+    requeued = 0
+    for job in waiting:
+        if Job.objects.filter(pk=job.pk, status=QUEUED, enqueued_at=job.enqueued_at).update(enqueued_at=now):
+            _dispatch(job)
+            requeued += 1
+    return {"reclaimed": reclaimed, "requeued": requeued}
