@@ -10,12 +10,19 @@ const experimentId = embeddedState().data.experiment.id;
 const state = { experiment: null, rounds: new Map(), mined: new Map(), clients: [] };
 const chain = new ChainView();
 
+// A round axis spanning the whole experiment, so the curves fill it as training goes on.
+function roundAxis({ bars = false } = {}) {
+  const rounds = Math.max(1, state.experiment.settings.rounds);
+  const pad = bars ? 0.5 : 0;
+  return { title: { text: "round" }, range: [-pad, rounds + pad], dtick: Math.max(1, Math.ceil(rounds / 10)), automargin: true };
+}
+
 function layout(yTitle, extra = {}) {
   return {
     margin: { l: 56, r: 12, t: 8, b: 44 },
     height: 270,
     font: { family: "system-ui, sans-serif", size: 12 },
-    xaxis: { title: { text: "round" }, rangemode: "tozero", automargin: true },
+    xaxis: roundAxis(),
     yaxis: { title: { text: yTitle }, automargin: true },
     legend: { orientation: "h", y: -0.28 },
     paper_bgcolor: "rgba(0,0,0,0)",
@@ -53,19 +60,20 @@ function renderCharts() {
   plot("accuracy-chart", accuracy, layout("test accuracy", { yaxis: { title: { text: "test accuracy" }, range: [0, 1], tickformat: ".0%" } }));
 
   const mined = [...state.mined.values()].sort((a, b) => a.round_number - b.round_number);
+  const ms = (seconds) => (seconds === null || seconds === undefined ? null : seconds * 1000);
   plot("cost-chart", [
-    { x: mined.map((m) => m.round_number), y: mined.map((m) => m.mined_seconds), name: "mining the block", type: "bar", marker: { color: COLORS.mining } },
+    { x: mined.map((m) => m.round_number), y: mined.map((m) => ms(m.mined_seconds)), name: "mining the block", type: "bar", marker: { color: COLORS.mining } },
     {
-      x: rounds.map((r) => r.round), y: rounds.map((r) => r.train_seconds + r.aggregate_seconds + r.evaluate_seconds),
+      x: rounds.map((r) => r.round), y: rounds.map((r) => ms(r.train_seconds + r.aggregate_seconds + r.evaluate_seconds)),
       name: "training, aggregating, evaluating", type: "bar", marker: { color: COLORS.training },
     },
-  ], layout("seconds", { barmode: "group" }));
+  ], layout("milliseconds", { barmode: "group", xaxis: roundAxis({ bars: true }) }));
 
   const trained = rounds.filter((r) => r.round > 0);
   plot("updates-chart", [
     { x: trained.map((r) => r.round), y: trained.map((r) => r.clients_accepted), name: "accepted", type: "bar", marker: { color: COLORS.accepted } },
     { x: trained.map((r) => r.round), y: trained.map((r) => r.clients_sampled - r.clients_accepted), name: "rejected", type: "bar", marker: { color: COLORS.rejected } },
-  ], layout("client updates", { barmode: "stack" }));
+  ], layout("client updates", { barmode: "stack", xaxis: roundAxis({ bars: true }) }));
 }
 
 function renderClients() {
@@ -100,10 +108,10 @@ function renderRoundsTable() {
       el("td", {}, roundLink(experimentId, r.round)),
       el("td", {}, formatNumber(r.test_loss)),
       el("td", {}, formatPercent(r.test_accuracy)),
-      el("td", {}, formatPercent(r.baseline_accuracy)),
+      el("td", { class: "wide-only" }, formatPercent(r.baseline_accuracy)),
       el("td", {}, r.round === 0 ? "–" : `${r.clients_accepted} / ${r.clients_sampled}`),
       el("td", {}, block ? el("a", { href: `/search?q=${block.hash}` }, block.height) : "pending"),
-      el("td", {}, block ? formatSeconds(block.mined_seconds) : "–"));
+      el("td", { class: "wide-only" }, block ? formatSeconds(block.mined_seconds) : "–"));
   });
   document.getElementById("rounds").replaceChildren(...rows);
 }

@@ -17,7 +17,7 @@ const renderExperiments = throttled(() => {
         el("td", {}, el("span", { class: `status status-${experiment.status}` }, experiment.status)),
         el("td", {}, last ? `${last.round} / ${experiment.settings.rounds}` : `– / ${experiment.settings.rounds}`),
         el("td", {}, last ? formatPercent(last.test_accuracy) : "–"),
-        el("td", {}, last ? formatNumber(last.test_loss) : "–"));
+        el("td", { class: "wide-only" }, last ? formatNumber(last.test_loss) : "–"));
     });
   document.getElementById("experiments").replaceChildren(...rows);
   document.getElementById("experiments-empty").hidden = rows.length > 0;

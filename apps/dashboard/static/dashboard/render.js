@@ -26,6 +26,7 @@ export function formatCount(n) {
 
 export function formatSeconds(seconds) {
   if (seconds === null || seconds === undefined) return "–";
+  if (seconds < 0.01) return `${(seconds * 1000).toFixed(2)} ms`;
   if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
   if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 2 : 1)} s`;
   return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
@@ -135,9 +136,9 @@ export class BlockList {
         el("td", {}, block.height),
         el("td", {}, blockLink(block)),
         el("td", {}, roundLink(block.experiment, block.round)),
-        el("td", {}, block.records),
+        el("td", { class: "wide-only" }, block.records),
         el("td", {}, formatSeconds(block.mined_seconds)),
-        el("td", { title: `compact target ${block.bits}` }, bits === null ? "–" : `${bits.toFixed(1)} bits`));
+        el("td", { class: "wide-only", title: `compact target ${block.bits}` }, bits === null ? "–" : `${bits.toFixed(1)} bits`));
     });
     this.tbody.replaceChildren(...rows);
     this.empty.hidden = rows.length > 0;
