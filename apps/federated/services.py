@@ -22,7 +22,7 @@ from apps.events.services import event_emit
 from apps.ledger import records as ledger_records
 from apps.ledger.services import batch_submit, block_mine
 
-from .blobs import BlobFormatError, content_address
+from .blobs import BlobFormatError
 from .config import ConfigError, experiment_config_validate
 from .engine import federation_for
 from .models import Client, ClientUpdate, Experiment, Round
@@ -46,10 +46,6 @@ class TrainedUpdate:
     worker: str = ""
     accepted: bool = False  # set by round_aggregate
     reason: str = ""
-
-    @property
-    def update_hash(self):
-        return content_address(self.update)
 
 
 @dataclass(frozen=True)
