@@ -2,6 +2,8 @@
 every other column is derived from them for display and indexing, and `verify_chain` checks that they agree.
 """
 
+import json
+
 from django.db import models
 from django.db.models import Q
 
@@ -85,7 +87,9 @@ class PendingBatch(models.Model):
     round_number = models.IntegerField()
     parent_model = models.CharField(max_length=64, null=True, blank=True)
     difficulty_bits = models.PositiveSmallIntegerField()
-    records = models.JSONField(help_text="the round's records, in Merkle-leaf order after the coinbase")
+    # Text, not a JSONField: PostgreSQL's jsonb would rewrite numbers (1e+21 comes back as an integer) and the
+    # records must come back exactly as they were canonicalized.
+    body = models.TextField(help_text="the round's records: a JSON array of canonical records, in leaf order after the coinbase")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
     block = models.ForeignKey(Block, null=True, blank=True, on_delete=models.PROTECT, related_name="batches")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -100,6 +104,10 @@ class PendingBatch(models.Model):
 
     def __str__(self):
         return f"experiment {self.experiment_id} round {self.round_number} ({self.status})"
+
+    @property
+    def records(self) -> list[dict]:
+        return json.loads(self.body)
 
 
 class Checkpoint(models.Model):

@@ -4,7 +4,6 @@ Writes that span models happen here under transaction.atomic; the rules themselv
 (rules.py and friends) and run on the stored bytes.
 """
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -138,59 +137,63 @@ def _parse_chainwork(value):
         return value  # fails the stored-fields comparison with a message naming it
 
 
-def _stored_block_data(block: Block, records: list[tuple], checkpoint: tuple | None) -> BlockData:
+# The stored columns the checks read: the bytes and every value derived from them.
+_BLOCK_COLUMNS = [field.attname for field in Block._meta.concrete_fields if field.attname not in ("created_at",)]
+_RECORD_COLUMNS = ["block_id", "position", "body", "txid", "type", "experiment_id", "round_number"]
+
+
+def _stored_block_data(block: dict, records: list[tuple], checkpoint: tuple | None) -> BlockData:
+    """A stored block (its column values, its record rows without block_id) as the rule engine sees it."""
     return BlockData(
-        height=block.height,
-        header=_as_bytes(block.header),
+        height=block["height"],
+        header=_as_bytes(block["header"]),
         records=[_as_bytes(body) for _, body, *_ in records],
-        hash_hex=block.hash,
+        hash_hex=block["hash"],
         stored={
-            "prev_hash": block.prev_hash,
-            "merkle_root": block.merkle_root,
-            "version": block.version,
-            "time": block.time,
-            "bits": block.bits,
-            "nonce": block.nonce,
-            "required_bits": block.required_bits,
-            "chainwork": _parse_chainwork(block.chainwork),
-            "records_count": block.records_count,
-            "experiment_id": block.experiment_id,
-            "round_number": block.round_number,
-            "difficulty_bits": block.difficulty_bits,
+            "prev_hash": block["prev_hash"],
+            "merkle_root": block["merkle_root"],
+            "version": block["version"],
+            "time": block["time"],
+            "bits": block["bits"],
+            "nonce": block["nonce"],
+            "required_bits": block["required_bits"],
+            "chainwork": _parse_chainwork(block["chainwork"]),
+            "records_count": block["records_count"],
+            "experiment_id": block["experiment_id"],
+            "round_number": block["round_number"],
+            "difficulty_bits": block["difficulty_bits"],
             "record_columns": [list(columns) for _, _, *columns in records],
         },
         checkpoint=checkpoint,
     )
 
 
-def _block_rows(blocks: list[Block]) -> tuple[dict, dict]:
-    """The record rows (by block id) and checkpoints (by height) of these blocks, in two queries."""
+def _group_records(rows) -> dict:
     records = {}
-    rows = Record.objects.filter(block_id__in=[b.id for b in blocks]).order_by("block_id", "position")
-    for block_id, *fields in rows.values_list(
-        "block_id", "position", "body", "txid", "type", "experiment_id", "round_number"
-    ):
+    for block_id, *fields in rows:
         records.setdefault(block_id, []).append(tuple(fields))
-    checkpoints = {
-        height: (hash_hex, signature)
-        for height, hash_hex, signature in Checkpoint.objects.filter(height__in=[b.height for b in blocks]).values_list(
-            "height", "hash", "signature"
-        )
-    }
-    return records, checkpoints
+    return records
+
+
+def _checkpoints(**filters) -> dict:
+    rows = Checkpoint.objects.filter(**filters).values_list("height", "hash", "signature")
+    return {height: (hash_hex, signature) for height, hash_hex, signature in rows}
 
 
 def _stored_blocks(from_height: int = 0) -> Iterator[BlockData]:
     """The main chain from `from_height` as the rule engine sees it, read in chunks."""
     next_height = from_height
     while True:
-        blocks = list(Block.objects.filter(status=MAIN, height__gte=next_height).order_by("height")[:_CHUNK])
+        main = Block.objects.filter(status=MAIN, height__gte=next_height).order_by("height")
+        blocks = list(main.values(*_BLOCK_COLUMNS)[:_CHUNK])
         if not blocks:
             return
-        records, checkpoints = _block_rows(blocks)
+        rows = Record.objects.filter(block_id__in=[b["id"] for b in blocks]).order_by("block_id", "position")
+        records = _group_records(rows.values_list(*_RECORD_COLUMNS))
+        checkpoints = _checkpoints(height__in=[b["height"] for b in blocks])
         for block in blocks:
-            yield _stored_block_data(block, records.get(block.id, []), checkpoints.get(block.height))
-        next_height = blocks[-1].height + 1
+            yield _stored_block_data(block, records.get(block["id"], []), checkpoints.get(block["height"]))
+        next_height = blocks[-1]["height"] + 1
 
 
 # --- genesis and checkpoints -----------------------------------------------------------------------------
@@ -262,7 +265,7 @@ def batch_submit(*, experiment_id, round_number, parent_model, difficulty_bits, 
                 round_number=round_number,
                 parent_model=parent_model,
                 difficulty_bits=difficulty_bits,
-                records=[json.loads(data) for data in record_bytes[1:]],
+                body="[" + ",".join(data.decode() for data in record_bytes[1:]) + "]",
             )
     except IntegrityError:
         raise ValueError(f"experiment {experiment_id} round {round_number} was already submitted") from None
@@ -319,7 +322,7 @@ def _record_bytes(records: list[dict]) -> list[bytes]:
         raise BlockRejected("records", str(error)) from None
 
 
-def block_check(*, header: BlockHeader, records: list[dict]) -> tuple[CheckedBlock, Block]:
+def block_check(*, header: BlockHeader, records: list[dict]) -> CheckedBlock:
     """Checks a block against the stored block it extends (incrementally: a fixed number of queries)."""
     raw = header.serialize()
     parent = Block.objects.filter(hash=display_hex(header.prev_hash)).first()
@@ -328,7 +331,7 @@ def block_check(*, header: BlockHeader, records: list[dict]) -> tuple[CheckedBlo
         raise BlockRejected("link", f"the parent {display_hex(header.prev_hash)} is {state}")
     height = parent.height + 1
     block = BlockData(height, raw, _record_bytes(records))
-    return _rules().check(block, _tip_summary(parent), _experiment_lookup(height)), parent
+    return _rules().check(block, _tip_summary(parent), _experiment_lookup(height))
 
 
 def block_append(
@@ -339,7 +342,7 @@ def block_append(
     as stale. Raises BlockRejected, storing nothing, for an invalid block."""
     genesis_ensure()
     with transaction.atomic():
-        checked, _ = block_check(header=header, records=records)
+        checked = block_check(header=header, records=records)
         if batch is not None and (batch.experiment_id, batch.round_number) != (checked.experiment_id, checked.round_number):
             raise BlockRejected(
                 "coinbase", f"the block is experiment {checked.experiment_id} round {checked.round_number}, not the batch's"
@@ -350,7 +353,9 @@ def block_append(
         try:
             with transaction.atomic():
                 block = _block_store(checked, record_bytes, status=MAIN, mined_seconds=mined_seconds, hash_rate=hash_rate)
-        except IntegrityError:  # the height is taken: this block lost the race
+        except IntegrityError:  # the height is taken (this block lost the race), or another process stored it
+            if Block.objects.filter(hash=checked.hash_hex).exists():
+                raise BlockRejected("height", f"block {checked.hash_hex} is already stored", checked.height) from None
             block = _block_store(checked, record_bytes, status=Block.Status.STALE, mined_seconds=mined_seconds, hash_rate=hash_rate)
         if block.status == MAIN:
             _batches_mined(block)
@@ -614,22 +619,26 @@ class ChainWatcher:
     """
 
     def __init__(self):
-        self.fingerprints: list[bytes] = []
+        self.fingerprints: list[int] = []
         self.walker: ChainWalker | None = None
         self.report: ChainReport | None = None
         self.best: tuple[int, int] = (0, -1)  # (chainwork, height) of the best chain verified valid
 
     def _read(self):
-        blocks = list(Block.objects.filter(status=MAIN).order_by("height"))
-        records, checkpoints = _block_rows(blocks)
-        rows = []
+        """Every main block's stored values with a fingerprint of them; three queries, no model instances."""
+        blocks = list(Block.objects.filter(status=MAIN).order_by("height").values(*_BLOCK_COLUMNS))
+        rows = Record.objects.filter(block__status=MAIN).order_by("block_id", "position")
+        records = _group_records(rows.values_list(*_RECORD_COLUMNS))
+        checkpoints = _checkpoints()
+        read = []
         for block in blocks:
-            block_records = records.get(block.id, [])
-            checkpoint = checkpoints.get(block.height)
-            columns = [getattr(block, field.attname) for field in Block._meta.concrete_fields]
-            fingerprint = hashlib.sha256(repr((columns, block_records, checkpoint)).encode()).digest()
-            rows.append((fingerprint, block, block_records, checkpoint))
-        return rows
+            block_records = records.get(block["id"], [])
+            checkpoint = checkpoints.get(block["height"])
+            # Python's hash: SipHash, keyed afresh in every process, over every stored value. It only has to
+            # notice a change between two reads; the rules, not the fingerprint, judge what changed.
+            fingerprint = hash((tuple(block.values()), tuple(block_records), checkpoint))
+            read.append((fingerprint, block, block_records, checkpoint))
+        return read
 
     def check(self) -> ChainReport:
         rows = self._read()

@@ -276,7 +276,7 @@ def insert_forged_block(writer):
     )
     header, records = services.block_template(batch=batch)
     header = search(header).header
-    checked, _ = services.block_check(header=header, records=records)
+    checked = services.block_check(header=header, records=records)
     columns = checked.columns()
     block_id = writer.insert_block(
         height=9, hash=columns["hash"], header=header.serialize(), status="main", version=1,
