@@ -29,19 +29,24 @@ from .rules import BlockData, BlockRejected, ChainReport, ChainTip, ChainWalker,
 
 __all__ = [
     "BlockRejected",
+    "ChainWatcher",
+    "batch_next",
     "batch_submit",
     "block_append",
     "block_check",
     "block_mine",
+    "block_payload",
     "block_template",
     "chain_export",
     "chain_import",
     "chain_params",
     "chain_status",
+    "chain_status_payload",
     "chain_verify",
     "checkpoint_sign",
     "checkpoint_verify",
     "genesis_ensure",
+    "main_tip",
 ]
 
 MAIN = Block.Status.MAIN
@@ -83,26 +88,41 @@ def _as_bytes(value) -> bytes:
 
 
 def main_tip() -> Block:
+    """The highest block of the main chain (the genesis block on a new install)."""
     genesis_ensure()
     return Block.objects.filter(status=MAIN).order_by("-height").first()
 
 
 def _tip_summary(block: Block) -> ChainTip:
-    """The rule engine's summary of the chain up to `block`, from a fixed number of rows (no chain walk)."""
+    """The rule engine's summary of the chain up to `block`, from a fixed number of rows (no chain walk).
+    Times come from the stored header bytes; the derived columns it trusts (required bits, chainwork) are
+    the ones verify_chain checks against the bytes."""
     window = chain_params().time_window
-    times = Block.objects.filter(status=MAIN, height__lte=block.height, height__gt=block.height - window)
+    rows = Block.objects.filter(status=MAIN, height__lte=block.height, height__gt=block.height - window)
+    times = []
+    for height, raw in rows.order_by("height").values_list("height", "header"):
+        try:
+            times.append(BlockHeader.parse(_as_bytes(raw)).time)
+        except ValueError as error:
+            raise BlockRejected("header", f"stored block {height}: {error}", height) from None
+    chainwork = _parse_chainwork(block.chainwork)
+    if not isinstance(chainwork, int) or not isinstance(block.required_bits, int):
+        raise BlockRejected("stored-fields", "the stored chainwork or required bits are not numbers", block.height)
     return ChainTip(
         height=block.height,
         digest=sha256d(_as_bytes(block.header)),
         required_bits=block.required_bits,
-        chainwork=block.chainwork_int,
-        times=tuple(times.order_by("height").values_list("time", flat=True)),
+        chainwork=chainwork,
+        times=tuple(times),
     )
 
 
 def _round_model(block: Block) -> str | None:
     body = Record.objects.filter(block=block, type=GLOBAL_MODEL).values_list("body", flat=True).first()
-    return json.loads(body)["model"] if body else None
+    try:
+        return json.loads(body)["model"]
+    except (TypeError, ValueError, KeyError):
+        return None  # no readable global model: the next round's parent_model cannot match it
 
 
 def _experiment_lookup(before_height: int) -> Callable[[int], tuple[int, str] | None]:

@@ -153,3 +153,19 @@ def test_the_block_template_commits_the_tip_and_the_batch():
     }
     assert records[1:] == batch.records
     assert header.time > mined.time - 1 and header.nonce == 0
+
+
+@pytest.mark.parametrize(
+    "column, value, rule",
+    [("chainwork", "not a number", "stored-fields"), ("required_bits", "text", "stored-fields"), ("header", "text", "header")],
+)
+def test_a_tampered_chain_refuses_new_blocks_instead_of_crashing(chain, column, value, rule):
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # SQLite stores whatever type a raw edit gives it
+        cursor.execute(f"UPDATE ledger_block SET {column} = %s WHERE height = 8", [value])
+    before = counts()
+    with pytest.raises(services.BlockRejected) as rejected:
+        services.block_mine(batch=submit_round(1, 8, difficulty_bits=10))
+    assert (rejected.value.rule, rejected.value.height) == (rule, 8)
+    assert counts() == before
