@@ -1,0 +1,21 @@
+"""The ledger: a Bitcoin-style proof-of-work chain whose records are the rounds of federated learning.
+
+Pure core (no Django): header.py (80-byte header, SHA-256d, display hex), merkle.py (RFC 6962 tree, RFC 9162
+proof verification), pow.py (compact targets, work, midstate nonce search on one or several processes),
+records.py (RFC 8785 records and their builders), params.py, retarget.py, genesis.py, checkpoint.py and rules.py
+(the rule engine). Django layer: models.py, services.py (what other apps call), admin.py and the commands
+verify_chain, export_chain, import_chain and watch_chain.
+
+Choices worth knowing:
+- One chain for all experiments. A block's bits are the harder of what the retarget rule requires at its height
+  and what its experiment asked for (the coinbase's difficulty_bits); the required target follows block times
+  only, and the chain's work counts what the bits say.
+- Each experiment round is one block: round 0 carries the experiment record, every round exactly one global
+  model record, round r's coinbase commits round r-1's model, and every record of a block names the block's
+  experiment and round (so no record can appear twice on the chain).
+- Every main block's hash is signed at its height with HMAC-SHA256 under settings.CHECKPOINT_KEY (from the
+  environment, never stored). HMAC rather than a public-key signature: the only verifier is the node holding
+  the key, and the key is already a shared secret; a re-mined tail or a forged block fails its checkpoint.
+- Blocks are appended on the main chain only. A block whose height was taken meanwhile (a lost mining race) is
+  kept as stale. Fork choice by cumulative work applies when importing a chain that diverges from the stored one.
+"""

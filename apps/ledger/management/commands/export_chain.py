@@ -18,7 +18,8 @@ class Command(BaseCommand):
         parser.add_argument("file", metavar="FILE")
 
     def handle(self, *args, file: str, **options):
-        text = json.dumps(chain_export(), indent=1, ensure_ascii=False) + "\n"
+        export = chain_export()
+        text = json.dumps(export, indent=1, ensure_ascii=False) + "\n"
         if file == "-":
             self.stdout.write(text, ending="")
             return
@@ -26,11 +27,13 @@ class Command(BaseCommand):
         if not path.parent.is_dir():
             raise CommandError(f"cannot write {file}: the directory {path.parent} does not exist.")
         # Written beside the target and renamed into place: a crash never leaves half an export.
+        out = None
         try:
             with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, encoding="utf-8") as out:
                 out.write(text)
             os.replace(out.name, path)
         except OSError as error:
+            if out is not None:
+                Path(out.name).unlink(missing_ok=True)
             raise CommandError(f"cannot write {file}: {error.strerror or error}") from None
-        blocks = text.count('"header_hex"')
-        self.stdout.write(f"exported {blocks} blocks to {file}")
+        self.stdout.write(f"exported {len(export['blocks'])} blocks to {file}")
