@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from apps.events.models import Event
+from apps.federated.lifecycle import experiment_start
 from apps.federated.models import Experiment
 from apps.federated.services import experiment_create
 
@@ -49,17 +50,25 @@ DEMO_EXPERIMENT = {
     "local_epochs": 1,
     "batch_size": 16,
     "lr": 0.1,
-    "difficulty_bits": 20,  # about a second of mining per block: long enough to watch it
+    "difficulty_bits": 21,  # 2 million hashes, a second or two of mining per block: long enough to watch
     "seed": 1,
 }
 
 
-def demo_experiment_create():
-    """The demo experiment, or None when the database already has an experiment (the demo is for a first run)."""
+def experiment_launch(*, name="", **settings):
+    """Creates the experiment (validated; raises ValidationError) and starts it in the worker processes.
+    Its first tasks are enqueued once this transaction commits."""
+    with transaction.atomic():
+        experiment = experiment_create(name=name, **settings)
+        return experiment_start(experiment=experiment)
+
+
+def demo_launch():
+    """Launches the demo experiment; None when the database already has one (the demo is for a first run)."""
     with transaction.atomic():
         if Experiment.objects.exists():
             return None
-        return experiment_create(**DEMO_EXPERIMENT)
+        return experiment_launch(**DEMO_EXPERIMENT)
 
 
 def local_admin_ensure(*, username=LOCAL_ADMIN_USERNAME):

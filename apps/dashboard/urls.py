@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from . import views
 
@@ -10,4 +10,9 @@ urlpatterns = [
     path("experiments/new/", views.experiment_new, name="experiment_new"),
     path("experiments/<int:experiment_id>/", views.experiment_detail, name="experiment"),
     path("experiments/<int:experiment_id>/clients.json", views.experiment_clients, name="experiment_clients"),
+    re_path(
+        r"^experiments/(?P<experiment_id>[0-9]+)/(?P<action>pause|resume|cancel)/$",
+        views.experiment_control,
+        name="experiment_control",
+    ),
 ]

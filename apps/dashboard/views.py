@@ -3,15 +3,17 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.federated.forms import ExperimentForm
+from apps.federated.lifecycle import LifecycleError, experiment_cancel, experiment_pause, experiment_resume
 from apps.federated.models import Experiment
-from apps.federated.services import experiment_create
 
 from . import selectors, services
 from .protocol import finite
+
+CONTROLS = {"pause": experiment_pause, "resume": experiment_resume, "cancel": experiment_cancel}
 
 # The new-experiment form, in the order one thinks about an experiment.
 FORM_SECTIONS = [
@@ -50,7 +52,12 @@ def experiment_detail(request, experiment_id):
     return render(
         request,
         "dashboard/experiment.html",
-        {"live": live, "experiment": live["data"]["experiment"], "can_control": request.user.is_staff},
+        {
+            "live": live,
+            "experiment": live["data"]["experiment"],
+            "can_control": request.user.is_staff,
+            "controls": [("pause", "Pause", "secondary"), ("resume", "Resume", ""), ("cancel", "Cancel", "danger")],
+        },
     )
 
 
@@ -65,12 +72,12 @@ def experiment_new(request):
     form = ExperimentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            experiment = experiment_create(**form.experiment_settings())
+            experiment = services.experiment_launch(**form.experiment_settings())
         except ValidationError as error:
             for field, errors in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
-            messages.success(request, f"Experiment {experiment.id} created.")
+            messages.success(request, f"Experiment {experiment.id} started.")
             return redirect("dashboard:experiment", experiment_id=experiment.id)
     sections = [(title, [form[name] for name in names]) for title, names in FORM_SECTIONS]
     return render(request, "dashboard/experiment_new.html", {"form": form, "sections": sections})
@@ -78,8 +85,21 @@ def experiment_new(request):
 
 @require_POST
 def demo_start(request):
-    experiment = services.demo_experiment_create()
+    experiment = services.demo_launch()
     if experiment is None:
         messages.info(request, "The demo is offered on a first run only: there are experiments already.")
         return redirect("dashboard:overview")
+    return redirect("dashboard:experiment", experiment_id=experiment.id)
+
+
+@require_POST
+@staff_member_required
+def experiment_control(request, experiment_id, action):
+    experiment = get_object_or_404(Experiment, pk=int(experiment_id))
+    try:
+        CONTROLS[action](experiment=experiment)
+    except LifecycleError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Experiment {experiment.id}: {action} done.")
     return redirect("dashboard:experiment", experiment_id=experiment.id)

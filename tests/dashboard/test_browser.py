@@ -13,10 +13,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from apps.dashboard.selectors import NEWEST_BLOCKS
 from apps.events.models import Event
+from apps.events.services import event_emit
 from apps.federated.models import Experiment
 from apps.federated.selectors import round_batch
-from apps.federated.services import experiment_create, experiment_run_round, experiment_status_set
+from apps.federated.services import experiment_create, experiment_run_round
 from apps.ledger.models import Block
 from apps.ledger.services import block_mine
 from tests.conftest import process_env, wait_for
@@ -59,51 +61,73 @@ def sign_in(page, base, next_path):
     page.wait_for_url(f"{base}{next_path}")
 
 
-def test_an_experiment_started_from_the_form_gains_points_and_blocks_without_a_reload(asgi_server, browser_page):
+def test_an_experiment_started_from_the_form_trains_in_the_workers_while_the_page_follows(
+    asgi_server, browser_page, worker_pool
+):
     page = browser_page
     sign_in(page, asgi_server, "/experiments/new/")
     page.fill("#id_name", "from the browser")
-    page.select_option("#id_dataset", "iris")
-    page.fill("#id_clients", "4")
-    page.fill("#id_rounds", "3")
-    page.fill("#id_difficulty_bits", "8")
+    page.select_option("#id_dataset", "digits")
+    page.fill("#id_clients", "6")
+    page.fill("#id_rounds", "12")
+    page.fill("#id_difficulty_bits", "16")
     page.fill("#id_lr", "-0.5")
     page.click("button[type=submit]")
     assert "must be in (0, 100]" in page.inner_text(".field.invalid")
+    assert not Experiment.objects.exists()
     screenshot(page, "form-error")
     page.fill("#id_lr", "0.1")
     page.click("button[type=submit]")
     page.wait_for_url(f"{asgi_server}/experiments/*/")
     experiment = Experiment.objects.get(name="from the browser")
     assert page.url.endswith(f"/experiments/{experiment.id}/")
-    page.wait_for_selector("#live-status[data-state=live]")
     page.evaluate("window.sameDocument = true")  # gone if the page reloads
-    assert chart_points(page, "loss-chart") == 0 and block_heights(page) == []
+    page.wait_for_selector("#live-status[data-state=live]")
+    assert experiment.status == Experiment.Status.RUNNING
+    worker_pool(2)  # the experiment's first tasks have waited in the queue: the page sees every round arrive
 
-    experiment_status_set(experiment=experiment, status=Experiment.Status.RUNNING)
-    page.wait_for_function("document.getElementById('experiment-status').textContent === 'running'")
-    mined = []
-    for number in range(experiment.rounds + 1):
-        mined.append(run_round(experiment, number).height)
-        page.wait_for_function(
-            "n => document.getElementById('loss-chart').data && document.getElementById('loss-chart').data[0].x.length === n",
-            arg=number + 1,
-            timeout=5000,
-        )
-        page.wait_for_function("h => document.querySelector('#blocks tr')?.dataset.height === String(h)", arg=mined[-1])
-        if number == 1:
-            screenshot(page, "experiment-running")
-    experiment_status_set(experiment=experiment, status=Experiment.Status.FINISHED)
-    page.wait_for_function("document.getElementById('experiment-status').textContent === 'finished'")
-
+    # The curve gains points and blocks appear as the workers record and mine rounds.
+    seen = []
+    deadline = time.monotonic() + 60
+    started = time.monotonic()
+    while not seen or seen[-1] < 3:
+        assert time.monotonic() < deadline, f"the curve stopped at {seen}"
+        points = chart_points(page, "loss-chart")
+        if not seen or points != seen[-1]:
+            seen.append(points)
+        page.wait_for_timeout(50)
+    print(f"curve points seen {seen} in {time.monotonic() - started:.1f} s")
+    assert seen == sorted(seen) and len(set(seen) - {0}) >= 2, seen
+    page.wait_for_function("document.querySelectorAll('#blocks tr').length >= 2", timeout=20000)
     assert page.evaluate("window.sameDocument") is True
-    assert block_heights(page) == sorted(mined, reverse=True)  # newest at the top
-    assert chart_points(page, "accuracy-chart") == experiment.rounds + 1
+    screenshot(page, "experiment-running")
+
+    page.click("#controls button[data-action=pause]")
+    assert page.inner_text("#experiment-status") == "paused"
+    assert "pause done" in page.inner_text(".messages")
+    page.wait_for_timeout(1500)  # a round already aggregating may still be recorded
+    recorded = experiment.round_set.count()
+    page.wait_for_timeout(2000)
+    assert experiment.round_set.count() == recorded < experiment.rounds + 1
+
+    page.click("#controls button[data-action=resume]")
+    page.wait_for_function(
+        "document.getElementById('experiment-status').textContent === 'finished'", timeout=60000
+    )
+    experiment.refresh_from_db()
+    assert experiment.status == Experiment.Status.FINISHED, experiment.error
+    mined = list(Block.objects.filter(experiment_id=experiment.id, status="main").values_list("height", flat=True))
+    assert len(mined) == experiment.rounds + 1
+    newest = sorted(mined, reverse=True)[:NEWEST_BLOCKS]  # newest at the top
+    page.wait_for_function("top => document.querySelector('#blocks tr')?.dataset.height === String(top)", arg=newest[0])
+    assert block_heights(page) == newest
+    assert chart_points(page, "loss-chart") == experiment.rounds + 1
     assert chart_points(page, "accuracy-chart", trace=1) == experiment.rounds + 1  # the centralized baseline
     assert chart_points(page, "cost-chart") == experiment.rounds + 1  # mining time of every round
     assert page.locator("#rounds tr").count() == experiment.rounds + 1
+    assert page.is_disabled("#controls button[data-action=pause]")
     page.click("#client-loss-toggle")
-    page.wait_for_function("document.getElementById('client-loss-chart').data?.length === 4")
+    page.wait_for_function("document.getElementById('client-loss-chart').data?.length === 6")
     screenshot(page, "experiment-finished")
 
 
@@ -184,6 +208,17 @@ def test_a_dropped_websocket_reconnects_and_catches_up_exactly(asgi_server, brow
     page.wait_for_selector("#live-status[data-state=live]")
     run_round(experiment, 0)
     page.wait_for_function("document.querySelectorAll('#blocks tr').length === 1")
+    height = Block.objects.filter(status="main").order_by("-height").values_list("height", flat=True).first()
+    event_emit(
+        type="mining_progress",
+        payload={"experiment": experiment.id, "round": 1, "height": height + 1, "nonces": 1_500_000,
+                 "expected": 2_000_000, "hash_rate": 1_250_000.0},
+        experiment_id=experiment.id,
+    )
+    page.wait_for_selector("#mining:not([hidden])")
+    assert page.eval_on_selector("#mining-progress", "bar => bar.value") == 0.75
+    assert page.inner_text("#mining-text") == "1.5 M of ~2.0 M expected nonces tried · 1.3 MH/s"
+    assert f"block {height + 1}" in page.inner_text("#mining-title")
     last_seen = frames["received"][-1]["seq"]
 
     page.allow_console_errors("ERR_INTERNET_DISCONNECTED")
@@ -198,6 +233,7 @@ def test_a_dropped_websocket_reconnects_and_catches_up_exactly(asgi_server, brow
     page.context.set_offline(False)
     page.wait_for_selector("#live-status[data-state=live]")
     page.wait_for_function("document.querySelectorAll('#blocks tr').length === 3", timeout=5000)
+    assert page.is_hidden("#mining")  # its block has been mined
     assert block_heights(page)[:2] == sorted(missed, reverse=True)
     assert chart_points(page, "loss-chart") == 3
     resumes = [frame for frame in frames["sent"] if frame.get("type") == "resume"]

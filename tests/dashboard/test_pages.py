@@ -3,12 +3,15 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 
 from apps.dashboard.views import FORM_SECTIONS
 from apps.events.services import last_event_seq
 from apps.federated.forms import ExperimentForm
+from apps.federated.lifecycle import experiment_start
 from apps.federated.models import Experiment
 from apps.federated.services import experiment_create
+from apps.workers.models import Job
 
 pytestmark = pytest.mark.django_db
 
@@ -32,10 +35,11 @@ def embedded_state(response):
 
 
 @pytest.fixture
-def staff_client(client):
+def staff_client():
     user = get_user_model().objects.create_user("staff", password="pw-for-tests-only", is_staff=True)
-    client.force_login(user)
-    return client
+    staff = Client()
+    staff.force_login(user)
+    return staff
 
 
 def test_an_empty_database_gets_the_demo_offer_and_a_state_to_resume_from(client):
@@ -53,6 +57,7 @@ def test_the_demo_starts_in_one_click_and_only_on_a_first_run(client):
     experiment = Experiment.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/experiments/{experiment.id}/"
     assert experiment.client_set.count() == 8
+    assert experiment.status == Experiment.Status.RUNNING and Job.objects.filter(experiment_id=experiment.id).exists()
     assert b"Start the demo experiment" not in client.get("/").content
     response = client.post("/demo/", follow=True)
     assert Experiment.objects.count() == 1
@@ -107,9 +112,47 @@ def test_bad_settings_come_back_with_a_message_per_setting_and_create_nothing(st
     assert not Experiment.objects.exists()
 
 
-def test_good_settings_create_the_experiment_with_its_clients(staff_client):
+def test_good_settings_start_the_experiment_in_the_workers(staff_client):
     response = staff_client.post("/experiments/new/", form_data(name="from the form", model="mlp", hidden="16,8", **SMALL))
     experiment = Experiment.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/experiments/{experiment.id}/"
     assert experiment.name == "from the form" and experiment.hidden == [16, 8] and experiment.baseline
     assert experiment.client_set.count() == 3
+    assert experiment.status == Experiment.Status.RUNNING
+    assert Job.objects.filter(experiment_id=experiment.id, round_number=0).exists()
+
+
+def test_staff_pause_resume_and_cancel_an_experiment(staff_client):
+    experiment = experiment_create(name="controlled", **SMALL)
+    page = f"/experiments/{experiment.id}/"
+    assert b'data-action="pause"' in staff_client.get(page).content
+
+    def control(action):
+        response = staff_client.post(f"{page}{action}/", follow=True)
+        assert response.redirect_chain == [(page, 302)]
+        experiment.refresh_from_db()
+        return [str(message) for message in response.context["messages"]]
+
+    assert "only a running experiment can be paused" in control("pause")[0]
+    assert experiment.status == Experiment.Status.QUEUED
+    experiment_start(experiment=experiment)
+    control("pause")
+    assert experiment.status == Experiment.Status.PAUSED
+    control("resume")
+    assert experiment.status == Experiment.Status.RUNNING
+    control("cancel")
+    assert experiment.status == Experiment.Status.CANCELLED
+    assert "only a paused experiment can be resumed" in control("resume")[0]
+    assert experiment.status == Experiment.Status.CANCELLED
+
+
+def test_controls_are_for_staff_and_posts_only(client, staff_client):
+    experiment = experiment_create(name="controlled", **SMALL)
+    assert b'data-action="pause"' not in client.get(f"/experiments/{experiment.id}/").content
+    response = client.post(f"/experiments/{experiment.id}/cancel/")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    assert staff_client.get(f"/experiments/{experiment.id}/cancel/").status_code == 405
+    assert staff_client.post(f"/experiments/{experiment.id}/explode/").status_code == 404
+    assert staff_client.post("/experiments/999/cancel/").status_code == 404
+    experiment.refresh_from_db()
+    assert experiment.status == Experiment.Status.QUEUED

@@ -5,9 +5,11 @@ import { ChainView, el, formatNumber, formatPercent, formatSeconds, roundLink, t
 
 const COLORS = { federated: "#2f5bd3", baseline: "#8a93a6", mining: "#b26a00", training: "#2f5bd3", accepted: "#1a7f37", rejected: "#c62828" };
 const PLOT_CONFIG = { responsive: true, displaylogo: false, displayModeBar: false };
+// Which status each staff control applies to (apps/federated/lifecycle.py decides; this only greys buttons).
+const CONTROL_ALLOWED = { pause: ["running"], resume: ["paused"], cancel: ["queued", "running", "paused"] };
 
 const experimentId = embeddedState().data.experiment.id;
-const state = { experiment: null, rounds: new Map(), mined: new Map(), clients: [] };
+const state = { experiment: null, rounds: new Map(), mined: new Map(), clients: [], training: null };
 const chain = new ChainView();
 
 // A round axis spanning the whole experiment, so the curves fill it as training goes on.
@@ -99,6 +101,24 @@ function renderHeader() {
   const error = document.getElementById("experiment-error");
   error.textContent = experiment.error || "";
   error.hidden = !experiment.error;
+  for (const button of document.querySelectorAll("#controls button[data-action]")) {
+    button.disabled = !CONTROL_ALLOWED[button.dataset.action].includes(experiment.status);
+  }
+  const training = state.training;
+  const progress = document.getElementById("training-progress");
+  const shown = training && experiment.status === "running" && !state.rounds.has(training.round);
+  progress.hidden = !shown;
+  if (shown) {
+    progress.textContent = `Round ${training.round} of ${experiment.settings.rounds}: ` +
+      `${training.clients_done} of ${training.clients_sampled} clients trained`;
+  }
+}
+
+// Training progress comes with the experiment's events (a round fanned out) and client updates (one trained).
+function trainingProgress(progress) {
+  if (!progress || progress.clients_sampled === undefined) return;
+  if (state.training && state.training.round > progress.round) return;
+  state.training = { round: progress.round, clients_done: progress.clients_done, clients_sampled: progress.clients_sampled };
 }
 
 function renderRoundsTable() {
@@ -187,7 +207,14 @@ function applyEvent(event) {
   switch (event.type) {
     case "experiment":
       state.experiment = { ...state.experiment, ...data };
+      trainingProgress(data.progress);
       render();
+      break;
+    case "client_update":
+      if (data.status === "trained") {
+        trainingProgress(data);
+        render();
+      }
       break;
     case "round":
       state.rounds.set(data.round, data);
