@@ -1,0 +1,93 @@
+"""The read-only JSON API, described by openapi.SCHEMA (served at /api/schema/)."""
+
+from urllib.parse import urlencode
+
+from django.http import HttpResponse, JsonResponse
+
+from . import selectors
+from .errors import NotFound
+from .http import api_view
+from .openapi import DEFAULT_PAGE, MAX_PAGE, SCHEMA
+from .params import parse_block_ref, parse_digest, parse_integer, parse_limit, parse_optional_integer
+
+
+def page_arguments(request):
+    """The keyset cursor and page size of a list request."""
+    before = parse_optional_integer(request.GET.get("before"), name="before")
+    limit = parse_limit(request.GET.get("limit"), default=DEFAULT_PAGE, maximum=MAX_PAGE)
+    return before, limit
+
+
+def next_page_url(request, next_before, limit):
+    if next_before is None:
+        return None
+    return f"{request.path}?{urlencode({'before': next_before, 'limit': limit})}"
+
+
+@api_view
+def schema(request):
+    return JsonResponse(SCHEMA, json_dumps_params={"indent": 1})
+
+
+@api_view
+def chain(request):
+    return selectors.chain_overview()
+
+
+@api_view
+def block_list(request):
+    before, limit = page_arguments(request)
+    blocks, next_before = selectors.block_page(before=before, limit=limit)
+    return {"blocks": blocks, "next_before": next_before, "next": next_page_url(request, next_before, limit)}
+
+
+@api_view
+def block_detail(request, ref):
+    return selectors.block_detail(selectors.block_find(*parse_block_ref(ref)))
+
+
+@api_view
+def record_detail(request, txid):
+    return selectors.record_detail(selectors.record_find(parse_digest(txid, name="txid")))
+
+
+@api_view
+def record_proof(request, txid):
+    return selectors.record_proof(selectors.record_find(parse_digest(txid, name="txid")))
+
+
+@api_view
+def experiment_list(request):
+    before, limit = page_arguments(request)
+    experiments, next_before = selectors.experiment_page(before=before, limit=limit)
+    return {"experiments": experiments, "next_before": next_before, "next": next_page_url(request, next_before, limit)}
+
+
+def _experiment(experiment_id):
+    return selectors.experiment_find(parse_integer(experiment_id, name="id"))
+
+
+@api_view
+def experiment_detail(request, experiment_id):
+    return selectors.experiment_detail(_experiment(experiment_id))
+
+
+@api_view
+def round_list(request, experiment_id):
+    experiment = _experiment(experiment_id)
+    return {"experiment": experiment.id, "rounds": selectors.experiment_rounds(experiment)}
+
+
+@api_view
+def model_blob(request, sha256):
+    digest = parse_digest(sha256, name="sha256")
+    response = HttpResponse(selectors.model_blob(digest), content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="{digest}.bin"'
+    # Content-addressed: the bytes under a name never change.
+    response["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
+
+
+@api_view
+def not_found(request):
+    raise NotFound(f"There is no API endpoint at {request.path[:200]}; the API is described at /api/schema/.")

@@ -1,0 +1,390 @@
+"""The explorer API's OpenAPI 3.1 description, as data: served at /api/schema/ and checked against the real
+responses by the test suite (schemathesis), so it stays true.
+
+Field names follow Bitcoin Core's RPC (getblockchaininfo, getblock, getrawtransaction) where one fits; hashes of
+blocks are shown byte-reversed as Bitcoin shows them, every other digest (txids, Merkle nodes, model hashes) is
+plain SHA-256 hex.
+"""
+
+API_VERSION = "1.0.0"
+HEX64 = "^[0-9a-f]{64}$"
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+
+
+def _nullable(schema):
+    kind = schema["type"]
+    return {**schema, "type": [kind, "null"] if isinstance(kind, str) else [*kind, "null"]}
+
+
+def _ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _object(properties, *, required=None, description=None):
+    schema = {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+        "additionalProperties": False,
+    }
+    if description:
+        schema["description"] = description
+    return schema
+
+
+DIGEST = {"type": "string", "pattern": HEX64}
+INTEGER = {"type": "integer", "minimum": 0}
+NUMBER = {"type": "number"}
+STRING = {"type": "string"}
+BOOLEAN = {"type": "boolean"}
+URL = {"type": "string", "description": "a path on this server"}
+TIMESTAMP = {"type": "string", "format": "date-time"}
+
+
+def _digest(description):
+    return {**DIGEST, "description": description}
+
+
+def _integer(description):
+    return {**INTEGER, "description": description}
+
+
+VIOLATION = _object(
+    {
+        "height": _integer("the first invalid height; every later block is invalid too"),
+        "rule": {**STRING, "description": "the rule it breaks, e.g. pow, merkle, link, fl-continuity"},
+        "message": STRING,
+    }
+)
+
+VALIDITY = _object(
+    {
+        "valid": BOOLEAN,
+        "first_invalid": _nullable(VIOLATION),
+        "checked_at": _nullable(
+            {**TIMESTAMP, "description": "when the whole chain was last re-checked (null: not yet)"}
+        ),
+        "checkpoint": {**BOOLEAN, "description": "the tip carries a checkpoint signed with this server's key"},
+    },
+    description=(
+        "The ledger's verdict: its last full re-check of the chain (every hash, root, target and rule "
+        "recomputed from the stored bytes) and a fresh check of the tip and its signed checkpoint."
+    ),
+)
+
+BLOCK_SUMMARY_PROPERTIES = {
+    "hash": _digest("block hash, byte-reversed hex as Bitcoin displays it"),
+    "height": INTEGER,
+    "version": INTEGER,
+    "merkleroot": _digest("RFC 6962 root of the block's records"),
+    "time": _integer("header time, seconds since the epoch"),
+    "bits": {"type": "string", "pattern": "^[0-9a-f]{8}$", "description": "compact target, hex"},
+    "nonce": INTEGER,
+    "difficulty": _nullable({**NUMBER, "description": "the pow limit's target divided by this block's target"}),
+    "chainwork": {"type": "string", "pattern": HEX64, "description": "cumulative expected hashes up to this block, hex"},
+    "nTx": _integer("number of records"),
+    "previousblockhash": _nullable(DIGEST),
+    "interval": _nullable({"type": "integer", "description": "header time minus the parent's header time"}),
+    "time_to_mine": _nullable({"type": "number", "description": "seconds the miner searched for the nonce"}),
+    "experiment": _nullable({"type": "integer", "description": "the experiment whose round the block commits"}),
+    "round": _nullable({"type": "integer", "description": "the round the block commits"}),
+}
+
+RECORD_OBJECT = {
+    "type": ["object", "null"],
+    "description": "the record, a JSON object with a 'type' (null if the stored bytes are not one: the chain is broken)",
+}
+
+RECORD_ENTRY = _object(
+    {
+        "txid": _digest("SHA-256 of the record's RFC 8785 bytes"),
+        "index": _integer("the record's position: its Merkle leaf index"),
+        "record": RECORD_OBJECT,
+    }
+)
+
+BLOCK = _object(
+    {
+        **BLOCK_SUMMARY_PROPERTIES,
+        "header_hex": {"type": "string", "pattern": "^([0-9a-f]{2})*$", "description": "the raw 80 header bytes"},
+        "mediantime": _integer("median time of the previous 11 blocks and this one"),
+        "confirmations": {"type": "integer", "description": "blocks on top of this one, counting it; -1 if stale"},
+        "nextblockhash": _nullable(DIGEST),
+        "stale": {**BOOLEAN, "description": "lost a mining race: kept, but not on the main chain"},
+        "valid": {
+            **BOOLEAN,
+            "description": "the block passes the ledger's rules, re-checked now against its parent, and the "
+            "chain's last full check found nothing wrong at or below it",
+        },
+        "violation": _nullable(VIOLATION),
+        "tx": {"type": "array", "items": RECORD_ENTRY},
+    }
+)
+
+BLOCK_PAGE = _object(
+    {
+        "blocks": {"type": "array", "items": _ref("BlockSummary")},
+        "next_before": _nullable({"type": "integer", "description": "pass as `before` for the next, older page"}),
+        "next": _nullable(URL),
+    }
+)
+
+CHECKPOINT = _object(
+    {
+        "height": INTEGER,
+        "hash": DIGEST,
+        "created_at": TIMESTAMP,
+        "signature_valid": {**BOOLEAN, "description": "the signature checks with the key this server holds"},
+        "on_chain": {**BOOLEAN, "description": "the block at that height still has that hash"},
+    }
+)
+
+CHAIN = _object(
+    {
+        "chain": STRING,
+        "blocks": _nullable({"type": "integer", "description": "height of the tip (null: the chain is empty)"}),
+        "bestblockhash": _nullable(DIGEST),
+        "time": _nullable({"type": "integer"}),
+        "mediantime": _nullable({"type": "integer"}),
+        "bits": _nullable({"type": "string", "pattern": "^[0-9a-f]{8}$"}),
+        "difficulty": _nullable(NUMBER),
+        "chainwork": {"type": "string", "pattern": HEX64},
+        "stale_blocks": INTEGER,
+        "records": _integer("records on the main chain"),
+        "validity": _ref("Validity"),
+        "checkpoint": _nullable(CHECKPOINT),
+    }
+)
+
+TX = _object(
+    {
+        "txid": DIGEST,
+        "record": RECORD_OBJECT,
+        "hex": {"type": "string", "pattern": "^([0-9a-f]{2})+$", "description": "the record's RFC 8785 bytes"},
+        "type": STRING,
+        "index": _integer("position in the block: the Merkle leaf index"),
+        "blockhash": DIGEST,
+        "height": INTEGER,
+        "blocktime": INTEGER,
+        "confirmations": {"type": "integer"},
+    }
+)
+
+PROOF = _object(
+    {
+        "txid": DIGEST,
+        "blockhash": DIGEST,
+        "height": INTEGER,
+        "merkleroot": _digest("the root committed in the block header"),
+        "leaf_hash": _digest("SHA-256(0x00 || record bytes)"),
+        "leaf_index": INTEGER,
+        "tree_size": INTEGER,
+        "audit_path": {"type": "array", "items": DIGEST, "description": "RFC 9162 inclusion proof, leaf to root"},
+        "verified": {**BOOLEAN, "description": "this server's RFC 9162 check of the proof against the header's root"},
+    }
+)
+
+ROUND_METRICS = _object(
+    {
+        "round": INTEGER,
+        "loss": NUMBER,
+        "accuracy": NUMBER,
+        "baseline_loss": _nullable(NUMBER),
+        "baseline_accuracy": _nullable(NUMBER),
+    }
+)
+
+EXPERIMENT_SUMMARY_PROPERTIES = {
+    "id": INTEGER,
+    "name": STRING,
+    "status": {"type": "string", "enum": ["queued", "running", "paused", "finished", "failed", "cancelled"]},
+    "settings": {"type": "object", "description": "the experiment's settings (data set, clients, aggregator, ...)"},
+    "rounds_recorded": _integer("rounds recorded so far, round 0 (the initial model) included"),
+    "created_at": TIMESTAMP,
+    "started_at": _nullable(TIMESTAMP),
+    "finished_at": _nullable(TIMESTAMP),
+    "error": STRING,
+    "url": URL,
+}
+
+EXPERIMENT = _object(
+    {
+        **EXPERIMENT_SUMMARY_PROPERTIES,
+        "metrics": {"type": "array", "items": ROUND_METRICS, "description": "per-round test loss and accuracy"},
+    }
+)
+
+EXPERIMENT_PAGE = _object(
+    {
+        "experiments": {"type": "array", "items": _object(EXPERIMENT_SUMMARY_PROPERTIES)},
+        "next_before": _nullable(INTEGER),
+        "next": _nullable(URL),
+    }
+)
+
+LEDGER_REF = _nullable(
+    _object(
+        {"txid": DIGEST, "height": INTEGER, "blockhash": DIGEST},
+        description="the record on the main chain that commits this value (null: not mined yet)",
+    )
+)
+
+UPDATE = _object(
+    {
+        "client": INTEGER,
+        "samples": INTEGER,
+        "update": _digest("SHA-256 of the update's bytes"),
+        "train_loss": _nullable(NUMBER),
+        "accepted": BOOLEAN,
+        "reason": STRING,
+        "record": LEDGER_REF,
+    }
+)
+
+ROUND = _object(
+    {
+        "experiment": INTEGER,
+        "round": INTEGER,
+        "global_model": _digest("SHA-256 of the global model's parameter blob"),
+        "model_url": URL,
+        "loss": NUMBER,
+        "accuracy": NUMBER,
+        "baseline_loss": _nullable(NUMBER),
+        "baseline_accuracy": _nullable(NUMBER),
+        "clients_sampled": INTEGER,
+        "clients_accepted": INTEGER,
+        "created_at": TIMESTAMP,
+        "record": LEDGER_REF,
+        "updates": {"type": "array", "items": UPDATE},
+    }
+)
+
+ROUND_LIST = _object({"experiment": INTEGER, "rounds": {"type": "array", "items": _ref("Round")}})
+
+ERROR = _object(
+    {
+        "error": {**STRING, "description": "a short code, e.g. not_found, invalid_height"},
+        "detail": {**STRING, "description": "what is wrong, in a sentence"},
+    }
+)
+
+
+def _json(schema_name):
+    return {"application/json": {"schema": _ref(schema_name)}}
+
+
+def _refusal(description):
+    return {"description": description, "content": _json("Error")}
+
+
+def _operation(operation_id, summary, ok, *, parameters=(), ok_content=None, description=None):
+    operation = {
+        "operationId": operation_id,
+        "summary": summary,
+        "parameters": list(parameters),
+        "responses": {
+            "200": {"description": "OK", "content": ok_content or _json(ok)},
+            "400": _refusal("A malformed parameter"),
+            "404": _refusal("Nothing by that name"),
+        },
+    }
+    if description:
+        operation["description"] = description
+    return {"get": operation}
+
+
+def _path_parameter(name, description, schema):
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
+
+
+def _query_parameter(name, description, schema):
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+BLOCK_REF = _path_parameter(
+    "ref",
+    "a height or a block hash",
+    {"type": "string", "pattern": "^([0-9]{1,18}|[0-9a-fA-F]{64})$"},
+)
+TXID = _path_parameter("txid", "a record's txid", {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"})
+EXPERIMENT_ID = _path_parameter("id", "an experiment id", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1})
+SHA256 = _path_parameter("sha256", "a model's SHA-256", {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"})
+LIMIT = _query_parameter("limit", f"page size, 1 to {MAX_PAGE}", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE})
+
+
+def _before(what):
+    return _query_parameter(
+        "before", f"keyset cursor: only {what} below this value", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+    )
+
+
+SCHEMA = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "FedChain explorer API",
+        "version": API_VERSION,
+        "description": (
+            "Read-only access to the FedChain ledger and the federated learning it records. Anyone may read; "
+            "nothing here writes. Errors are JSON objects {error, detail}: 400 for a malformed parameter, 404 "
+            "for something unknown. Lists are paginated by keyset: pass a page's `next_before` as `before`."
+        ),
+    },
+    "paths": {
+        "/api/chain/": _operation("getChain", "The chain's tip, work, validity and last checkpoint", "Chain"),
+        "/api/blocks/": _operation(
+            "listBlocks",
+            "Main-chain blocks, newest first",
+            "BlockPage",
+            parameters=[_before("heights"), LIMIT],
+        ),
+        "/api/blocks/{ref}/": _operation(
+            "getBlock", "A block by height (main chain) or hash (stale blocks too)", "Block", parameters=[BLOCK_REF]
+        ),
+        "/api/tx/{txid}/": _operation("getRecord", "A record and the block that holds it", "Record", parameters=[TXID]),
+        "/api/tx/{txid}/proof/": _operation(
+            "getRecordProof", "The record's Merkle inclusion proof, verified", "Proof", parameters=[TXID]
+        ),
+        "/api/experiments/": _operation(
+            "listExperiments", "Experiments, newest first", "ExperimentPage", parameters=[_before("ids"), LIMIT]
+        ),
+        "/api/experiments/{id}/": _operation(
+            "getExperiment", "An experiment: status, settings and per-round metrics", "Experiment",
+            parameters=[EXPERIMENT_ID],
+        ),
+        "/api/experiments/{id}/rounds/": _operation(
+            "listRounds", "An experiment's recorded rounds with their updates", "RoundList",
+            parameters=[EXPERIMENT_ID],
+        ),
+        "/api/models/{sha256}/": _operation(
+            "getModel",
+            "A model's parameter blob",
+            None,
+            parameters=[SHA256],
+            ok_content={"application/octet-stream": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}},
+            description="The bytes themselves, so anyone can hash them and compare with the chain.",
+        ),
+        "/api/schema/": _operation(
+            "getSchema",
+            "This description",
+            None,
+            ok_content={"application/json": {"schema": {"type": "object"}}},
+        ),
+    },
+    "components": {
+        "schemas": {
+            "Error": ERROR,
+            "Validity": VALIDITY,
+            "Chain": CHAIN,
+            "BlockSummary": _object(BLOCK_SUMMARY_PROPERTIES),
+            "BlockPage": BLOCK_PAGE,
+            "Block": BLOCK,
+            "Record": TX,
+            "Proof": PROOF,
+            "Experiment": EXPERIMENT,
+            "ExperimentPage": EXPERIMENT_PAGE,
+            "Round": ROUND,
+            "RoundList": ROUND_LIST,
+        }
+    },
+}

@@ -1,0 +1,63 @@
+"""The explorer's HTML pages: thin views over the same selectors as the API."""
+
+from django.conf import settings
+from django.shortcuts import redirect, render
+
+from . import selectors
+from .api import page_arguments
+from .http import page_view
+from .params import classify_query, parse_block_ref, parse_digest, parse_integer
+
+
+@page_view
+def block_list(request):
+    before, limit = page_arguments(request)
+    blocks, next_before = selectors.block_page(before=before, limit=limit)
+    tip = selectors.main_tip()
+    context = {"blocks": blocks, "next_before": next_before, "limit": limit, "before": before, "tip": tip}
+    return render(request, "explorer/block_list.html", context)
+
+
+@page_view
+def block_detail(request, ref):
+    detail = selectors.block_detail(selectors.block_find(*parse_block_ref(ref)))
+    return render(request, "explorer/block_detail.html", {"detail": detail})
+
+
+@page_view
+def record_detail(request, txid):
+    row = selectors.record_find(parse_digest(txid, name="txid"))
+    context = {
+        "record": selectors.record_detail(row),
+        "proof": selectors.record_proof(row),
+        "stale": row.block.status == selectors.STALE,
+    }
+    return render(request, "explorer/record_detail.html", context)
+
+
+@page_view
+def search(request):
+    query = request.GET.get("q", "")
+    kind, value = classify_query(query)
+    destination = selectors.search_destination(kind, value)
+    if destination:
+        return redirect(destination)
+    return render(request, "explorer/search.html", {"query": query.strip(), "kind": kind})
+
+
+@page_view
+def chain(request):
+    context = {
+        "chain": selectors.chain_overview(),
+        "history": selectors.chain_history(limit=settings.FEDCHAIN_EXPLORER_CHART_BLOCKS),
+        "stale_blocks": selectors.stale_blocks(limit=50),
+    }
+    return render(request, "explorer/chain.html", context)
+
+
+@page_view
+def round_detail(request, experiment_id, number):
+    experiment = selectors.experiment_find(parse_integer(experiment_id, name="experiment"))
+    row = selectors.round_find(experiment, parse_integer(number, name="round"))
+    context = {"experiment": experiment, "round": selectors.round_detail(experiment, row)}
+    return render(request, "explorer/round_detail.html", context)

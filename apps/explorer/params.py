@@ -1,0 +1,66 @@
+"""Parsing of the explorer's path and query parameters: framework-free, raising BadRequest with a plain message."""
+
+import re
+
+from .errors import BadRequest
+
+HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
+# Heights and ids are stored as 64-bit signed integers; a larger number cannot name anything.
+MAX_INTEGER = 2**63 - 1
+
+
+def parse_integer(text, *, name, minimum=0, maximum=MAX_INTEGER):
+    """A non-negative decimal integer such as a height, an id or a round number."""
+    text = (text or "").strip()
+    if not text.isascii() or not text.isdigit():
+        raise BadRequest(f"{name} must be a whole number (got {text[:80]!r}).", error=f"invalid_{name}")
+    value = int(text)
+    if not minimum <= value <= maximum:
+        raise BadRequest(f"{name} must be between {minimum} and {maximum} (got {text[:80]}).", error=f"invalid_{name}")
+    return value
+
+
+def parse_digest(text, *, name):
+    """A SHA-256 digest as 64 hexadecimal characters, returned in lower case."""
+    text = (text or "").strip()
+    if not HEX_DIGEST.fullmatch(text):
+        raise BadRequest(
+            f"{name} must be 64 hexadecimal characters (a SHA-256 digest); got {text[:80]!r}.",
+            error=f"invalid_{name}",
+        )
+    return text.lower()
+
+
+def parse_block_ref(text):
+    """A block named by its height or its hash: ("height", int) or ("hash", lower-case hex)."""
+    text = (text or "").strip()
+    if text.isascii() and text.isdigit():
+        return "height", parse_integer(text, name="height")
+    if HEX_DIGEST.fullmatch(text):
+        return "hash", text.lower()
+    raise BadRequest(
+        f"A block is named by its height (a whole number) or its hash (64 hexadecimal characters); got {text[:80]!r}.",
+        error="invalid_block",
+    )
+
+
+def parse_limit(text, *, default, maximum):
+    if text is None or text == "":
+        return default
+    return parse_integer(text, name="limit", minimum=1, maximum=maximum)
+
+
+def parse_optional_integer(text, *, name):
+    if text is None or text == "":
+        return None
+    return parse_integer(text, name=name)
+
+
+def classify_query(text):
+    """What a search box entry can name: ("height", int), ("digest", hex) or ("text", stripped text)."""
+    text = (text or "").strip()
+    if text.isascii() and text.isdigit() and int(text) <= MAX_INTEGER:
+        return "height", int(text)
+    if HEX_DIGEST.fullmatch(text):
+        return "digest", text.lower()
+    return "text", text

@@ -1,0 +1,436 @@
+"""Reads behind the explorer's pages and API: rows of the ledger and federated apps turned into the JSON-ready
+dicts that /api/schema/ describes. The pages render the same dicts, so both always say the same thing.
+
+The explorer never writes: an empty database shows an empty chain (the ledger stores its genesis block on first
+use elsewhere). Every list is read by keyset on an indexed column, so a page costs the same at any chain length.
+"""
+
+import json
+
+from django.db.models import Count, Sum
+from django.urls import reverse
+
+from apps.federated.models import ClientUpdate, Experiment, Round
+from apps.federated.selectors import round_audit
+from apps.federated.services import experiment_payload
+from apps.federated.storage import blob_read
+from apps.ledger.genesis import genesis_block
+from apps.ledger.header import BlockHeader
+from apps.ledger.merkle import inclusion_proof, leaf_hash, verify_inclusion
+from apps.ledger.models import Block, Checkpoint, Record
+from apps.ledger.pow import bits_to_target
+from apps.ledger.retarget import median_time_past
+from apps.ledger.services import BlockRejected, block_check, chain_params, chain_status, checkpoint_verify
+
+from .errors import NotFound
+from .pagination import keyset_page
+
+MAIN = Block.Status.MAIN
+STALE = Block.Status.STALE
+
+
+def experiment_page_url(experiment_id):
+    """The experiment's live page, served by the dashboard."""
+    return reverse("dashboard:experiment", args=[experiment_id])
+
+
+# --- blocks ----------------------------------------------------------------------------------------------
+
+
+def _difficulty(bits):
+    """Bitcoin's difficulty: how many times harder than the pow limit; None for bits that encode no target."""
+    try:
+        return chain_params().pow_limit / bits_to_target(bits)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def block_summary(block, *, parent_time=None):
+    return {
+        "hash": block.hash,
+        "height": block.height,
+        "version": block.version,
+        "merkleroot": block.merkle_root,
+        "time": block.time,
+        "bits": f"{block.bits:08x}",
+        "nonce": block.nonce,
+        "difficulty": _difficulty(block.bits),
+        "chainwork": block.chainwork,
+        "nTx": block.records_count,
+        "previousblockhash": block.prev_hash if block.height > 0 else None,
+        "interval": None if parent_time is None else block.time - parent_time,
+        "time_to_mine": block.mined_seconds,
+        "experiment": block.experiment_id,
+        "round": block.round_number,
+    }
+
+
+def main_tip():
+    return Block.objects.filter(status=MAIN).order_by("-height").first()
+
+
+def block_page(*, before=None, limit):
+    """Main-chain blocks below height `before` (default: from the tip), newest first."""
+    blocks = Block.objects.filter(status=MAIN).order_by("-height")
+    if before is not None:
+        blocks = blocks.filter(height__lt=before)
+    # One row beyond the page tells whether there is a next page and gives the last block's parent time.
+    rows = list(blocks[: limit + 1])
+    page = keyset_page(rows, limit=limit, key=lambda block: block.height)
+    parents = {block.height: block.time for block in rows}
+    if len(rows) <= limit and rows and rows[-1].height > 0:
+        parent = Block.objects.filter(status=MAIN, height=rows[-1].height - 1).values_list("time", flat=True).first()
+        if parent is not None:
+            parents[rows[-1].height - 1] = parent
+    items = [block_summary(block, parent_time=parents.get(block.height - 1)) for block in page.items]
+    return items, page.next_before
+
+
+def block_find(kind, value):
+    """A block by height (main chain) or by hash (stale blocks too)."""
+    if kind == "height":
+        block = Block.objects.filter(status=MAIN, height=value).first()
+        if block is None:
+            raise NotFound(f"The main chain has no block at height {value}.")
+        return block
+    block = Block.objects.filter(hash=value).first()
+    if block is None:
+        raise NotFound(f"No block has the hash {value}.")
+    return block
+
+
+def header_bytes(block):
+    """The stored header; a raw SQL edit can leave text in the column, which must show as broken, not crash."""
+    value = block.header
+    return bytes(value) if isinstance(value, (bytes, bytearray, memoryview)) else str(value).encode()
+
+
+def record_object(body):
+    """A stored record body as its JSON object; None if an edit left something else there."""
+    try:
+        record = json.loads(body)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _record_entries(records):
+    return [{"txid": row.txid, "index": row.position, "record": record_object(row.body)} for row in records]
+
+
+def block_verdict(block, chain):
+    """(valid, violation) of a stored block: the chain's last full check, and this block re-checked now
+    against its parent by the ledger's rules. Stale blocks are checked the same way, off the main chain."""
+    first_invalid = chain["first_invalid"]
+    if block.status == MAIN and first_invalid is not None and first_invalid["height"] <= block.height:
+        return False, first_invalid
+    try:
+        header = BlockHeader.parse(header_bytes(block))
+    except ValueError as error:
+        return False, {"height": block.height, "rule": "header", "message": str(error)}
+    records = [record_object(body) for body in block.records.order_by("position").values_list("body", flat=True)]
+    if None in records:
+        message = f"record {records.index(None)} is not a JSON object"
+        return False, {"height": block.height, "rule": "records", "message": message}
+    if header.hash_hex() != block.hash:
+        message = f"the stored hash {block.hash} is not the header's SHA-256d {header.hash_hex()}"
+        return False, {"height": block.height, "rule": "hash", "message": message}
+    if block.height == 0:
+        genesis = genesis_block(chain_params())
+        if header_bytes(block) != genesis.header_bytes:
+            return False, {"height": 0, "rule": "genesis", "message": "block 0 is not the fixed genesis block"}
+        return True, None
+    try:
+        block_check(header=header, records=records)
+    except BlockRejected as rejected:
+        return False, {"height": block.height, "rule": rejected.rule, "message": rejected.message}
+    return True, None
+
+
+def block_detail(block):
+    """Everything about one block: header fields, neighbours, validity and its records."""
+    tip = main_tip()
+    parent = Block.objects.filter(status=MAIN, hash=block.prev_hash).values_list("time", flat=True).first()
+    child = None
+    if block.status == MAIN:
+        child = Block.objects.filter(status=MAIN, height=block.height + 1, prev_hash=block.hash).values_list(
+            "hash", flat=True
+        ).first()
+    recent = Block.objects.filter(
+        status=MAIN, height__lte=block.height, height__gt=block.height - chain_params().median_time_span
+    ).values_list("time", flat=True)
+    valid, violation = block_verdict(block, chain_validity())
+    return {
+        **block_summary(block, parent_time=parent),
+        "header_hex": header_bytes(block).hex(),
+        "mediantime": median_time_past(sorted(recent), chain_params().median_time_span) if block.status == MAIN else block.time,
+        "confirmations": tip.height - block.height + 1 if block.status == MAIN and tip else -1,
+        "nextblockhash": child,
+        "stale": block.status == STALE,
+        "valid": valid,
+        "violation": violation,
+        "tx": _record_entries(block.records.order_by("position")),
+    }
+
+
+# --- the chain -------------------------------------------------------------------------------------------
+
+
+def chain_validity():
+    """The ledger's verdict: the last full check by `watch_chain` plus a fresh check of the tip and its
+    signed checkpoint. An empty database has nothing invalid in it yet."""
+    if main_tip() is None:
+        return {"valid": True, "first_invalid": None, "checked_at": None, "checkpoint": False}
+    status = chain_status()
+    return {key: status[key] for key in ("valid", "first_invalid", "checked_at", "checkpoint")}
+
+
+def checkpoint_summary(tip):
+    checkpoint = Checkpoint.objects.order_by("-height").first()
+    if checkpoint is None:
+        return None
+    on_chain = Block.objects.filter(status=MAIN, height=checkpoint.height, hash=checkpoint.hash).exists()
+    return {
+        "height": checkpoint.height,
+        "hash": checkpoint.hash,
+        "created_at": checkpoint.created_at.isoformat(),
+        "signature_valid": checkpoint_verify(checkpoint),
+        "on_chain": on_chain,
+    }
+
+
+def chain_overview():
+    tip = main_tip()
+    recent = []
+    if tip is not None:
+        span = chain_params().median_time_span
+        recent = list(
+            Block.objects.filter(status=MAIN, height__gt=tip.height - span).order_by("height").values_list("time", flat=True)
+        )
+    return {
+        "chain": "fedchain",
+        "blocks": tip.height if tip else None,
+        "bestblockhash": tip.hash if tip else None,
+        "time": tip.time if tip else None,
+        "mediantime": median_time_past(recent, chain_params().median_time_span) if recent else None,
+        "bits": f"{tip.bits:08x}" if tip else None,
+        "difficulty": _difficulty(tip.bits) if tip else None,
+        "chainwork": tip.chainwork if tip else "0" * 64,
+        "stale_blocks": Block.objects.filter(status=STALE).count(),
+        "records": Block.objects.filter(status=MAIN).aggregate(total=Sum("records_count"))["total"] or 0,
+        "validity": chain_validity(),
+        "checkpoint": checkpoint_summary(tip),
+    }
+
+
+def chain_history(*, limit):
+    """The last `limit` main blocks, oldest first, for the difficulty and interval charts."""
+    rows = list(
+        Block.objects.filter(status=MAIN).order_by("-height").values_list("height", "time", "bits", "mined_seconds")[
+            : limit + 1
+        ]
+    )[::-1]
+    history = {"height": [], "difficulty": [], "interval": [], "time_to_mine": []}
+    for previous, (height, time, bits, mined_seconds) in zip([None, *rows], rows):
+        if previous is None and len(rows) > limit:
+            continue  # the extra row only gives the first charted block its interval
+        history["height"].append(height)
+        history["difficulty"].append(_difficulty(bits))
+        # The genesis block's time is fixed at the chain's creation: the wait after it is no block interval.
+        history["interval"].append(None if previous is None or previous[0] == 0 else time - previous[1])
+        history["time_to_mine"].append(mined_seconds)
+    return history
+
+
+def stale_blocks(*, limit):
+    return [block_summary(block) for block in Block.objects.filter(status=STALE).order_by("-height", "-id")[:limit]]
+
+
+# --- records ---------------------------------------------------------------------------------------------
+
+
+def record_find(txid):
+    """The record with this txid, on the main chain if it is there (a round mined twice also sits in a stale
+    block)."""
+    rows = list(Record.objects.filter(txid=txid).select_related("block").order_by("-block__height", "-block_id")[:10])
+    if not rows:
+        raise NotFound(f"No record has the txid {txid}.")
+    return next((row for row in rows if row.block.status == MAIN), rows[0])
+
+
+def record_detail(row):
+    block = row.block
+    tip = main_tip()
+    body = row.body.encode()
+    return {
+        "txid": row.txid,
+        "record": record_object(row.body),
+        "hex": body.hex(),
+        "type": row.type,
+        "index": row.position,
+        "blockhash": block.hash,
+        "height": block.height,
+        "blocktime": block.time,
+        "confirmations": tip.height - block.height + 1 if block.status == MAIN and tip else -1,
+    }
+
+
+def record_proof(row):
+    """The record's RFC 6962 inclusion proof in its block, checked against the root in the stored header."""
+    block = row.block
+    leaves = [body.encode() for body in block.records.order_by("position").values_list("body", flat=True)]
+    data = row.body.encode()
+    proof = inclusion_proof(leaves, row.position)
+    try:
+        root = BlockHeader.parse(header_bytes(block)).merkle_root
+    except ValueError:
+        root = None
+    return {
+        "txid": row.txid,
+        "blockhash": block.hash,
+        "height": block.height,
+        "merkleroot": root.hex() if root else block.merkle_root,
+        "leaf_hash": leaf_hash(data).hex(),
+        **proof.as_dict(),
+        "verified": root is not None and verify_inclusion(data, proof, root),
+    }
+
+
+# --- experiments -----------------------------------------------------------------------------------------
+
+
+def _experiment_summary(experiment, rounds_recorded):
+    return {**experiment_payload(experiment), "rounds_recorded": rounds_recorded, "url": experiment_page_url(experiment.id)}
+
+
+def experiment_page(*, before=None, limit):
+    experiments = Experiment.objects.annotate(rounds_recorded=Count("round_set")).order_by("-id")
+    if before is not None:
+        experiments = experiments.filter(id__lt=before)
+    page = keyset_page(experiments[: limit + 1], limit=limit, key=lambda experiment: experiment.id)
+    return [_experiment_summary(e, e.rounds_recorded) for e in page.items], page.next_before
+
+
+def experiment_find(experiment_id):
+    experiment = Experiment.objects.filter(pk=experiment_id).first()
+    if experiment is None:
+        raise NotFound(f"There is no experiment {experiment_id}.")
+    return experiment
+
+
+def _round_metrics(row):
+    return {
+        "round": row.number,
+        "loss": row.test_loss,
+        "accuracy": row.test_accuracy,
+        "baseline_loss": row.baseline_loss,
+        "baseline_accuracy": row.baseline_accuracy,
+    }
+
+
+def experiment_detail(experiment):
+    rounds = list(experiment.round_set.order_by("number"))
+    return {
+        **_experiment_summary(experiment, len(rounds)),
+        "metrics": [_round_metrics(row) for row in rounds],
+    }
+
+
+def _round_records(experiment_id, numbers):
+    """{(round, key): ledger reference} for the main-chain records of these rounds: key is "model" for the
+    global model record, the client index for an update record."""
+    rows = Record.objects.filter(
+        experiment_id=experiment_id, round_number__in=numbers, block__status=MAIN, type__in=("global_model", "client_update")
+    ).values_list("round_number", "type", "body", "txid", "block__height", "block__hash")
+    found = {}
+    for number, kind, body, txid, height, block_hash in rows:
+        key = "model" if kind == "global_model" else (record_object(body) or {}).get("client")
+        found[(number, key)] = {"txid": txid, "height": height, "blockhash": block_hash}
+    return found
+
+
+def _round_dicts(experiment, rounds):
+    numbers = [row.number for row in rounds]
+    ledger = _round_records(experiment.id, numbers)
+    updates = {}
+    for update in ClientUpdate.objects.filter(round__in=rounds).select_related("client").order_by("client__index"):
+        updates.setdefault(update.round_id, []).append(update)
+    return [
+        {
+            "experiment": experiment.id,
+            **_round_metrics(row),
+            "global_model": row.global_model_hash,
+            "model_url": reverse("api:model", args=[row.global_model_hash]),
+            "clients_sampled": row.clients_sampled,
+            "clients_accepted": row.clients_accepted,
+            "created_at": row.created_at.isoformat(),
+            "record": ledger.get((row.number, "model")),
+            "updates": [
+                {
+                    "client": update.client.index,
+                    "samples": update.samples,
+                    "update": update.update_hash,
+                    "train_loss": update.train_loss,
+                    "accepted": update.accepted,
+                    "reason": update.reason,
+                    "record": ledger.get((row.number, update.client.index)),
+                }
+                for update in updates.get(row.id, [])
+            ],
+        }
+        for row in rounds
+    ]
+
+
+def experiment_rounds(experiment):
+    return _round_dicts(experiment, list(experiment.round_set.order_by("number")))
+
+
+def round_find(experiment, number):
+    row = Round.objects.filter(experiment=experiment, number=number).first()
+    if row is None:
+        raise NotFound(f"Experiment {experiment.id} has no recorded round {number}.")
+    return row
+
+
+def round_detail(experiment, row):
+    """A round with its updates and the audit of re-deriving its global model from them."""
+    (detail,) = _round_dicts(experiment, [row])
+    report = round_audit(experiment=experiment, number=row.number)
+    return {
+        **detail,
+        "audit": {"ok": report.ok, "problems": report.problems, "block_height": report.block_height},
+        "has_next": Round.objects.filter(experiment=experiment, number=row.number + 1).exists(),
+    }
+
+
+def model_blob(sha256_hex):
+    data = blob_read(sha256_hex)
+    if data is None:
+        raise NotFound(f"No model or update blob is stored under {sha256_hex}.")
+    return data
+
+
+# --- search ----------------------------------------------------------------------------------------------
+
+
+def search_destination(kind, value):
+    """Where a search goes: the page of the height, block hash, txid or model hash; None if nothing matches."""
+    if kind == "height":
+        if Block.objects.filter(status=MAIN, height=value).exists():
+            return reverse("explorer:block", args=[value])
+        return None
+    if kind != "digest":
+        return None
+    if Block.objects.filter(hash=value).exists():
+        return reverse("explorer:block", args=[value])
+    if Record.objects.filter(txid=value).exists():
+        return reverse("explorer:record", args=[value])
+    model_round = Round.objects.filter(global_model_hash=value).values_list("experiment_id", "number").first()
+    if model_round is None:
+        model_round = ClientUpdate.objects.filter(update_hash=value).values_list(
+            "round__experiment_id", "round__number"
+        ).first()
+    if model_round is not None:
+        return reverse("experiments:round", args=model_round)
+    return None

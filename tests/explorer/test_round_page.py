@@ -1,0 +1,41 @@
+"""/experiments/<id>/rounds/<r>/: a round's updates and global model, linked to their records, and its audit."""
+
+import pytest
+
+from apps.federated.models import Round
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_round_with_its_updates_and_a_passing_audit(client, experiment_chain):
+    rounds = client.get(f"/api/experiments/{experiment_chain.id}/rounds/").json()["rounds"]
+    response = client.get(f"/experiments/{experiment_chain.id}/rounds/2/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "checks out" in page and "badge ok" in page
+    assert f'href="/tx/{rounds[2]["record"]["txid"]}/"' in page
+    for update in rounds[2]["updates"]:
+        assert f'href="/tx/{update["record"]["txid"]}/"' in page
+        assert f'href="/api/models/{update["update"]}/"' in page
+    assert f'href="/api/models/{rounds[2]["global_model"]}/"' in page
+    assert 'rel="prev"' in page and 'rel="next"' not in page
+    assert 'aria-current="page">Experiments' in page
+
+
+def test_round_zero_is_the_initial_model(client, experiment_chain):
+    page = client.get(f"/experiments/{experiment_chain.id}/rounds/0/").content.decode()
+    assert "Round 0 has no updates" in page and "checks out" in page and 'rel="prev"' not in page
+
+
+def test_a_damaged_update_blob_fails_the_audit(client, experiment_chain, blob_dir):
+    update = Round.objects.get(experiment=experiment_chain, number=1).update_set.first()
+    path = blob_dir / update.update_hash[:2] / update.update_hash
+    path.write_bytes(path.read_bytes()[:-8] + bytes(8))
+    page = client.get(f"/experiments/{experiment_chain.id}/rounds/1/").content.decode()
+    assert "badge bad" in page and "fails" in page
+    assert update.update_hash in page and "missing or damaged" in page
+
+
+def test_unknown_rounds_are_404_and_bad_numbers_400(client, experiment_chain):
+    assert client.get(f"/experiments/{experiment_chain.id}/rounds/9/").status_code == 404
+    assert client.get(f"/experiments/{experiment_chain.id}/rounds/-1/").status_code == 400

@@ -1,0 +1,101 @@
+"""The OpenAPI description at /api/schema/ is true: schemathesis generates requests from it (valid and
+malformed) and checks that nothing is a 500 and every response matches what the description promises."""
+
+import pytest
+import schemathesis
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from hypothesis import HealthCheck, settings
+
+from apps.federated.models import Round
+from apps.ledger.models import Block, Record
+
+
+
+class TestApp:
+    """Django's WSGI handler that, like its test client, leaves the test's database connection open."""
+
+    handler = WSGIHandler()
+
+    def __call__(self, environ, start_response):
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
+        try:
+            response = self.handler(environ, start_response)
+            body = b"".join(response)
+            response.close()
+        finally:
+            request_started.connect(close_old_connections)
+            request_finished.connect(close_old_connections)
+        return [body]
+
+
+schema = schemathesis.openapi.from_wsgi("/api/schema/", TestApp())
+schema.config.phases.update(phases=["examples", "fuzzing"])  # the coverage phase would triple the run time
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_served_description_is_openapi_3_1_and_covers_every_endpoint(client):
+    served = client.get("/api/schema/").json()
+    assert served["openapi"] == "3.1.0"
+    assert set(served["paths"]) == {
+        "/api/chain/",
+        "/api/blocks/",
+        "/api/blocks/{ref}/",
+        "/api/tx/{txid}/",
+        "/api/tx/{txid}/proof/",
+        "/api/experiments/",
+        "/api/experiments/{id}/",
+        "/api/experiments/{id}/rounds/",
+        "/api/models/{sha256}/",
+        "/api/schema/",
+    }
+
+
+@schema.parametrize()
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+def test_generated_requests_get_answers_the_description_allows(case, stale_block):
+    case.call_and_validate()
+
+
+def named_cases(experiment_id):
+    """Requests for things that exist, which random generation seldom hits."""
+    block = Block.objects.get(status="main", height=2)
+    txid = Record.objects.filter(block=block).last().txid
+    model = Round.objects.get(experiment_id=experiment_id, number=1).global_model_hash
+    stale = Block.objects.get(status="stale").hash
+    return [
+        ("/api/chain/", {}, {}),
+        ("/api/blocks/", {}, {"limit": 2, "before": 3}),
+        ("/api/blocks/{ref}/", {"ref": "0"}, {}),
+        ("/api/blocks/{ref}/", {"ref": block.hash}, {}),
+        ("/api/blocks/{ref}/", {"ref": stale}, {}),
+        ("/api/tx/{txid}/", {"txid": txid}, {}),
+        ("/api/tx/{txid}/proof/", {"txid": txid}, {}),
+        ("/api/experiments/", {}, {"limit": 1}),
+        ("/api/experiments/{id}/", {"id": experiment_id}, {}),
+        ("/api/experiments/{id}/rounds/", {"id": experiment_id}, {}),
+        ("/api/models/{sha256}/", {"sha256": model}, {}),
+    ]
+
+
+def validate_named_cases(experiment_id):
+    for path, parameters, query in named_cases(experiment_id):
+        case = schema[path]["GET"].Case(path_parameters=parameters, query=query)
+        response = case.call_and_validate()
+        assert response.status_code == 200, (path, response.text[:300])
+
+
+def test_existing_things_match_the_description(stale_block, experiment_chain):
+    validate_named_cases(experiment_chain.id)
+
+
+def test_an_invalid_chain_still_matches_the_description(stale_block, experiment_chain, invalid_chain):
+    validate_named_cases(experiment_chain.id)
+
+
+def test_an_empty_chain_matches_the_description():
+    for path in ("/api/chain/", "/api/blocks/", "/api/experiments/"):
+        assert schema[path]["GET"].Case().call_and_validate().status_code == 200
