@@ -19,6 +19,7 @@ Exits 1 when a target is missed.
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -189,4 +190,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        code = main()
+    finally:
+        shutil.rmtree(os.environ["FEDCHAIN_DATA_DIR"], ignore_errors=True)
+    sys.exit(code)

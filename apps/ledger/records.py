@@ -58,7 +58,13 @@ def parse_canonical(data: bytes) -> dict:
         record = json.loads(data)
     except (ValueError, UnicodeDecodeError) as error:
         raise ValueError(f"not JSON: {error}") from None
-    if canonical_bytes(record) != bytes(data):
+    if not isinstance(record, dict) or not isinstance(record.get("type"), str) or not record["type"]:
+        raise ValueError("a record is a JSON object with a non-empty string 'type'")
+    try:
+        encoded = rfc8785.dumps(record)  # refuses NaN and infinities itself
+    except rfc8785.CanonicalizationError as error:
+        raise ValueError(f"record cannot be canonicalized: {error}") from None
+    if encoded != bytes(data):
         raise ValueError("not in RFC 8785 canonical form")
     return record
 
