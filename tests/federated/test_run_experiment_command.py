@@ -93,3 +93,17 @@ def test_from_the_shell_bad_settings_exit_non_zero_with_a_message():
     assert "--rounds: must be between 1" in result.stderr
     assert "Traceback" not in result.stderr
     assert not Experiment.objects.exists()
+
+
+def test_ctrl_c_marks_the_experiment_cancelled_and_keeps_the_recorded_rounds(monkeypatch):
+    from apps.federated import services
+
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(services, "block_mine", interrupted)
+    with pytest.raises(CommandError, match="was interrupted and is marked cancelled"):
+        run(*SMALL_ARGS)
+    experiment = Experiment.objects.get()
+    assert experiment.status == "cancelled" and experiment.error == "interrupted"
+    assert list(experiment.round_set.values_list("number", flat=True)) == [0]
