@@ -47,18 +47,24 @@ def processes_with_env(name, value):
 class WorkerPool:
     """Huey worker processes started as `make run` starts them."""
 
-    def __init__(self, workers=2):
+    def __init__(self, workers=2, log=None):
+        """log: a file path for the workers' output (logs), which is discarded otherwise."""
         from huey.contrib.djhuey import HUEY
 
         HUEY.flush()  # nothing enqueued by earlier tests may run against this test's rows
-        self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "run_huey", "--workers", str(workers), "--worker-type", "process"],
-            cwd=BASE_DIR,
-            env=process_env(),
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        output = open(log, "ab") if log else subprocess.DEVNULL
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "manage.py", "run_huey", "--workers", str(workers), "--worker-type", "process"],
+                cwd=BASE_DIR,
+                env=process_env(),
+                start_new_session=True,
+                stdout=output,
+                stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+            )
+        finally:
+            if log:
+                output.close()
 
     def worker_pids(self):
         """The consumer's child processes: its workers and its scheduler."""
@@ -80,8 +86,8 @@ class WorkerPool:
 def worker_pool(transactional_db):
     pools = []
 
-    def start(workers=2):
-        pool = WorkerPool(workers)
+    def start(workers=2, log=None):
+        pool = WorkerPool(workers, log)
         pools.append(pool)
         return pool
 
