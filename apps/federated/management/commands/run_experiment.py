@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.federated.config import ExperimentConfig
+from apps.federated.lifecycle import experiment_start
 from apps.federated.selectors import experiment_summary
 from apps.federated.services import experiment_create, experiment_run
 
@@ -39,7 +40,10 @@ OPTIONS = [
 
 
 class Command(BaseCommand):
-    help = "Run a federated learning experiment to the end in the foreground (training and mining)."
+    help = (
+        "Run a federated learning experiment to the end in the foreground (training and mining), or with "
+        "--background hand it to the worker processes and print its id."
+    )
 
     def add_arguments(self, parser):
         defaults = ExperimentConfig()
@@ -51,6 +55,11 @@ class Command(BaseCommand):
                             help="skip the centralized baseline")
         parser.add_argument("--name", default="", help="a name to recognize the experiment by")
         parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+        parser.add_argument(
+            "--background", action="store_true",
+            help="enqueue the experiment for the worker processes (`manage.py serve` or `run_huey`) and print its "
+                 "id at once; follow it with `manage.py experiment status ID`",
+        )
 
     def handle(self, *args, **options):
         settings = {setting: options[setting] for _, setting, _ in OPTIONS if options[setting] is not None}
@@ -61,6 +70,13 @@ class Command(BaseCommand):
             lines = [f"  --{name.replace('_', '-')}: {' '.join(messages)}"
                      for name, messages in error.message_dict.items()]
             raise CommandError("invalid settings, nothing was created:\n" + "\n".join(lines)) from None
+        if options["background"]:
+            experiment = experiment_start(experiment=experiment)
+            if options["json"]:
+                self.stdout.write(json.dumps({"experiment": experiment.id, "status": experiment.status}))
+            else:
+                self.stdout.write(str(experiment.id))
+            return
 
         progress = ProgressBar(self.stderr, total=experiment.rounds + 1)
         started = time.perf_counter()
