@@ -1,9 +1,10 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from apps.ledger.admin import ReadOnlyAdmin
 
 from .config import SETTING_NAMES
 from .forms import ExperimentForm
+from .lifecycle import LifecycleError, experiment_cancel, experiment_pause, experiment_resume, experiment_start
 from .models import Client, ClientUpdate, Experiment, Round
 from .services import experiment_create
 
@@ -20,6 +21,26 @@ class ClientInline(admin.TabularInline):
         return False
 
 
+def _lifecycle_action(service, done):
+    """An admin action applying a lifecycle service to each selected experiment, saying what did not apply."""
+
+    def action(modeladmin, request, queryset):
+        changed = 0
+        for experiment in queryset:
+            try:
+                service(experiment=experiment)
+            except LifecycleError as error:
+                modeladmin.message_user(request, str(error), messages.WARNING)
+            else:
+                changed += 1
+        if changed:
+            modeladmin.message_user(request, f"{changed} experiment(s) {done}.", messages.SUCCESS)
+
+    action.__name__ = service.__name__
+    verb = service.__name__.removeprefix("experiment_").capitalize()
+    return admin.action(description=f"{verb} the selected experiments")(action)
+
+
 @admin.register(Experiment)
 class ExperimentAdmin(admin.ModelAdmin):
     form = ExperimentForm
@@ -28,6 +49,13 @@ class ExperimentAdmin(admin.ModelAdmin):
     list_filter = ["status", "dataset", "aggregator", "partition", "model"]
     search_fields = ["name"]
     inlines = [ClientInline]
+    # The worker processes run the experiment; these only change what they are asked to do.
+    actions = [
+        _lifecycle_action(experiment_start, "started"),
+        _lifecycle_action(experiment_pause, "paused"),
+        _lifecycle_action(experiment_resume, "resumed"),
+        _lifecycle_action(experiment_cancel, "cancelled"),
+    ]
 
     def get_readonly_fields(self, request, obj=None):
         # Recorded rounds and the chain depend on the settings: once created, they never change.
