@@ -358,3 +358,38 @@ def _experiment_finish(job, heartbeat):
         except LifecycleError:
             return None  # cancelled or failed meanwhile: it stays so
     return {"finished": experiment.pk, "rounds": Round.objects.filter(experiment=experiment).count()}
+
+
+# --- reading ---------------------------------------------------------------------------------------------------
+
+
+def experiment_progress(experiment):
+    """Where the experiment is (JSON-ready): its status, the last round recorded and the last on the chain, and
+    the round in training with its clients done."""
+    recorded = Round.objects.filter(experiment=experiment).order_by("-number").values_list("number", flat=True).first()
+    mined = (
+        PendingBatch.objects.filter(experiment_id=experiment.pk, status=PendingBatch.Status.MINED)
+        .order_by("-round_number")
+        .values_list("round_number", flat=True)
+        .first()
+    )
+    training = None
+    round_job = (
+        _experiment_jobs(experiment.pk, [ROUND]).exclude(status=Job.Status.DONE).order_by("-round_number").first()
+    )
+    if round_job is not None and round_job.round_number > 0:
+        counts = _training_counts(experiment.pk, round_job.round_number)
+        training = {
+            "round": round_job.round_number,
+            "clients_done": counts[Job.Status.DONE],
+            "clients_sampled": counts.total(),
+        }
+    return {
+        "experiment": experiment.pk,
+        "status": experiment.status,
+        "error": experiment.error,
+        "rounds": experiment.rounds,
+        "recorded": recorded,
+        "mined": mined,
+        "training": training,
+    }

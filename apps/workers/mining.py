@@ -47,7 +47,8 @@ def batch_mine_to_chain(*, batch, should_stop=None, on_progress=None):
         if should_stop is not None and should_stop():
             return None
         try:
-            block = block_mine(batch=batch, should_stop=_TipWatch(main_tip().hash, should_stop), on_progress=on_progress)
+            stop = _TipWatch(main_tip().hash, should_stop)
+            block = block_mine(batch=batch, should_stop=stop, on_progress=on_progress)
         except BlockRejected:
             batch.refresh_from_db()
             if batch.status == PendingBatch.Status.MINED:  # another miner appended the very same block

@@ -86,7 +86,7 @@ def job_claim(job_id):
     claimed = (
         Job.objects.filter(pk=job_id, status=QUEUED)
         .filter(_ready())
-        .update(status=RUNNING, worker=worker_name(), heartbeat_at=now, attempts=F("attempts") + 1, error="")
+        .update(status=RUNNING, worker=worker_name(), heartbeat_at=now, attempts=F("attempts") + 1)
     )
     return Job.objects.get(pk=job_id) if claimed else None
 

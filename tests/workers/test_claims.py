@@ -1,0 +1,119 @@
+"""Jobs are claimed by one worker at a time, and only the worker holding a job at commit time writes its outputs."""
+
+import time
+
+import pytest
+from django.db import OperationalError, transaction
+
+from apps.events.models import Event
+from apps.events.services import event_emit
+from apps.workers.models import Job
+from apps.workers.services import (
+    ClaimLost,
+    Heartbeat,
+    job_claim,
+    job_complete,
+    job_create,
+    job_run,
+    jobs_recover,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TASK = "apps.core.tasks.worker_identity"  # any importable task: these tests run the work themselves
+
+
+def make(key="work/1", **fields):
+    return job_create(key=key, task=TASK, **fields)
+
+
+def test_a_job_is_claimed_once_and_creating_its_key_again_returns_it(queue):
+    job = make()
+    assert make().pk == job.pk and len(queue.items) == 1  # enqueued once
+    first = job_claim(job.pk)
+    assert first is not None and first.status == Job.Status.RUNNING and first.attempts == 1
+    assert first.worker.endswith(f":{__import__('os').getpid()}")
+    assert job_claim(job.pk) is None
+
+
+def test_completion_writes_outputs_only_for_the_worker_still_holding_the_job(queue):
+    job = make()
+    stale_claim = job_claim(job.pk)
+    # Its worker is presumed dead: recovery hands the job to another claim.
+    Job.objects.filter(pk=job.pk).update(worker="elsewhere:1", heartbeat_at=None)
+    jobs_recover()
+    current_claim = job_claim(job.pk)
+    assert current_claim.attempts == 2
+
+    with pytest.raises(ClaimLost):
+        with transaction.atomic():
+            event_emit(type="experiment", payload={"written by": "the stale claim"})
+            job_complete(stale_claim, result={"by": "stale"})
+    assert not Event.objects.exists()  # rolled back with the failed completion
+
+    with transaction.atomic():
+        event_emit(type="experiment", payload={"written by": "the current claim"})
+        job_complete(current_claim, result={"by": "current"})
+    job.refresh_from_db()
+    assert job.status == Job.Status.DONE and job.result == {"by": "current"}
+    assert Event.objects.get().payload == {"written by": "the current claim"}
+
+
+def test_a_job_waits_for_the_job_it_comes_after(queue):
+    first = make("work/1")
+    second = make("work/2", after=first)
+    assert [item.job_id for item in queue.items] == [first.pk]  # the second cannot start yet
+    assert job_claim(second.pk) is None
+    claim = job_claim(first.pk)
+    with transaction.atomic():
+        job_complete(claim)
+    assert [item.job_id for item in queue.items] == [first.pk, second.pk]
+    assert job_claim(second.pk) is not None
+
+
+def test_a_job_created_after_the_one_it_waits_for_is_done_is_enqueued_at_once(queue):
+    first = make("work/1")
+    with transaction.atomic():
+        job_complete(job_claim(first.pk))
+    second = make("work/2", after=first)
+    assert [item.job_id for item in queue.items] == [first.pk, second.pk]
+
+
+def test_the_heartbeat_moves_while_work_runs_and_notices_a_lost_claim(queue):
+    job = job_claim(make().pk)
+    with Heartbeat(job, interval=0.05) as heartbeat:
+        time.sleep(0.3)
+        beaten = Job.objects.get(pk=job.pk).heartbeat_at
+        assert beaten > job.heartbeat_at and not heartbeat.lost
+        Job.objects.filter(pk=job.pk).update(status=Job.Status.DROPPED)
+        deadline = time.monotonic() + 5
+        while not heartbeat.lost and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert heartbeat.lost
+
+
+def test_a_database_error_gives_the_job_back_and_other_errors_fail_it(queue, settings):
+    settings.WORKERS_JOB_ATTEMPTS = 2
+    failures = []
+
+    def busy(job, heartbeat):
+        raise OperationalError("database is locked")
+
+    job = make()
+    assert job_run(job.pk, busy, on_failure=lambda *args: failures.append(args)) is None
+    job.refresh_from_db()
+    assert job.status == Job.Status.QUEUED and job.error == "database is locked" and not failures
+    assert queue.items[-1].run_after is not None  # tried again a little later
+
+    job_run(job.pk, busy, on_failure=lambda *args: failures.append(args))
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and len(failures) == 1  # out of attempts
+
+    def broken(job, heartbeat):
+        raise ValueError("the shard is empty")
+
+    other = make("work/2")
+    job_run(other.pk, broken, on_failure=lambda job, error: failures.append((job.key, error)))
+    other.refresh_from_db()
+    assert other.status == Job.Status.FAILED and other.error == "the shard is empty"
+    assert failures[-1] == ("work/2", "the shard is empty")

@@ -1,0 +1,135 @@
+"""Real worker processes, started as `make run` starts them: an experiment runs to the end, and survives a worker
+killed with SIGKILL while training and while mining."""
+
+import os
+import signal
+import socket
+
+import pytest
+
+from apps.events.models import Event
+from apps.federated.lifecycle import experiment_start
+from apps.federated.models import ClientUpdate, Experiment, Round
+from apps.federated.selectors import round_audit
+from apps.federated.services import experiment_create
+from apps.ledger.models import Block, PendingBatch
+from apps.ledger.services import chain_verify
+from apps.workers.models import Job
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.slow
+
+TERMINAL = (Experiment.Status.FINISHED, Experiment.Status.FAILED, Experiment.Status.CANCELLED)
+
+
+@pytest.fixture(autouse=True)
+def blob_dir(settings):
+    """The workers and this test read and write the same blob store (the data directory's)."""
+    return settings.BLOB_DIR
+
+
+def started_pool(worker_pool, tmp_path, workers=2):
+    pool = worker_pool(workers=workers, log=tmp_path / "workers.log")
+    wait_for(lambda: len(pool.worker_pids()) >= workers + 1, message="the workers and the scheduler")
+    return pool
+
+
+def ended(experiment, timeout):
+    def status():
+        experiment.refresh_from_db()
+        return experiment.status in TERMINAL
+
+    wait_for(status, timeout=timeout, interval=0.2, message=f"experiment {experiment.id} to end")
+    return experiment
+
+
+def assert_ran_once_to_the_end(experiment):
+    assert experiment.status == Experiment.Status.FINISHED, experiment.error
+    numbers = list(Round.objects.filter(experiment=experiment).order_by("number").values_list("number", flat=True))
+    assert numbers == list(range(experiment.rounds + 1))
+    main = Block.objects.filter(experiment_id=experiment.id, status=Block.Status.MAIN).order_by("height")
+    assert list(main.values_list("round_number", flat=True)) == numbers  # one block per round, in round order
+    for round_row in Round.objects.filter(experiment=experiment, number__gt=0):
+        assert round_row.update_set.count() == round_row.clients_sampled > 0
+    assert not PendingBatch.objects.filter(experiment_id=experiment.id, status=PendingBatch.Status.PENDING).exists()
+    report = chain_verify()
+    assert report.valid, report.as_dict()
+
+
+def assert_log_clean(tmp_path):
+    log = (tmp_path / "workers.log").read_text()
+    assert "database is locked" not in log
+    assert "Traceback" not in log, log[log.index("Traceback") - 2000:][:6000]
+
+
+def test_workers_run_an_experiment_to_the_end_training_clients_in_parallel(worker_pool, tmp_path):
+    pool = started_pool(worker_pool, tmp_path)
+    experiment = experiment_create(dataset="digits", clients=8, rounds=4, difficulty_bits=16, model="mlp")
+    experiment_start(experiment=experiment)
+    assert_ran_once_to_the_end(ended(experiment, timeout=60))
+
+    for number in range(experiment.rounds + 1):
+        assert round_audit(experiment=experiment, number=number).ok
+    workers = set(ClientUpdate.objects.filter(round__experiment=experiment).values_list("worker", flat=True))
+    pids = {int(worker.rsplit(":", 1)[1]) for worker in workers}
+    assert {worker.rsplit(":", 1)[0] for worker in workers} == {socket.gethostname()}
+    assert len(pids) == 2 and pids <= set(pool.worker_pids()) and os.getpid() not in pids
+    rounds = [e.payload["round"] for e in Event.objects.filter(type="round", experiment_id=experiment.id)]
+    assert rounds == [0, 1, 2, 3, 4]
+    progress = Event.objects.filter(type="client_update", experiment_id=experiment.id).last().payload
+    assert (progress["round"], progress["rounds"], progress["clients_done"]) == (4, 4, 8)
+    assert_log_clean(tmp_path)
+
+
+def dead_claims(kind):
+    return Job.objects.filter(key__startswith=f"{kind}/", status=Job.Status.RUNNING)
+
+
+def test_workers_killed_mid_training_leave_no_partial_round_and_the_experiment_finishes_after_restart(
+    worker_pool, tmp_path
+):
+    pool = started_pool(worker_pool, tmp_path)
+    # Clients that train for a while, so that the kill lands mid-training.
+    experiment = experiment_create(
+        dataset="synthetic", synthetic_samples=60_000, clients=6, rounds=3, model="mlp", hidden=[64],
+        local_epochs=8, difficulty_bits=12, baseline=False,
+    )
+    experiment_start(experiment=experiment)
+    wait_for(lambda: Round.objects.filter(experiment=experiment, number=1).exists() and dead_claims("train").exists(),
+             timeout=60, interval=0.05, message="round 2's clients to be training")
+    pool.stop(signal.SIGKILL)  # the consumer and all its workers, at once
+
+    held = list(dead_claims("train"))
+    assert held  # killed while holding clients, and nothing of their round is written
+    assert not Round.objects.filter(experiment=experiment, number=held[0].round_number).exists()
+    for round_row in Round.objects.filter(experiment=experiment, number__gt=0):
+        assert round_row.update_set.count() == round_row.clients_sampled
+    assert PendingBatch.objects.filter(experiment_id=experiment.id).count() == Round.objects.filter(
+        experiment=experiment
+    ).count()
+
+    started_pool(worker_pool, tmp_path)  # a new consumer; the queue is empty: only the database remembers
+    assert_ran_once_to_the_end(ended(experiment, timeout=90))
+    for job in held:
+        job.refresh_from_db()
+        assert job.status == Job.Status.DONE and job.attempts == 2 and job.error.startswith("recovered from")
+    assert_log_clean(tmp_path)
+
+
+def test_a_worker_killed_mid_mining_is_replaced_and_the_chain_carries_on(worker_pool, tmp_path):
+    pool = started_pool(worker_pool, tmp_path)
+    # A block of about 4 million hashes: seconds of searching.
+    experiment = experiment_create(dataset="iris", clients=3, rounds=1, difficulty_bits=22, baseline=False)
+    experiment_start(experiment=experiment)
+    wait_for(lambda: Event.objects.filter(type="mining_progress", experiment_id=experiment.id).exists(),
+             timeout=60, interval=0.05, message="a miner to report progress")
+    miner = dead_claims("mine").first()
+    if miner is None:
+        pytest.skip("the block was found before the miner could be killed")  # about 1 run in 20
+    os.kill(int(miner.worker.rsplit(":", 1)[1]), signal.SIGKILL)
+
+    assert_ran_once_to_the_end(ended(experiment, timeout=120))
+    miner.refresh_from_db()
+    assert miner.status == Job.Status.DONE and miner.attempts == 2
+    assert pool.proc.poll() is None  # the consumer replaced its worker and went on
+    assert_log_clean(tmp_path)
