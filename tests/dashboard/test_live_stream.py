@@ -7,7 +7,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from apps.dashboard import consumers, protocol
+from apps.dashboard import consumers, protocol, selectors
 from apps.dashboard.services import outbox_prune
 from apps.events.services import event_emit, last_event_seq
 from apps.federated.services import experiment_create
@@ -194,3 +194,12 @@ async def test_the_stream_of_an_unknown_experiment_closes_with_not_found():
     connected, _ = await communicator.connect()
     assert connected
     assert (await communicator.receive_output(timeout=2))["code"] == protocol.CLOSE_NOT_FOUND
+
+
+async def test_a_failure_while_building_the_snapshot_closes_with_a_server_error_code(monkeypatch):
+    def broken():
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(selectors, "overview_state", broken)
+    client = await connect(hello={"type": "snapshot"})
+    assert (await client.receive_output(timeout=3))["code"] == protocol.CLOSE_SERVER_ERROR
