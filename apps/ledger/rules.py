@@ -173,7 +173,9 @@ class Rules:
         """Checks `block` as the successor of `tip` (None: the block must be genesis); raises BlockRejected."""
         expected_height = 0 if tip is None else tip.height + 1
         if block.height != expected_height:
-            if block.height > expected_height:
+            if not isinstance(block.height, int):
+                message = f"block {expected_height} is missing: the next block's height is {block.height!r}"
+            elif block.height > expected_height:
                 message = f"block {expected_height} is missing: the next block has height {block.height}"
             else:
                 message = f"a block claims height {block.height} again after block {expected_height - 1}"

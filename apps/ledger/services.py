@@ -661,6 +661,15 @@ class ChainWatcher:
         return read
 
     def check(self) -> ChainReport:
+        try:
+            return self._check()
+        except Exception:
+            self.report, self.fingerprints = None, []  # start afresh next time
+            raise
+
+    def _check(self) -> ChainReport:
+        if self.report is None:
+            genesis_ensure()
         rows = self._read()
         fingerprints = [row[0] for row in rows]
         known = len(self.fingerprints)

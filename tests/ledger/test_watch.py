@@ -1,5 +1,6 @@
 """watch_chain: cheap continuous re-checks that catch raw-SQL edits within a second."""
 
+import io
 import signal
 import subprocess
 import sys
@@ -31,6 +32,12 @@ def set_body(height, position, body):
     raw_sql("UPDATE ledger_record SET body = %s WHERE block_id = %s AND position = %s", [body, block_id, position])
 
 
+def replace_in_body(height, position, old, new):
+    body = body_at(height, position)
+    assert old in body
+    set_body(height, position, body.replace(old, new))
+
+
 @pytest.mark.django_db
 def test_the_watcher_sees_edits_repairs_and_new_blocks(chain):
     watcher = services.ChainWatcher()
@@ -38,8 +45,7 @@ def test_the_watcher_sees_edits_repairs_and_new_blocks(chain):
     assert first.valid and first.height == 8
     assert watcher.check() is first  # nothing changed: nothing re-checked
     original = body_at(3, 1)
-    assert "client-0" in original
-    set_body(3, 1, original.replace("client-0", "client-z"))
+    replace_in_body(3, 1, "client-0", "client-z")
     report = watcher.check()
     assert (report.valid, report.first_invalid.height, report.first_invalid.rule) == (False, 3, "merkle")
     set_body(3, 1, original)
@@ -90,17 +96,33 @@ def test_watch_chain_reports_a_raw_sql_edit_within_a_second():
         wait_for(lambda: statuses.exists(), timeout=30, message="the first chain_status event")
         assert statuses.get().payload["valid"] is True
         time.sleep(0.3)
-        set_body(2, 1, body_at(2, 1).replace("client-0", "client-x"))
+        replace_in_body(2, 1, "client-0", "client-x")
         edited = time.monotonic()
         wait_for(lambda: statuses.count() == 2, timeout=5, interval=0.02, message="the invalid chain_status event")
         assert time.monotonic() - edited < 1.0
         invalid = statuses.last().payload
         assert (invalid["valid"], invalid["first_invalid"]["height"], invalid["first_invalid"]["rule"]) == (False, 2, "merkle")
         assert services.chain_status()["valid"] is False
-        set_body(2, 1, body_at(2, 1).replace("client-x", "client-0"))
+        replace_in_body(2, 1, "client-x", "client-0")
         wait_for(lambda: statuses.count() == 3, timeout=5, message="the chain_status event after the repair")
         assert statuses.last().payload["valid"] is True
     finally:
         watcher.send_signal(signal.SIGINT)
         assert watcher.wait(timeout=10) == 0
-    assert "Traceback" not in watcher.stderr.read()
+    errors = watcher.stderr.read()
+    assert "Traceback" not in errors, errors
+
+
+@pytest.mark.django_db
+def test_watch_chain_once_exits_0_or_1_and_a_new_install_starts_valid():
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    call_command("watch_chain", "--once", stdout=out)  # nothing stored yet: the genesis block is made on first use
+    assert out.getvalue().strip() == "valid up to height 0"
+    assert Event.objects.get(type="chain_status").payload["valid"] is True
+    mine_rounds(1, 2)
+    replace_in_body(1, 2, "client-0", "client-x")
+    with pytest.raises(CommandError, match="invalid: block 1 breaks rule 'merkle'") as error:
+        call_command("watch_chain", "--once")
+    assert error.value.returncode == 1

@@ -2,7 +2,7 @@ import logging
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections
 
 from apps.events.models import Event
@@ -20,31 +20,47 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--interval", type=float, default=settings.FEDCHAIN_WATCH_INTERVAL, help="seconds")
-        parser.add_argument("--once", action="store_true", help="check once, print the verdict and exit")
+        parser.add_argument(
+            "--once", action="store_true", help="check once and exit: 0 if the chain is valid, 1 if not"
+        )
 
     def handle(self, *args, interval: float, once: bool, **options):
-        watcher = ChainWatcher()
-        last_verdict = None
+        if interval <= 0:
+            raise CommandError("--interval must be above 0 seconds.")
+        self.watcher = ChainWatcher()
+        self.last_verdict = None
         try:
             while True:
                 started = time.monotonic()
-                close_old_connections()
-                try:
-                    report = watcher.check()
-                except DatabaseError as error:  # e.g. a busy database: try again next time
-                    logger.warning("chain check failed: %s", error)
-                else:
-                    verdict = (report.valid, report.first_invalid)
-                    if verdict != last_verdict:
-                        event_emit(type=Event.Type.CHAIN_STATUS, payload=chain_status_payload(report))
-                        last_verdict = verdict
-                        if report.valid:
-                            logger.info("chain valid up to height %s", report.height)
-                        else:
-                            logger.warning("chain INVALID: %s", report.first_invalid)
-                    if once:
-                        self.stdout.write(f"valid up to height {report.height}" if report.valid else f"invalid: {report.first_invalid}")
-                        return
+                if not once:
+                    close_old_connections()  # a long-lived process: drop connections past their age or broken
+                report = self.check_chain()
+                if once:
+                    if report is None:
+                        raise CommandError("the chain could not be checked (see the log)")
+                    if not report.valid:
+                        raise CommandError(f"invalid: {report.first_invalid}", returncode=1)
+                    self.stdout.write(f"valid up to height {report.height}")
+                    return
                 time.sleep(max(0.0, interval - (time.monotonic() - started)))
         except KeyboardInterrupt:
             return
+
+    def check_chain(self):
+        """One check; a chain_status event when the verdict changed. None when the check itself failed."""
+        try:
+            report = self.watcher.check()
+            verdict = (report.valid, report.first_invalid)
+            if verdict != self.last_verdict:
+                event_emit(type=Event.Type.CHAIN_STATUS, payload=chain_status_payload(report))
+                self.last_verdict = verdict
+                if report.valid:
+                    logger.info("chain valid up to height %s", report.height)
+                else:
+                    logger.warning("chain INVALID: %s", report.first_invalid)
+            return report
+        except DatabaseError as error:  # e.g. a busy database: try again next time
+            logger.warning("chain check failed: %s", error)
+        except Exception:  # a watcher that dies watches nothing: log it and keep going
+            logger.exception("chain check failed")
+        return None
