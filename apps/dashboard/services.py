@@ -50,9 +50,9 @@ DEMO_EXPERIMENT = {
     "local_epochs": 1,
     "batch_size": 16,
     "lr": 0.1,
-    # 262,144 hashes a block: a fraction of a second to a second of mining, long enough to watch; the
-    # chain's retargeting raises it if blocks come faster than its target spacing.
-    "difficulty_bits": 18,
+    # About half a million hashes a block: a second or so of mining, long enough to watch the progress
+    # bar on a busy laptop; the chain's retargeting raises it if blocks come faster than its spacing.
+    "difficulty_bits": 19,
     "seed": 1,
 }
 
