@@ -71,12 +71,17 @@ async def test_the_poller_runs_only_while_somebody_follows():
     relay = Relay(poll_interval=0.02, capacity=100)
     subscription, seen = follow(relay)
     following = asyncio.create_task(subscription.run())
+
+    async def messages(count):
+        for _ in range(250):
+            if len(seen.messages) >= count:
+                return seen.messages
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"got {seen.messages}")
+
+    assert [m["type"] for m in await messages(1)] == ["snapshot"]
     seq = await emit("block", height=1)
-    for _ in range(100):
-        if len(seen.messages) == 2:
-            break
-        await asyncio.sleep(0.02)
-    assert [m.get("seq") for m in seen.messages][-1] == seq
+    assert [(m["type"], m["seq"]) for m in await messages(2)][1:] == [("block", seq)]
     assert relay.subscription_count == 1 and relay.recent is not None
     following.cancel()
     with pytest.raises(asyncio.CancelledError):
