@@ -31,6 +31,7 @@ from apps.ledger.models import PendingBatch
 from apps.workers.mining import MiningProgress, batch_mine_to_chain
 from apps.workers.models import Job
 from apps.workers.services import (
+    UNFINISHED,
     ClaimLost,
     job_complete,
     job_create,
@@ -375,7 +376,10 @@ def experiment_progress(experiment):
     )
     training = None
     round_job = (
-        _experiment_jobs(experiment.pk, [ROUND]).exclude(status=Job.Status.DONE).order_by("-round_number").first()
+        _experiment_jobs(experiment.pk, [ROUND])
+        .filter(status__in=UNFINISHED)
+        .order_by("-round_number")
+        .first()
     )
     if round_job is not None and round_job.round_number > 0:
         counts = _training_counts(experiment.pk, round_job.round_number)

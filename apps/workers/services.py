@@ -223,13 +223,14 @@ def worker_alive(name):
     return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
-def jobs_recover(*, requeue_before=None):
+def jobs_recover(*, requeue_before=None, in_queue=frozenset()):
     """Finds the work the queue may have lost and enqueues it again:
 
     - running jobs whose worker has ended (same host) or whose heartbeat is older than
       settings.WORKERS_CLAIM_TIMEOUT go back to queued;
-    - queued jobs that can start and were last enqueued before `requeue_before` (default:
-      settings.WORKERS_REQUEUE_AFTER seconds ago) are enqueued again.
+    - queued jobs that can start, were last enqueued before `requeue_before` (default:
+      settings.WORKERS_REQUEUE_AFTER seconds ago) and are not among `in_queue` (the ids of the jobs whose task is
+      known to wait in the queue: a long backlog is not enqueued twice) are enqueued again.
 
     Safe to run anywhere, any time, concurrently: a job is re-enqueued by one recovery only, and a task that
     finds its job taken or finished does nothing. Returns the counts."""
@@ -248,7 +249,7 @@ def jobs_recover(*, requeue_before=None):
         .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=requeue_before))
     )
     requeued = 0
-    for job in waiting:
+    for job in waiting.exclude(pk__in=in_queue):
         if Job.objects.filter(pk=job.pk, status=QUEUED, enqueued_at=job.enqueued_at).update(enqueued_at=now):
             _dispatch(job)
             requeued += 1

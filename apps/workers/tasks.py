@@ -12,15 +12,27 @@ from .services import jobs_recover
 CONSUMER_STARTED_AT = timezone.now()
 
 
+def queued_job_ids():
+    """Ids of the jobs whose task waits in Huey's queue or schedule. Django's task API enqueues through Huey's
+    shim task, whose arguments are (task path, [job id], {})."""
+    ids = set()
+    for task in [*HUEY.pending(), *HUEY.scheduled()]:
+        args = task.args
+        if len(args) == 3 and isinstance(args[1], list) and len(args[1]) == 1 and isinstance(args[1][0], int):
+            ids.add(args[1][0])
+    return ids
+
+
 @HUEY.on_startup()
 def recover_at_startup():
-    """Whatever was queued before this consumer started, and whatever a dead worker held, is enqueued again."""
+    """Whatever a dead worker held, and whatever was queued before this consumer started and is not in the queue
+    now, is enqueued again."""
     try:
-        jobs_recover(requeue_before=CONSUMER_STARTED_AT)
+        jobs_recover(requeue_before=CONSUMER_STARTED_AT, in_queue=queued_job_ids())
     finally:
         connections.close_all()
 
 
 @db_periodic_task(crontab(minute="*"))
 def recover_periodically():
-    return jobs_recover()
+    return jobs_recover(in_queue=queued_job_ids())

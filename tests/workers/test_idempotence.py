@@ -49,3 +49,15 @@ def test_every_task_delivered_twice_and_replayed_at_the_end_records_each_round_o
         kind, _, *rest = key.split("/")
         assert attempts == (2 if kind == "round" and rest != ["0"] else 1), key
     assert chain_verify().valid
+
+
+def test_tasks_run_newest_first_still_put_each_round_on_the_chain_after_the_one_before(queue):
+    experiment = experiment_start(experiment=experiment_create(**SMALL))
+    while queue.items:  # last in, first out: later rounds are recorded before earlier ones are mined
+        queue.run(queue.items.pop())
+
+    experiment.refresh_from_db()
+    assert experiment.status == Experiment.Status.FINISHED, experiment.error
+    main = Block.objects.filter(experiment_id=experiment.id, status="main").order_by("height")
+    assert list(main.values_list("round_number", flat=True)) == [0, 1, 2, 3]
+    assert chain_verify().valid

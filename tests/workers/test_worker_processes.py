@@ -109,6 +109,8 @@ def test_workers_killed_mid_training_leave_no_partial_round_and_the_experiment_f
     ).count()
 
     started_pool(worker_pool, tmp_path)  # a new consumer; the queue is empty: only the database remembers
+    wait_for(lambda: not dead_claims("train").filter(pk__in=[job.pk for job in held], attempts=1).exists(),
+             timeout=15, message="the new workers to recover the dead ones' clients as they start")
     assert_ran_once_to_the_end(ended(experiment, timeout=90))
     for job in held:
         job.refresh_from_db()
