@@ -41,8 +41,8 @@ def test_serve_answers_and_stops_every_process_on_sigint(tmp_path):
         assert get(base + "/admin/login/")[0] == 200
         status, body = get(base + "/static/vendor/plotly/plotly.min.js")
         assert status == 200 and b"plotly" in body[:2000].lower()
-        # web server, worker consumer and its two worker processes
-        assert len(processes_with_env("FEDCHAIN_DATA_DIR", str(tmp_path))) >= 4
+        # web server, chain watcher, worker consumer and its two worker processes
+        assert len(processes_with_env("FEDCHAIN_DATA_DIR", str(tmp_path))) >= 5
     finally:
         serve.send_signal(signal.SIGINT)
         output, _ = serve.communicate(timeout=30)

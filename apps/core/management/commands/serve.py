@@ -1,4 +1,4 @@
-"""Runs the web server and the task workers together in the foreground.
+"""Runs the web server, the task workers and the chain watcher together in the foreground.
 
 Ctrl-C (SIGINT) or SIGTERM stops every process it started, workers' children included.
 """
@@ -16,7 +16,7 @@ GRACE_SECONDS = 10
 
 
 class Command(BaseCommand):
-    help = "Run the web server (Daphne) and the task workers (Huey) until interrupted."
+    help = "Run the web server (Daphne), the task workers (Huey) and the chain watcher until interrupted."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -30,6 +30,8 @@ class Command(BaseCommand):
         commands = {
             "web": [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "fedchain_site.asgi:application"],
             "workers": [*manage, "run_huey", "--workers", str(workers), "--worker-type", "process"],
+            # Re-checks the chain continuously so a tampered row turns the dashboard red within a second.
+            "chain watcher": [*manage, "watch_chain"],
         }
         for hook in self.before_start_hooks():
             hook(self.stdout)
