@@ -151,7 +151,6 @@ CHAIN = _object(
         "difficulty": _nullable(NUMBER),
         "chainwork": {"type": "string", "pattern": HEX64},
         "stale_blocks": INTEGER,
-        "records": _integer("records on the main chain"),
         "validity": _ref("Validity"),
         "checkpoint": _nullable(CHECKPOINT),
     }

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 def test_an_empty_database_shows_an_empty_chain_and_writes_nothing(client):
     chain = client.get("/api/chain/").json()
     assert chain["blocks"] is None and chain["bestblockhash"] is None
-    assert chain["chainwork"] == "0" * 64 and chain["records"] == 0 and chain["checkpoint"] is None
+    assert chain["chainwork"] == "0" * 64 and chain["checkpoint"] is None
     assert chain["validity"]["valid"] is True
     assert not Block.objects.exists()  # the explorer never writes, not even the genesis block
 
@@ -29,7 +29,6 @@ def test_a_chain_of_rounds(client, experiment_chain):
     assert chain["blocks"] == 3 and chain["bestblockhash"] == tip.hash
     assert int(chain["chainwork"], 16) == tip.chainwork_int > 0
     assert chain["bits"] == f"{BlockHeader.parse(bytes(tip.header)).bits:08x}"
-    assert chain["records"] == sum(Block.objects.filter(status="main").values_list("records_count", flat=True))
     assert chain["stale_blocks"] == 0
     assert chain["validity"] == {
         "valid": True,
@@ -57,3 +56,15 @@ def test_a_forged_checkpoint_shows(client, experiment_chain):
 
 def test_stale_blocks_are_counted(client, stale_block):
     assert client.get("/api/chain/").json()["stale_blocks"] == 1
+
+
+def test_a_deleted_genesis_block_is_reported_not_recreated(client, experiment_chain):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM ledger_record WHERE block_id IN (SELECT id FROM ledger_block WHERE height = 0)")
+        cursor.execute("DELETE FROM ledger_block WHERE height = 0")
+    validity = client.get("/api/chain/").json()["validity"]
+    assert validity["valid"] is False and validity["first_invalid"]["rule"] == "genesis"
+    assert client.get("/api/blocks/1/").json()["valid"] is False
+    assert not Block.objects.filter(height=0).exists()
