@@ -22,6 +22,8 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # Pruning and "latest event of a type" read by type, newest first.
+        indexes = [models.Index(fields=["type", "id"], name="event_type_seq")]
 
     @property
     def seq(self):

@@ -5,6 +5,7 @@ Ctrl-C (SIGINT) or SIGTERM stops every process it started, workers' children inc
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -48,8 +49,10 @@ class Command(BaseCommand):
             for name, command in commands.items():
                 # Own session: we decide when the children and their children stop.
                 children[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, start_new_session=True)
-            self.stdout.write(f"FedChain is running at http://{host}:{port}/  ({workers} worker processes)")
-            self.stdout.write("Press Ctrl-C to stop.")
+            self.wait_until_listening(host, port, children, lambda: stopping)
+            if not stopping and all(child.poll() is None for child in children.values()):
+                self.stdout.write(f"FedChain is running at http://{host}:{port}/  ({workers} worker processes)")
+                self.stdout.write("Press Ctrl-C to stop.")
             while not stopping:
                 exited = [name for name, child in children.items() if child.poll() is not None]
                 if exited:
@@ -61,6 +64,17 @@ class Command(BaseCommand):
         self.stdout.write("FedChain stopped.")
         if not stopping:
             raise CommandError("A FedChain process exited unexpectedly.")
+
+    @staticmethod
+    def wait_until_listening(host, port, children, stopping, timeout=120):
+        """The URL is printed only once it answers, so it never leads to a refused connection."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not stopping() and children["web"].poll() is None:
+            try:
+                socket.create_connection((host, port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.2)
 
     def before_start_hooks(self):
         """Steps other apps run once before the servers start (e.g. first-run setup)."""
