@@ -17,7 +17,6 @@ experiment's train and round jobs (those already running finish); cancelling dro
 nothing). Rounds already recorded are mined whatever the status, so the chain holds every recorded round.
 """
 
-import logging
 from collections import Counter
 from datetime import timedelta
 
@@ -56,8 +55,6 @@ from .services import (
     round_initial,
     round_record,
 )
-
-logger = logging.getLogger(__name__)
 
 Status = Experiment.Status
 

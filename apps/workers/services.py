@@ -44,8 +44,10 @@ def _ready():
 
 def _dispatch(job, *, run_after=None):
     """Puts the job's task in the queue; with enqueue_on_commit, once the current transaction commits."""
-    task = import_string(job.task).using(priority=job.priority, run_after=run_after)
-    task.enqueue(job.pk)
+    task = import_string(job.task)
+    # Priorities only order the queue (Huey's SQLite storage has them, its plain Redis storage not).
+    priority = job.priority if task.get_backend().supports_priority else None
+    task.using(priority=priority, run_after=run_after).enqueue(job.pk)
 
 
 def job_enqueue(job, *, run_after=None):
