@@ -1,9 +1,10 @@
 """Appending blocks: incremental validation, atomic storage, lost races kept as stale, batches and events."""
 
+import json
 from dataclasses import replace
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from apps.events.models import Event
 from apps.ledger import services
@@ -33,7 +34,7 @@ def test_a_mined_block_is_stored_with_its_records_checkpoint_and_event():
     assert records[0].body.encode() == canonical_bytes(
         {"type": "coinbase", "height": 1, "experiment": 7, "round": 0, "parent_model": None, "difficulty_bits": 12}
     )
-    assert all(r.txid == txid(__import__("json").loads(r.body)) for r in records)
+    assert all(r.txid == txid(json.loads(r.body)) for r in records)
     batch.refresh_from_db()
     assert (batch.status, batch.block_id) == ("mined", block.id)
     assert Checkpoint.objects.get(height=1).hash == block.hash
@@ -160,8 +161,6 @@ def test_the_block_template_commits_the_tip_and_the_batch():
     [("chainwork", "not a number", "stored-fields"), ("required_bits", "text", "stored-fields"), ("header", "text", "header")],
 )
 def test_a_tampered_chain_refuses_new_blocks_instead_of_crashing(chain, column, value, rule):
-    from django.db import connection
-
     with connection.cursor() as cursor:  # SQLite stores whatever type a raw edit gives it
         cursor.execute(f"UPDATE ledger_block SET {column} = %s WHERE height = 8", [value])
     before = counts()

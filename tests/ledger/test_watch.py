@@ -8,6 +8,7 @@ import time
 
 import pytest
 from django.conf import settings
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from apps.events.models import Event
@@ -115,8 +116,6 @@ def test_watch_chain_reports_a_raw_sql_edit_within_a_second():
 
 @pytest.mark.django_db
 def test_watch_chain_once_exits_0_or_1_and_a_new_install_starts_valid():
-    from django.core.management import CommandError, call_command
-
     out = io.StringIO()
     call_command("watch_chain", "--once", stdout=out)  # nothing stored yet: the genesis block is made on first use
     assert out.getvalue().strip() == "valid up to height 0"
