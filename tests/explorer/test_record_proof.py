@@ -52,6 +52,8 @@ def test_a_single_record_block_has_an_empty_audit_path(client, genesis_only):
     proof = client.get(f"/api/tx/{txid}/proof/").json()
     assert proof["audit_path"] == [] and proof["tree_size"] == 1 and proof["verified"] is True
     assert proof["leaf_hash"] == proof["merkleroot"]
+    page = client.get(f"/tx/{txid}/").content.decode()
+    assert "the record is the block's only leaf" in page and "badge ok" in page
 
 
 def test_the_record_page_shows_the_record_and_its_proof(client, experiment_chain):

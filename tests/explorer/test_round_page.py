@@ -25,6 +25,7 @@ def test_a_round_with_its_updates_and_a_passing_audit(client, experiment_chain):
 def test_round_zero_is_the_initial_model(client, experiment_chain):
     page = client.get(f"/experiments/{experiment_chain.id}/rounds/0/").content.decode()
     assert "Round 0 has no updates" in page and "checks out" in page and 'rel="prev"' not in page
+    assert "re-derived from the experiment's seed" in page and "every update" not in page
 
 
 def test_a_damaged_update_blob_fails_the_audit(client, experiment_chain, blob_dir):
