@@ -81,6 +81,17 @@ class Consumer:
         except FileNotFoundError:
             return []
 
+    def cpu_seconds(self):
+        """CPU time the workers (and the scheduler) have used so far."""
+        ticks = 0
+        for pid in self.children():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self):
         os.killpg(self.proc.pid, signal.SIGINT)
         try:
@@ -94,7 +105,7 @@ def run(workers, rounds, seed, log):
     consumer = Consumer(workers, log)
     try:
         experiment = experiment_create(name=f"bench {workers} workers", rounds=rounds, seed=seed, **EXPERIMENT)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), consumer.cpu_seconds()
         experiment_start(experiment=experiment)
         while True:
             experiment.refresh_from_db()
@@ -102,13 +113,14 @@ def run(workers, rounds, seed, log):
                 break
             time.sleep(0.1)
         total = time.perf_counter() - started
+        cores = (consumer.cpu_seconds() - cpu_started) / total
     finally:
         consumer.stop()
     if experiment.status != Experiment.Status.FINISHED:
         raise SystemExit(f"experiment {experiment.id} {experiment.status}: {experiment.error}")
     recorded = dict(Round.objects.filter(experiment=experiment).values_list("number", "created_at"))
     steady = (recorded[rounds] - recorded[1]).total_seconds()
-    return (rounds - 1) / steady, total
+    return (rounds - 1) / steady, total, cores
 
 
 def main():
@@ -126,10 +138,11 @@ def main():
     try:
         for _ in range(repeats):
             for workers in (1, 2):
-                rate, total = run(workers, rounds, seed, log)
+                rate, total, cores = run(workers, rounds, seed, log)
                 seed += 1
                 best[workers] = max(best[workers], rate)
-                print(f"  {workers} worker(s): {rate:.3f} rounds/s (steady), {total:.1f} s to the last block")
+                print(f"  {workers} worker(s): {rate:.3f} rounds/s (steady), {total:.1f} s to the last block, "
+                      f"the workers used {cores:.2f} cores on average")
     finally:
         if not args.keep:
             shutil.rmtree(DATA_DIR, ignore_errors=True)
