@@ -32,15 +32,18 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def canonical_bytes(record) -> bytes:
-    """The record's RFC 8785 bytes: what its Merkle leaf and txid are computed from."""
+    """The record's RFC 8785 bytes: what its Merkle leaf and txid are computed from.
+
+    Encoding is the costly step of recording (pure Python): callers encode a record once and pass its bytes on.
+    """
     if not isinstance(record, dict):
         raise ValueError(f"a record is a JSON object, got {type(record).__name__}")
     if not isinstance(record.get("type"), str) or not record["type"]:
         raise ValueError("a record needs a non-empty string 'type'")
-    _check_finite(record, "record")
     try:
         return rfc8785.dumps(record)
     except rfc8785.CanonicalizationError as error:
+        _check_finite(record, "record")  # names where a non-finite number hides
         raise ValueError(f"record cannot be canonicalized: {error}") from None
 
 
@@ -52,14 +55,21 @@ def txid_of_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def parse_canonical(data: bytes) -> dict:
-    """The record encoded by `data`, which must be exactly its canonical form; ValueError otherwise."""
+def parse_record(data: bytes) -> dict:
+    """The record in `data` without checking that the bytes are its canonical form: only for bytes that
+    `canonical_bytes` has just produced. Bytes read from storage or received go through `parse_canonical`."""
     try:
         record = json.loads(data)
     except (ValueError, UnicodeDecodeError) as error:
         raise ValueError(f"not JSON: {error}") from None
     if not isinstance(record, dict) or not isinstance(record.get("type"), str) or not record["type"]:
         raise ValueError("a record is a JSON object with a non-empty string 'type'")
+    return record
+
+
+def parse_canonical(data: bytes) -> dict:
+    """The record encoded by `data`, which must be exactly its canonical form; ValueError otherwise."""
+    record = parse_record(data)
     try:
         encoded = rfc8785.dumps(record)  # refuses NaN and infinities itself
     except rfc8785.CanonicalizationError as error:

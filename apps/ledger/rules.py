@@ -29,6 +29,7 @@ from .records import (
     REQUIRED_FIELDS,
     is_sha256_hex,
     parse_canonical,
+    parse_record,
     txid_of_bytes,
 )
 from .retarget import block_bits, median_time_past, required_bits
@@ -93,6 +94,9 @@ class BlockData:
     hash_hex: str | None = None  # the hash stored or exported beside the header, if any
     stored: Mapping | None = None  # other stored values to compare (see CheckedBlock.columns)
     checkpoint: tuple[str, str] | None = None  # (hash_hex, signature) signed for this height
+    # True only for a block being built here from records that `canonical_bytes` has just encoded: their
+    # canonical form is then known and not derived a second time. Stored or received bytes leave it False.
+    canonical: bool = False
 
 
 @dataclass(frozen=True)
@@ -259,7 +263,7 @@ class Rules:
             raise BlockRejected(
                 "merkle", f"the header's Merkle root {header.merkle_root.hex()} is not the root of the block's records"
             )
-        records, txids = self._parse_records(record_bytes)
+        records, txids = self._parse_records(record_bytes, canonical=block.canonical)
         coinbase = self._check_coinbase(records, height)
         experiment_id, round_number = coinbase["experiment"], coinbase["round"]
         self._check_membership(records, experiment_id, round_number)
@@ -295,12 +299,12 @@ class Rules:
             global_model=global_model,
         )
 
-    def check_round_contents(self, record_bytes: Sequence[bytes], *, height: int, previous) -> str:
+    def check_round_contents(self, record_bytes: Sequence[bytes], *, height: int, previous, canonical=False) -> str:
         """The content checks alone (records, coinbase, fl-continuity) of a would-be block at `height` whose
         experiment's previous round is `previous`: lets a round's records be refused before anyone mines them.
-        Returns the round's global model hash."""
+        `canonical` as in BlockData. Returns the round's global model hash."""
         try:
-            records, _ = self._parse_records(record_bytes)
+            records, _ = self._parse_records(record_bytes, canonical=canonical)
             coinbase = self._check_coinbase(records, height)
             self._check_membership(records, coinbase["experiment"], coinbase["round"])
             return self._check_continuity(records, coinbase, previous)
@@ -320,8 +324,9 @@ class Rules:
         if int.from_bytes(digest, "little") > target:
             raise BlockRejected("pow", f"the hash {display_hex(digest)} is above the target of bits {header.bits:#010x}")
 
-    def _parse_records(self, record_bytes):
+    def _parse_records(self, record_bytes, *, canonical):
         params = self.params
+        parse = parse_record if canonical else parse_canonical
         if not 1 <= len(record_bytes) <= params.max_block_records:
             raise BlockRejected(
                 "records", f"a block holds 1 to {params.max_block_records} records, this one {len(record_bytes)}"
@@ -333,7 +338,7 @@ class Rules:
                     "records", f"record {position} is {len(data)} bytes, above the {params.max_record_bytes} limit"
                 )
             try:
-                record = parse_canonical(data)
+                record = parse(data)
             except ValueError as error:
                 raise BlockRejected("records", f"record {position} is not a canonical JSON record: {error}") from None
             kind = record["type"]

@@ -37,6 +37,7 @@ __all__ = [
     "block_mine",
     "block_payload",
     "block_template",
+    "blocks_store_checked",
     "chain_export",
     "chain_import",
     "chain_params",
@@ -275,7 +276,7 @@ def batch_submit(*, experiment_id, round_number, parent_model, difficulty_bits, 
             raise ValueError(f"record {position}: {error}") from None
     previous = None if round_number == 0 else (round_number - 1, parent_model)
     try:
-        _rules().check_round_contents(record_bytes, height=1, previous=previous)
+        _rules().check_round_contents(record_bytes, height=1, previous=previous, canonical=True)
     except BlockRejected as rejected:
         raise ValueError(f"these records cannot make a valid block ({rejected.rule}): {rejected.message}") from None
     try:
@@ -311,6 +312,13 @@ def _batches_mined(block: Block):
 
 def block_template(*, batch: PendingBatch) -> tuple[BlockHeader, list[dict]]:
     """The header (nonce 0, not yet mined) and records of the block that would put `batch` on the main tip."""
+    header, records, _ = _block_template(batch)
+    return header, records
+
+
+def _block_template(batch: PendingBatch) -> tuple[BlockHeader, list[dict], list[bytes]]:
+    """block_template's header and records, with the records' canonical bytes (the batch's records are
+    encoded afresh, never taken as canonical from the stored batch)."""
     params = chain_params()
     tip = main_tip()
     height = tip.height + 1
@@ -323,16 +331,17 @@ def block_template(*, batch: PendingBatch) -> tuple[BlockHeader, list[dict]]:
         difficulty_bits=batch.difficulty_bits,
     )
     records = [coinbase, *batch.records]
+    record_bytes = _record_bytes(records)
     required = required_bits(height=height, parent_required_bits=tip.required_bits, recent_times=summary.times, params=params)
     header = BlockHeader(
         version=BLOCK_VERSION,
         prev_hash=summary.digest,
-        merkle_root=merkle_root([canonical_bytes(record) for record in records]),
+        merkle_root=merkle_root(record_bytes),
         time=max(int(time.time()), median_time_past(summary.times, params.median_time_span) + 1),
         bits=block_bits(required=required, difficulty_bits=batch.difficulty_bits),
         nonce=0,
     )
-    return header, records
+    return header, records, record_bytes
 
 
 def _record_bytes(records: list[dict]) -> list[bytes]:
@@ -344,13 +353,18 @@ def _record_bytes(records: list[dict]) -> list[bytes]:
 
 def block_check(*, header: BlockHeader, records: list[dict]) -> CheckedBlock:
     """Checks a block against the stored block it extends (incrementally: a fixed number of queries)."""
+    return _block_check(header, _record_bytes(records))
+
+
+def _block_check(header: BlockHeader, record_bytes: list[bytes]) -> CheckedBlock:
+    """block_check of records already encoded by `_record_bytes`."""
     raw = header.serialize()
     parent = Block.objects.filter(hash=display_hex(header.prev_hash)).first()
     if parent is None or parent.status != MAIN:
         state = "a stale block" if parent is not None else "not a stored block"
         raise BlockRejected("link", f"the parent {display_hex(header.prev_hash)} is {state}")
     height = parent.height + 1
-    block = BlockData(height, raw, _record_bytes(records))
+    block = BlockData(height, raw, record_bytes, canonical=True)
     return _rules().check(block, _tip_summary(parent), _experiment_lookup(height))
 
 
@@ -360,16 +374,20 @@ def block_append(
     """Validates a mined block against its parent and stores it, with its records, a signed checkpoint and a
     `block` event, in one transaction. A block for a height the main chain already has (a lost race) is kept
     as stale. Raises BlockRejected, storing nothing, for an invalid block."""
+    return _block_append(header, _record_bytes(records), batch=batch, mined_seconds=mined_seconds, hash_rate=hash_rate)
+
+
+def _block_append(header: BlockHeader, record_bytes: list[bytes], *, batch, mined_seconds, hash_rate) -> Block:
+    """block_append of records already encoded by `_record_bytes`: the bytes checked are the bytes stored."""
     genesis_ensure()
     with transaction.atomic():
-        checked = block_check(header=header, records=records)
+        checked = _block_check(header, record_bytes)
         if batch is not None and (batch.experiment_id, batch.round_number) != (checked.experiment_id, checked.round_number):
             raise BlockRejected(
                 "coinbase", f"the block is experiment {checked.experiment_id} round {checked.round_number}, not the batch's"
             )
         if Block.objects.filter(hash=checked.hash_hex).exists():
             raise BlockRejected("height", f"block {checked.hash_hex} is already stored", checked.height)
-        record_bytes = _record_bytes(records)
         try:
             with transaction.atomic():
                 block = _block_store(checked, record_bytes, status=MAIN, mined_seconds=mined_seconds, hash_rate=hash_rate)
@@ -384,9 +402,10 @@ def block_append(
     return block
 
 
-def _block_store(checked: CheckedBlock, record_bytes, *, status, mined_seconds=None, hash_rate=None) -> Block:
+def _block_row(checked: CheckedBlock, *, status, mined_seconds=None, hash_rate=None) -> Block:
+    """The (unsaved) row of a checked block: its header bytes and every column derived from them."""
     columns = checked.columns()
-    block = Block.objects.create(
+    return Block(
         height=checked.height,
         hash=columns["hash"],
         header=checked.header.serialize(),
@@ -406,7 +425,10 @@ def _block_store(checked: CheckedBlock, record_bytes, *, status, mined_seconds=N
         mined_seconds=mined_seconds,
         hash_rate=hash_rate,
     )
-    Record.objects.bulk_create(
+
+
+def _record_rows(block: Block, checked: CheckedBlock, record_bytes) -> list[Record]:
+    return [
         Record(
             block=block,
             position=position,
@@ -417,10 +439,41 @@ def _block_store(checked: CheckedBlock, record_bytes, *, status, mined_seconds=N
             round_number=round_number,
         )
         for position, (data, (txid, kind, experiment_id, round_number)) in enumerate(
-            zip(record_bytes, columns["record_columns"])
+            zip(record_bytes, checked.columns()["record_columns"])
         )
-    )
+    ]
+
+
+def _block_store(checked: CheckedBlock, record_bytes, *, status, mined_seconds=None, hash_rate=None) -> Block:
+    block = _block_row(checked, status=status, mined_seconds=mined_seconds, hash_rate=hash_rate)
+    block.save()
+    Record.objects.bulk_create(_record_rows(block, checked, record_bytes))
     return block
+
+
+def blocks_store_checked(blocks: list[tuple[CheckedBlock, list[bytes]]]) -> list[Block]:
+    """Stores, in bulk, blocks that the rule engine has just checked one after the other on top of the main
+    tip, each with its signed checkpoint and without events: how synthetic chains for benchmarks are written
+    (see synthetic.py). Anything else appends with block_append."""
+    if not blocks:
+        return []
+    tip = main_tip()
+    first = blocks[0][0]
+    if (first.height, display_hex(first.header.prev_hash)) != (tip.height + 1, tip.hash):
+        raise ValueError(f"the blocks do not start on the main tip (height {tip.height}, {tip.hash})")
+    key = _checkpoint_key()
+    with transaction.atomic():
+        rows = Block.objects.bulk_create([_block_row(checked, status=MAIN) for checked, _ in blocks])
+        Record.objects.bulk_create(
+            record for row, (checked, record_bytes) in zip(rows, blocks) for record in _record_rows(row, checked, record_bytes)
+        )
+        Checkpoint.objects.bulk_create(
+            [Checkpoint(height=row.height, hash=row.hash, signature=checkpoint_signature(key, row.height, row.hash)) for row in rows],
+            update_conflicts=True,
+            unique_fields=["height"],
+            update_fields=["hash", "signature"],
+        )
+    return rows
 
 
 def block_payload(block: Block) -> dict:
@@ -461,7 +514,7 @@ def block_mine(
         batch.refresh_from_db()
         if batch.status != PendingBatch.Status.PENDING:
             return None
-    header, records = block_template(batch=batch)
+    header, records, record_bytes = _block_template(batch)
     height = records[0]["height"]
 
     def progress(report):
@@ -471,8 +524,8 @@ def block_mine(
     if result.header is None:
         return None
     try:
-        return block_append(
-            header=result.header, records=records, batch=batch, mined_seconds=result.seconds, hash_rate=result.hash_rate
+        return _block_append(
+            result.header, record_bytes, batch=batch, mined_seconds=result.seconds, hash_rate=result.hash_rate
         )
     except BlockRejected as rejected:
         batch.refresh_from_db()
@@ -569,7 +622,7 @@ def _import_block(position: int, item) -> BlockData:
             record_bytes.append(canonical_bytes(record))
         except ValueError as error:
             raise ValueError(f"{where}.records[{index}] (height {height}): {error}") from None
-    return BlockData(height, header, record_bytes, hash_hex=item["hash"].lower())
+    return BlockData(height, header, record_bytes, hash_hex=item["hash"].lower(), canonical=True)
 
 
 def chain_import(data) -> dict:
