@@ -29,6 +29,7 @@ REQUIRED_FIELDS = {
 }
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_MAX_EXACT_INTEGER = 2**53 - 1  # RFC 8785 refuses integers beyond what a float64 holds exactly
 
 
 def canonical_bytes(record) -> bytes:
@@ -56,15 +57,25 @@ def txid_of_bytes(data: bytes) -> str:
 
 
 def parse_record(data: bytes) -> dict:
-    """The record in `data` without checking that the bytes are its canonical form: only for bytes that
-    `canonical_bytes` has just produced. Bytes read from storage or received go through `parse_canonical`."""
+    """The record in `data` without encoding it again to compare: only for bytes that `canonical_bytes` has
+    just produced. Bytes read from storage or received go through `parse_canonical`.
+
+    Such bytes fail that comparison in one way only: a float from 2**53 up to 1e21 is written as an integer
+    literal, which reads back as an integer beyond JSON's exact range. That is refused here too."""
     try:
-        record = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as error:
+        record = json.loads(data, parse_int=_exact_integer)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"not JSON: {error}") from None
     if not isinstance(record, dict) or not isinstance(record.get("type"), str) or not record["type"]:
         raise ValueError("a record is a JSON object with a non-empty string 'type'")
     return record
+
+
+def _exact_integer(literal: str) -> int:
+    value = int(literal)
+    if abs(value) > _MAX_EXACT_INTEGER:
+        raise ValueError(f"the number {literal} is beyond the integers JSON holds exactly (2**53 - 1)")
+    return value
 
 
 def parse_canonical(data: bytes) -> dict:

@@ -10,7 +10,7 @@ from apps.ledger import services
 from apps.ledger.genesis import BLOCK_VERSION, genesis_block
 from apps.ledger.header import BlockHeader
 from apps.ledger.merkle import merkle_root
-from apps.ledger.models import Record
+from apps.ledger.models import PendingBatch, Record
 from apps.ledger.params import ChainParams
 from apps.ledger.pow import search
 from apps.ledger.records import canonical_bytes, coinbase_record
@@ -72,3 +72,13 @@ def test_stored_bytes_that_are_not_canonical_are_refused_even_when_mined_into_a_
         rules.check(BlockData(1, mined, body), tip, lambda _: None)
     assert (rejected.value.rule, rejected.value.height) == ("records", 1)
     assert "canonical form" in rejected.value.message
+
+
+@pytest.mark.django_db
+def test_a_float_that_reads_back_as_an_integer_beyond_json_range_is_refused_when_submitted():
+    services.genesis_ensure()
+    records = round_records(1, 0)
+    records[1] = {**records[1], "metrics": {"loss": 2.0**60}}  # written as the integer 1152921504606847000
+    with pytest.raises(ValueError, match=r"record 2 is not a canonical JSON record: the number 1152921504606847000 is beyond"):
+        services.batch_submit(experiment_id=1, round_number=0, parent_model=None, difficulty_bits=8, records=records)
+    assert not PendingBatch.objects.exists()
