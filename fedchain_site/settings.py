@@ -97,6 +97,9 @@ if FEDCHAIN_MAX_BLOCK_RECORDS < 2 or FEDCHAIN_MAX_RECORD_BYTES < 256 or FEDCHAIN
     )
 
 # --- Federated learning ---
+# Sync each model blob and its directory to disk before the round naming it commits (see apps/federated/storage.py):
+# for a database that commits durably; off, a power cut may lose the latest blobs as it may SQLite's latest commits.
+FEDCHAIN_BLOB_FSYNC = env_bool("FEDCHAIN_BLOB_FSYNC", False)
 
 # --- Workers ---
 # A worker holding a job moves its heartbeat this often (seconds). A claim whose heartbeat is older than

@@ -12,6 +12,7 @@ trusted from the input (never pickle).
 """
 
 import hashlib
+import math
 import struct
 
 import numpy as np
@@ -34,7 +35,7 @@ def params_serialize(shapes, flat):
     if len(shapes) > MAX_ARRAYS:
         raise ValueError(f"at most {MAX_ARRAYS} arrays")
     flat = np.asarray(flat)
-    if flat.ndim != 1 or flat.size != sum(int(np.prod(shape)) for shape in shapes):
+    if flat.ndim != 1 or flat.size != sum(math.prod(shape) for shape in shapes):
         raise ValueError("the parameter vector does not match the shapes")
     header = [MAGIC, struct.pack("<HH", VERSION, len(shapes))]
     for shape in shapes:
@@ -64,7 +65,7 @@ def params_parse(data):
             raise BlobFormatError("truncated or malformed array header")
         shapes.append(struct.unpack_from(f"<{ndim}I", view, offset + 1))
         offset += 1 + 4 * ndim
-    elements = sum(int(np.prod(shape)) for shape in shapes)
+    elements = sum(math.prod(shape) for shape in shapes)
     if elements > MAX_ELEMENTS:
         raise BlobFormatError("too many parameters")
     if len(view) - offset != elements * _FLOAT.itemsize:

@@ -39,3 +39,32 @@ def test_a_crash_during_the_write_leaves_no_blob_under_its_name(blob_dir, monkey
     digest = content_address(b"partial")
     assert not blob_path(digest).exists()
     assert os.listdir(blob_path(digest).parent) == []  # the temporary file is gone too
+
+
+def test_blobs_reach_the_disk_before_their_name_only_when_asked(blob_dir, settings, monkeypatch):
+    events = []
+    fsync, replace = os.fsync, os.replace
+
+    def logged_fsync(handle):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{handle}")))
+        fsync(handle)
+
+    def logged_replace(source, target):
+        events.append(("rename", os.fspath(target)))
+        replace(source, target)
+
+    monkeypatch.setattr(storage.os, "fsync", logged_fsync)
+    monkeypatch.setattr(storage.os, "replace", logged_replace)
+
+    settings.FEDCHAIN_BLOB_FSYNC = False
+    fast = blob_write(b"fast")
+    assert events == [("rename", str(blob_path(fast)))]
+
+    events.clear()
+    settings.FEDCHAIN_BLOB_FSYNC = True
+    durable = blob_write(b"durable")
+    directory = str(blob_path(durable).parent)
+    assert [kind for kind, _ in events] == ["fsync", "rename", "fsync"]
+    assert events[0][1].startswith(directory + "/.tmp-")  # the data, before it takes the blob's name
+    assert events[1:] == [("rename", str(blob_path(durable))), ("fsync", directory)]  # then the name itself
+    assert blob_read(durable) == b"durable"

@@ -57,6 +57,8 @@ GOOD = params_serialize([(2, 2), (2,)], np.arange(6.0))
         (GOOD + b"\0", "payload is 49 bytes"),
         (b"FCMP" + struct.pack("<HH", 1, 1) + bytes([9]), "malformed"),
         (b"FCMP" + struct.pack("<HH", 1, 1) + bytes([2]) + struct.pack("<II", 2**31, 2**31), "too many parameters"),
+        # A product beyond 64 bits must not wrap around into a small count.
+        (b"FCMP" + struct.pack("<HH", 1, 2) + (bytes([4]) + struct.pack("<4I", *[2**32 - 1] * 4)) * 2, "too many parameters"),
         (b"FCMP" + struct.pack("<HH", 1, 1000), "too many arrays"),
     ],
 )
