@@ -64,7 +64,9 @@ def assert_log_clean(tmp_path):
 
 def test_workers_run_an_experiment_to_the_end_training_clients_in_parallel(worker_pool, tmp_path):
     pool = started_pool(worker_pool, tmp_path)
-    experiment = experiment_create(dataset="digits", clients=8, rounds=4, difficulty_bits=16, model="mlp")
+    # Clients that train long enough (~0.1 s each) for both workers to take some in every round.
+    experiment = experiment_create(dataset="synthetic", synthetic_samples=20_000, clients=8, rounds=4, model="mlp",
+                                   hidden=[64], local_epochs=10, difficulty_bits=16, baseline=False)
     experiment_start(experiment=experiment)
     assert_ran_once_to_the_end(ended(experiment, timeout=60))
 
