@@ -3,7 +3,7 @@ dicts that /api/schema/ describes. The pages render the same dicts, so both alwa
 
 The explorer never writes: an empty database shows an empty chain (the ledger stores its genesis block on first
 use elsewhere). Every list is read by keyset on an indexed column, so a page costs the same at any chain length;
-only /chain/'s count and list of stale blocks scan the block table (the ledger has no index on the status).
+only /chain/'s count of stale blocks reads more than a page (by the index on status and height).
 """
 
 import json

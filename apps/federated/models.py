@@ -107,7 +107,7 @@ class Round(models.Model):
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="round_set")
     number = models.PositiveIntegerField()
-    global_model_hash = _hash_field()
+    global_model_hash = _hash_field(db_index=True)  # search by model hash
     test_loss = models.FloatField()
     test_accuracy = models.FloatField()
     baseline_model_hash = _hash_field(blank=True)
@@ -132,7 +132,7 @@ class ClientUpdate(models.Model):
     round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="update_set")
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="update_set")
     samples = models.PositiveIntegerField()
-    update_hash = _hash_field()
+    update_hash = _hash_field(db_index=True)  # search by model hash
     train_loss = models.FloatField(null=True, blank=True, help_text="empty when training diverged")
     accepted = models.BooleanField()
     reason = models.CharField(max_length=300, blank=True, help_text="why the aggregator rejected it")

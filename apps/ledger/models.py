@@ -43,7 +43,11 @@ class Block(models.Model):
             # With the unique hash, this makes appending twice at one height impossible.
             models.UniqueConstraint(fields=["height"], condition=Q(status="main"), name="ledger_one_main_block_per_height"),
         ]
-        indexes = [models.Index(fields=["experiment_id", "height"], name="ledger_block_experiment")]
+        indexes = [
+            models.Index(fields=["experiment_id", "height"], name="ledger_block_experiment"),
+            # Stale blocks are few among many main ones: listing and counting them must not scan the table.
+            models.Index(fields=["status", "height"], name="ledger_block_status"),
+        ]
 
     def __str__(self):
         return f"#{self.height} {self.hash[:16]}"
