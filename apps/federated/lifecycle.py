@@ -300,7 +300,7 @@ def _round_complete(job, heartbeat):
         trainings = _round_jobs(experiment.pk, number, TRAIN)
         with transaction.atomic():
             # From here on the round's set of updates is fixed: a client finishing later writes nothing.
-            late = list(trainings.exclude(status=Job.Status.DONE).values_list("client_index", flat=True))
+            late = list(trainings.filter(status__in=UNFINISHED).values_list("client_index", flat=True))
             jobs_drop(trainings, reason="late: the round's deadline passed before its training finished")
             for index in late:
                 event_emit(
