@@ -1,18 +1,21 @@
 """watch_chain: cheap continuous re-checks that catch raw-SQL edits within a second."""
 
 import io
+import logging
 import signal
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import OperationalError, connection
 
 from apps.events.models import Event
 from apps.ledger import services
+from apps.ledger.management.commands import watch_chain
 from apps.ledger.models import Block, Checkpoint, PendingBatch, Record
 
 from ..conftest import process_env, wait_for
@@ -125,3 +128,54 @@ def test_watch_chain_once_exits_0_or_1_and_a_new_install_starts_valid():
     with pytest.raises(CommandError, match="invalid: block 1 breaks rule 'merkle'") as error:
         call_command("watch_chain", "--once")
     assert error.value.returncode == 1
+
+
+def failing_first(monkeypatch, failures):
+    """Makes the watcher's first `failures` checks fail as a locked database does, then check for real."""
+    real_check = services.ChainWatcher.check
+    calls = []
+
+    def check(watcher):
+        calls.append(None)
+        if len(calls) <= failures:
+            raise OperationalError("database is locked")
+        return real_check(watcher)
+
+    monkeypatch.setattr(services.ChainWatcher, "check", check)
+    return calls
+
+
+def sleeps_until(monkeypatch, stop_after):
+    """Replaces the command's sleep between checks: counts them, and interrupts the loop at the `stop_after`th
+    (as Ctrl-C does), so a command that loops forever fails the test instead of hanging it."""
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) >= stop_after:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(watch_chain, "time", types.SimpleNamespace(monotonic=time.monotonic, sleep=sleep))
+    return sleeps
+
+
+@pytest.mark.django_db
+def test_watch_chain_once_reports_a_failed_check_and_exits_2(monkeypatch):
+    calls = failing_first(monkeypatch, failures=1)
+    sleeps = sleeps_until(monkeypatch, stop_after=1)
+    with pytest.raises(CommandError, match="the chain could not be checked: database is locked") as error:
+        call_command("watch_chain", "--once")
+    assert error.value.returncode == 2
+    assert (len(calls), sleeps) == (1, [])  # one attempt, no retry
+    assert not Event.objects.filter(type="chain_status").exists()
+
+
+@pytest.mark.django_db(transaction=True)  # the loop closes its connection between checks, as in production
+def test_watch_chain_keeps_running_after_a_failed_check_and_retries(monkeypatch, caplog):
+    calls = failing_first(monkeypatch, failures=2)
+    sleeps = sleeps_until(monkeypatch, stop_after=3)
+    with caplog.at_level(logging.WARNING, logger=watch_chain.__name__):
+        call_command("watch_chain", "--interval", "0.05")  # returns on the interrupt, as on Ctrl-C
+    assert len(calls) == 3 and len(sleeps) == 3
+    assert [r.getMessage() for r in caplog.records] == ["chain check failed, retrying: database is locked"] * 2
+    assert Event.objects.get(type="chain_status").payload["valid"] is True  # the third check went through

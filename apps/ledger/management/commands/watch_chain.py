@@ -11,17 +11,22 @@ from apps.ledger.services import ChainWatcher, chain_status_payload
 
 logger = logging.getLogger(__name__)
 
+NOT_CHECKED = 2  # --once's exit status when the check itself failed (1 is an invalid chain)
+
 
 class Command(BaseCommand):
     help = (
         "Re-check the stored chain about every FEDCHAIN_WATCH_INTERVAL_MS and emit a chain_status event "
-        "whenever its validity changes. Runs until interrupted."
+        "whenever its validity changes. Runs until interrupted; a check that fails (a busy or unreachable "
+        "database) is logged and retried at the next interval."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--interval", type=float, default=settings.FEDCHAIN_WATCH_INTERVAL, help="seconds")
         parser.add_argument(
-            "--once", action="store_true", help="check once and exit: 0 if the chain is valid, 1 if not"
+            "--once",
+            action="store_true",
+            help=f"check once and exit: 0 if the chain is valid, 1 if not, {NOT_CHECKED} if it could not be checked",
         )
 
     def handle(self, *args, interval: float, once: bool, **options):
@@ -29,38 +34,46 @@ class Command(BaseCommand):
             raise CommandError("--interval must be above 0 seconds.")
         self.watcher = ChainWatcher()
         self.last_verdict = None
+        if once:
+            self.check_once()
+            return
         try:
             while True:
                 started = time.monotonic()
-                if not once:
-                    close_old_connections()  # a long-lived process: drop connections past their age or broken
-                report = self.check_chain()
-                if once:
-                    if report is None:
-                        raise CommandError("the chain could not be checked (see the log)")
-                    if not report.valid:
-                        raise CommandError(f"invalid: {report.first_invalid}", returncode=1)
-                    self.stdout.write(f"valid up to height {report.height}")
-                    return
+                close_old_connections()  # a long-lived process: drop connections past their age or broken
+                try:
+                    self.check_chain()
+                except DatabaseError as error:  # e.g. a busy database: try again next time
+                    logger.warning("chain check failed, retrying: %s", error)
+                except Exception:  # a watcher that dies watches nothing: log it and keep going
+                    logger.exception("chain check failed, retrying")
                 time.sleep(max(0.0, interval - (time.monotonic() - started)))
         except KeyboardInterrupt:
             return
 
-    def check_chain(self):
-        """One check; a chain_status event when the verdict changed. None when the check itself failed."""
+    def check_once(self):
         try:
-            report = self.watcher.check()
-            verdict = (report.valid, report.first_invalid)
-            if verdict != self.last_verdict:
-                event_emit(type=Event.Type.CHAIN_STATUS, payload=chain_status_payload(report))
-                self.last_verdict = verdict
-                if report.valid:
-                    logger.info("chain valid up to height %s", report.height)
-                else:
-                    logger.warning("chain INVALID: %s", report.first_invalid)
-            return report
-        except DatabaseError as error:  # e.g. a busy database: try again next time
-            logger.warning("chain check failed: %s", error)
-        except Exception:  # a watcher that dies watches nothing: log it and keep going
+            report = self.check_chain()
+        except DatabaseError as error:
+            raise CommandError(f"the chain could not be checked: {error}", returncode=NOT_CHECKED) from None
+        except Exception as error:
             logger.exception("chain check failed")
-        return None
+            raise CommandError(
+                f"the chain could not be checked: {type(error).__name__}: {error}", returncode=NOT_CHECKED
+            ) from None
+        if not report.valid:
+            raise CommandError(f"invalid: {report.first_invalid}", returncode=1)
+        self.stdout.write(f"valid up to height {report.height}")
+
+    def check_chain(self):
+        """One check; a chain_status event when the verdict changed."""
+        report = self.watcher.check()
+        verdict = (report.valid, report.first_invalid)
+        if verdict != self.last_verdict:
+            event_emit(type=Event.Type.CHAIN_STATUS, payload=chain_status_payload(report))
+            self.last_verdict = verdict
+            if report.valid:
+                logger.info("chain valid up to height %s", report.height)
+            else:
+                logger.warning("chain INVALID: %s", report.first_invalid)
+        return report
