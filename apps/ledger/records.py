@@ -63,7 +63,7 @@ def parse_record(data: bytes) -> dict:
     Such bytes fail that comparison in one way only: a float from 2**53 up to 1e21 is written as an integer
     literal, which reads back as an integer beyond JSON's exact range. That is refused here too."""
     try:
-        record = json.loads(data, parse_int=_exact_integer)
+        record = _DECODER.decode(bytes(data).decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"not JSON: {error}") from None
     if not isinstance(record, dict) or not isinstance(record.get("type"), str) or not record["type"]:
@@ -76,6 +76,10 @@ def _exact_integer(literal: str) -> int:
     if abs(value) > _MAX_EXACT_INTEGER:
         raise ValueError(f"the number {literal} is beyond the integers JSON holds exactly (2**53 - 1)")
     return value
+
+
+# Built once: json.loads with a keyword argument builds a decoder on every call.
+_DECODER = json.JSONDecoder(parse_int=_exact_integer)
 
 
 def parse_canonical(data: bytes) -> dict:
