@@ -7,14 +7,21 @@ validation. The bare loop is plain numpy: the same local SGD, weighted average a
 data and shards, with nothing recorded. Both produce the same global model, bit for bit (checked every round):
 the difference is FedChain's overhead.
 
-Workload: synthetic data, 200 training samples per client, an MLP with one hidden layer of 64 units, 5 local
-epochs with minibatches of 10 (FedAvg's usual E=5, B=10), every client every round. Rounds of the two
-alternate; each one's fastest round is compared (the least disturbed by other load on the machine), and the
-medians are printed beside. Targets (issue 4): overhead <= 1.3x at 100 clients; time per round linear in clients
-(the time per client at 1,000 clients within 1.3x of that at 100). Exits 1 when a target is missed.
+Workload (the default): synthetic data with 100 training samples per client (about a client's shard when the
+digits set is split over the default 10 clients), an MLP with one hidden layer of 32 units (the project's default
+width), 2 local epochs (between the project's default of 1 and FedAvg's usual 5) with minibatches of 10 (the
+default batch size), every client every round. That is 20 SGD steps per client per round: a light, typical client,
+so FedChain's fixed cost per client update (blob, rows, ledger record, Merkle leaf, validation) weighs as much as
+in real runs. A heavier client (more samples, epochs or hidden units) hides that cost; --samples, --epochs and
+--hidden change the workload to see by how much.
+Rounds of the two alternate; each one's fastest round is compared (the least disturbed by other load on the
+machine), and the medians are printed beside. Targets (issue 4): overhead <= 1.3x at 100 clients; time per round
+linear in clients (the time per client at 1,000 clients within 1.3x of that at 100). Exits 1 when a target is
+missed.
 
     .venv/bin/python bench/rounds.py            # 10, 100 and 1,000 clients, 3 rounds each
     .venv/bin/python bench/rounds.py --quick    # 10 and 100 clients, 2 rounds each
+    .venv/bin/python bench/rounds.py --epochs 5 --samples 200 --hidden 64   # a heavy client
 """
 
 import argparse
@@ -25,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -39,6 +47,7 @@ import django  # noqa: E402
 django.setup()
 
 import numpy as np  # noqa: E402
+from django.core.exceptions import ValidationError  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from apps.federated.blobs import content_address  # noqa: E402
@@ -48,16 +57,23 @@ from apps.federated.selectors import round_batch  # noqa: E402
 from apps.federated.services import experiment_create, experiment_run_round  # noqa: E402
 from apps.ledger.services import block_mine  # noqa: E402
 
-SAMPLES_PER_CLIENT = 200
-LOCAL_EPOCHS = 5
-HIDDEN = 64
+SAMPLES_PER_CLIENT = 100
+LOCAL_EPOCHS = 2
+HIDDEN = 32
 OVERHEAD_TARGET = 1.3
 LINEARITY_TARGET = 1.3
 
 
-def experiment_for(clients):
-    # Enough samples for SAMPLES_PER_CLIENT training samples per client after the test split.
-    samples = max(200, math.ceil(clients * SAMPLES_PER_CLIENT / (1 - TEST_FRACTION)) + 20)
+@dataclass(frozen=True)
+class Workload:
+    samples: int  # training samples per client
+    epochs: int  # local epochs
+    hidden: int  # units of the MLP's hidden layer
+
+
+def experiment_for(clients, workload):
+    # Enough samples for workload.samples training samples per client after the test split.
+    samples = max(200, math.ceil(clients * workload.samples / (1 - TEST_FRACTION)) + 20)
     return experiment_create(
         name=f"bench {clients} clients",
         dataset="synthetic",
@@ -65,8 +81,8 @@ def experiment_for(clients):
         clients=clients,
         rounds=1000,
         model="mlp",
-        hidden=[HIDDEN],
-        local_epochs=LOCAL_EPOCHS,
+        hidden=[workload.hidden],
+        local_epochs=workload.epochs,
         batch_size=10,
         lr=0.05,
         aggregator="fedavg",
@@ -85,7 +101,7 @@ class BareFedAvg:
         self.shards = federation.shards
         self.seed = federation.config.seed
         self.epochs, self.batch, self.lr = federation.config.local_epochs, federation.config.batch_size, federation.config.lr
-        d, h, c = data.n_features, HIDDEN, data.n_classes
+        d, h, c = data.n_features, federation.config.hidden[0], data.n_classes
         cut = np.cumsum([d * h, h, h * c])
         w1, b1, w2, b2 = np.split(np.array(params), cut)
         self.params = (w1.reshape(d, h), b1, w2.reshape(h, c), b2)
@@ -139,8 +155,8 @@ class BareFedAvg:
         return np.concatenate([array.ravel() for array in self.params])
 
 
-def measure(clients, rounds):
-    experiment = experiment_for(clients)
+def measure(clients, rounds, workload):
+    experiment = experiment_for(clients, workload)
     federation = federation_for(experiment.config())
     block_mine(batch=round_batch(experiment_run_round(experiment=experiment, number=0)))
     bare = BareFedAvg(federation, federation.initial_params())
@@ -170,27 +186,43 @@ def measure(clients, rounds):
     return bare_times, chain_times, parts
 
 
+def positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10 and 100 clients, 2 rounds each")
-    parser.add_argument("--rounds", type=int, help="rounds per size (default 3, quick 2)")
+    parser.add_argument("--rounds", type=positive, help="rounds per size (default 3, quick 2)")
+    parser.add_argument("--samples", type=positive, default=SAMPLES_PER_CLIENT, help="training samples per client")
+    parser.add_argument("--epochs", type=positive, default=LOCAL_EPOCHS, help="local epochs")
+    parser.add_argument("--hidden", type=positive, default=HIDDEN, help="hidden units of the MLP's one hidden layer")
     args = parser.parse_args()
+    workload = Workload(samples=args.samples, epochs=args.epochs, hidden=args.hidden)
     sizes = (10, 100) if args.quick else (10, 100, 1000)
     rounds = args.rounds or (2 if args.quick else 3)
     call_command("migrate", verbosity=0)
     try:
-        report(sizes, rounds)
+        report(sizes, rounds, workload)
+    except ValidationError as error:
+        raise SystemExit(f"the workload is not a valid experiment: {'; '.join(error.messages)}") from None
     finally:
         shutil.rmtree(os.environ["FEDCHAIN_DATA_DIR"], ignore_errors=True)
 
 
-def report(sizes, rounds):
-    print(f"rounds of FedAvg, MLP {HIDDEN} hidden, {SAMPLES_PER_CLIENT} samples/client, {LOCAL_EPOCHS} local epochs; "
-          f"fastest (median) of {rounds} rounds")
+def report(sizes, rounds, workload):
+    print(f"rounds of FedAvg, MLP {workload.hidden} hidden, {workload.samples} samples/client, "
+          f"{workload.epochs} local epochs; fastest (median) of {rounds} rounds")
     print(f"{'clients':>8} {'bare s/round':>17} {'FedChain s/round':>17} {'overhead':>15} {'FedChain ms/client':>19}")
     results = {}
     for clients in sizes:
-        bare_times, chain_times, parts = measure(clients, rounds)
+        bare_times, chain_times, parts = measure(clients, rounds, workload)
         bare, chain = min(bare_times), min(chain_times)
         bare_median, chain_median = statistics.median(bare_times), statistics.median(chain_times)
         results[clients] = (bare, chain)
