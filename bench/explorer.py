@@ -24,28 +24,22 @@ import random
 import shutil
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
-os.environ["FEDCHAIN_DATA_DIR"] = tempfile.mkdtemp(prefix="fedchain-bench-explorer-")
-os.environ["FEDCHAIN_POW_LIMIT_BITS"] = "1"
-# Measured as served in production: DEBUG off (no query log, no debug pages), over HTTPS.
-os.environ["DJANGO_DEBUG"] = "0"
-os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + os.urandom(24).hex())
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fedchain_site.settings")
-for name in ("DATABASE_URL", "REDIS_URL"):
-    os.environ.pop(name, None)
+from _django import setup_django
 
-import django  # noqa: E402
-
-django.setup()
+DATA_DIR = setup_django(
+    "explorer",
+    environ={
+        "FEDCHAIN_POW_LIMIT_BITS": "1",
+        # Measured as served in production: DEBUG off (no query log, no debug pages), over HTTPS.
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or "bench-" + os.urandom(24).hex(),
+    },
+)
 
 import hashlib  # noqa: E402
 
-from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 
@@ -212,7 +206,6 @@ def main():
     args = parser.parse_args()
     small, large = (1_000, 10_000) if args.quick else (1_000, 100_000)
     rng = random.Random(7)
-    call_command("migrate", verbosity=0)
     client = Client(HTTP_HOST="localhost")
     builder = ChainBuilder(large)
     results = {}
@@ -245,5 +238,5 @@ if __name__ == "__main__":
     try:
         code = main()
     finally:
-        shutil.rmtree(os.environ["FEDCHAIN_DATA_DIR"], ignore_errors=True)
+        shutil.rmtree(DATA_DIR, ignore_errors=True)
     sys.exit(code)

@@ -18,26 +18,14 @@ Exits 1 when a target is missed.
 """
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
-os.environ["FEDCHAIN_DATA_DIR"] = tempfile.mkdtemp(prefix="fedchain-bench-verify-")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fedchain_site.settings")
-for name in ("DATABASE_URL", "REDIS_URL"):
-    os.environ.pop(name, None)
+from _django import setup_django
 
-import django  # noqa: E402
-
-django.setup()
-
-from django.core.management import call_command  # noqa: E402
+DATA_DIR = setup_django("verify")
 
 from apps.ledger import services  # noqa: E402
 from apps.ledger.synthetic import SyntheticChain  # noqa: E402
@@ -68,7 +56,6 @@ def main():
     parser.add_argument("--quick", action="store_true", help="300 and 3,000 blocks instead of 1,000 and 10,000")
     args = parser.parse_args()
     small, large = (300, 3_000) if args.quick else (1_000, 10_000)
-    call_command("migrate", verbosity=0)
     chain = SyntheticChain(planned_blocks=large, clients=8)
     started = time.perf_counter()
     incremental = {EARLY: incremental_check(chain, EARLY)}
@@ -105,5 +92,5 @@ if __name__ == "__main__":
     try:
         code = main()
     finally:
-        shutil.rmtree(os.environ["FEDCHAIN_DATA_DIR"], ignore_errors=True)
+        shutil.rmtree(DATA_DIR, ignore_errors=True)
     sys.exit(code)

@@ -23,26 +23,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
-DATA_DIR = tempfile.mkdtemp(prefix="fedchain-bench-workers-")
-os.environ["FEDCHAIN_DATA_DIR"] = DATA_DIR
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fedchain_site.settings")
-for name in ("DATABASE_URL", "REDIS_URL"):
-    os.environ.pop(name, None)
+from _django import BASE_DIR, setup_django
+
 # One BLAS thread per process: the worker processes are what is measured.
-for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[name] = "1"
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.core.management import call_command  # noqa: E402
+ONE_BLAS_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+DATA_DIR = setup_django("workers", environ=ONE_BLAS_THREAD)
 
 from apps.federated.config import experiment_config_validate  # noqa: E402
 from apps.federated.engine import federation_for  # noqa: E402
@@ -158,7 +146,6 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the data directory (database, logs) to look into")
     args = parser.parse_args()
     rounds, repeats = (3, 1) if args.quick else (4, 2)
-    call_command("migrate", verbosity=0)
     log = Path(DATA_DIR) / "workers.log"
     print(f"bench/workers.py: {EXPERIMENT['clients']} clients, MLP {EXPERIMENT['hidden']}, "
           f"{EXPERIMENT['local_epochs']} local epochs, {rounds} rounds per run, {os.cpu_count()} cores")

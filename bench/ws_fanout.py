@@ -21,24 +21,14 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
-DATA_DIR = tempfile.mkdtemp(prefix="fedchain-bench-ws-")
-os.environ["FEDCHAIN_DATA_DIR"] = DATA_DIR
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fedchain_site.settings")
-for name in ("DATABASE_URL", "REDIS_URL"):
-    os.environ.pop(name, None)
+from _django import BASE_DIR, setup_django
 
-import django  # noqa: E402
+DATA_DIR = setup_django("ws")
 
-django.setup()
-
-from django.core.management import call_command  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 from apps.events.services import event_emit  # noqa: E402
@@ -196,7 +186,6 @@ def main():
     clients = args.clients or (50 if args.quick else 200)
     blocks = args.blocks or (8 if args.quick else 30)
     cycles = args.cycles or (200 if args.quick else 1000)
-    call_command("migrate", verbosity=0)
     reference, fanout, (cold, warm_up_cycles, before, after) = asyncio.run(bench(clients, blocks, cycles))
 
     ms = 1000
