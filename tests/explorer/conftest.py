@@ -11,7 +11,7 @@ from apps.events.models import Event
 from apps.events.services import event_emit
 from apps.federated.selectors import round_batch
 from apps.federated.services import experiment_create, experiment_run, experiment_run_round
-from apps.ledger.models import Block, Record
+from apps.ledger.models import Block, Checkpoint, Record
 from apps.ledger.pow import search
 from apps.ledger.services import (
     ChainWatcher,
@@ -50,6 +50,14 @@ def check_whole_chain():
     report = ChainWatcher().check()
     event_emit(type=Event.Type.CHAIN_STATUS, payload=chain_status_payload(report))
     return report
+
+
+@pytest.fixture
+def empty_chain(db):
+    """A database without blocks: migrate stores the genesis block, so it is taken out again."""
+    Checkpoint.objects.all().delete()
+    Record.objects.all().delete()
+    Block.objects.all().delete()
 
 
 @pytest.fixture

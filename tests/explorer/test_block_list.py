@@ -21,7 +21,7 @@ def walk_pages(client, url):
     return heights, pages
 
 
-def test_an_empty_chain_has_no_blocks(client):
+def test_an_empty_chain_has_no_blocks(client, empty_chain):
     assert client.get("/api/blocks/").json() == {"blocks": [], "next_before": None, "next": None}
     assert "The chain is empty" in client.get("/blocks/").content.decode()
 

@@ -8,7 +8,7 @@ from apps.ledger.models import Block, Checkpoint
 pytestmark = pytest.mark.django_db
 
 
-def test_an_empty_database_shows_an_empty_chain_and_writes_nothing(client):
+def test_an_empty_database_shows_an_empty_chain_and_writes_nothing(client, empty_chain):
     chain = client.get("/api/chain/").json()
     assert chain["blocks"] is None and chain["bestblockhash"] is None
     assert chain["chainwork"] == "0" * 64 and chain["checkpoint"] is None

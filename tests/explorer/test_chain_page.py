@@ -15,7 +15,7 @@ def chart_data(page):
     return json.loads(match.group(1)) if match else None
 
 
-def test_an_empty_chain(client):
+def test_an_empty_chain(client, empty_chain):
     page = client.get("/chain/").content.decode()
     assert "The chain is empty" in page and chart_data(page) is None and "plotly" not in page
 

@@ -44,5 +44,5 @@ def test_nothing_found_says_so(client, experiment_chain, query, says):
     assert "<script>alert(1)</script>" not in page
 
 
-def test_search_on_an_empty_chain(client):
+def test_search_on_an_empty_chain(client, empty_chain):
     assert "no block on the main chain has this height" in client.get("/search?q=0").content.decode()

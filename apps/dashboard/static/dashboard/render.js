@@ -72,7 +72,8 @@ export class ChainBadge {
 
   blockAdded(block) {
     // A new main block moves the tip of a valid chain; it cannot repair an invalid one.
-    if (this.chain && this.chain.valid && block.status === "main" && block.height > this.chain.height) {
+    const empty = this.chain && this.chain.height === null;
+    if (this.chain && this.chain.valid && block.status === "main" && (empty || block.height > this.chain.height)) {
       this.chain.height = block.height;
       this.chain.tip = block.hash;
       this.render();
@@ -90,7 +91,7 @@ export class ChainBadge {
     const invalid = chain.first_invalid;
     if (chain.valid && !invalid) {
       badge.className = "badge ok";
-      badge.textContent = `Chain valid · height ${chain.height}`;
+      badge.textContent = chain.height === null ? "Chain empty · no genesis block yet" : `Chain valid · height ${chain.height}`;
       badge.title = `Tip ${chain.tip || ""}`;
     } else if (invalid && invalid.rule === "checkpoint") {
       badge.className = "badge bad";
