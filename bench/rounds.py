@@ -26,29 +26,17 @@ missed.
 
 import argparse
 import math
-import os
 import shutil
 import statistics
-import sys
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
-os.environ["FEDCHAIN_DATA_DIR"] = tempfile.mkdtemp(prefix="fedchain-bench-rounds-")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fedchain_site.settings")
-for name in ("DATABASE_URL", "REDIS_URL"):
-    os.environ.pop(name, None)
+from _django import setup_django
 
-import django  # noqa: E402
-
-django.setup()
+DATA_DIR = setup_django("rounds")
 
 import numpy as np  # noqa: E402
 from django.core.exceptions import ValidationError  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 
 from apps.federated.blobs import content_address  # noqa: E402
 from apps.federated.datasets import TEST_FRACTION  # noqa: E402
@@ -207,13 +195,12 @@ def main():
     workload = Workload(samples=args.samples, epochs=args.epochs, hidden=args.hidden)
     sizes = (10, 100) if args.quick else (10, 100, 1000)
     rounds = args.rounds or (2 if args.quick else 3)
-    call_command("migrate", verbosity=0)
     try:
         report(sizes, rounds, workload)
     except ValidationError as error:
         raise SystemExit(f"the workload is not a valid experiment: {'; '.join(error.messages)}") from None
     finally:
-        shutil.rmtree(os.environ["FEDCHAIN_DATA_DIR"], ignore_errors=True)
+        shutil.rmtree(DATA_DIR, ignore_errors=True)
 
 
 def report(sizes, rounds, workload):
