@@ -1,14 +1,23 @@
-"""The read-only JSON API, described by openapi.SCHEMA (served at /api/schema/)."""
+"""The JSON API, described by openapi.SCHEMA (served at /api/schema/): reads for anyone, experiment control
+(create and start, pause, resume, cancel) for staff."""
 
 from urllib.parse import urlencode
 
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse, JsonResponse
 
+from apps.dashboard.services import experiment_launch
+from apps.federated.lifecycle import LifecycleError, experiment_cancel, experiment_pause, experiment_resume
+from apps.federated.models import Experiment
+
 from . import selectors
-from .errors import NotFound
-from .http import api_view
+from .errors import Conflict, InvalidSettings, NotFound
+from .http import api_action_view, api_view, api_write_view, json_body
 from .openapi import DEFAULT_PAGE, MAX_PAGE, SCHEMA
 from .params import parse_block_ref, parse_digest, parse_integer, parse_limit, parse_optional_integer
+
+NAME_LENGTH = Experiment._meta.get_field("name").max_length
+NAME_RULE = f"must be a string of at most {NAME_LENGTH} characters"
 
 
 def page_arguments(request):
@@ -56,8 +65,10 @@ def record_proof(request, txid):
     return selectors.record_proof(selectors.record_find(parse_digest(txid, name="txid")))
 
 
-@api_view
+@api_write_view
 def experiment_list(request):
+    if request.method == "POST":
+        return _experiment_create(request)
     before, limit = page_arguments(request)
     experiments, next_before = selectors.experiment_page(before=before, limit=limit)
     return {"experiments": experiments, "next_before": next_before, "next": next_page_url(request, next_before, limit)}
@@ -70,6 +81,37 @@ def _experiment(experiment_id):
 @api_view
 def experiment_detail(request, experiment_id):
     return selectors.experiment_detail(_experiment(experiment_id))
+
+
+def _experiment_create(request):
+    settings = json_body(request)
+    name = settings.pop("name", "")
+    if not isinstance(name, str) or len(name) > NAME_LENGTH:
+        raise InvalidSettings("The experiment's name is not valid.", fields={"name": [NAME_RULE]})
+    try:
+        experiment = experiment_launch(name=name, **settings)
+    except ValidationError as error:
+        raise InvalidSettings("These settings do not make a valid experiment.", fields=error.message_dict) from None
+    response = JsonResponse(selectors.experiment_detail(experiment), status=201, json_dumps_params={"ensure_ascii": False})
+    response["Location"] = f"/api/experiments/{experiment.id}/"
+    return response
+
+
+def _lifecycle_view(change):
+    @api_action_view
+    def view(request, experiment_id):
+        experiment = _experiment(experiment_id)
+        try:
+            return selectors.experiment_detail(change(experiment=experiment))
+        except LifecycleError as error:
+            raise Conflict(str(error), error="status_conflict") from None
+
+    return view
+
+
+experiment_pause_view = _lifecycle_view(experiment_pause)
+experiment_resume_view = _lifecycle_view(experiment_resume)
+experiment_cancel_view = _lifecycle_view(experiment_cancel)
 
 
 @api_view

@@ -25,3 +25,31 @@ class BadRequest(ExplorerError):
 class NotFound(ExplorerError):
     status = 404
     error = "not_found"
+
+
+class Unauthorized(ExplorerError):
+    status = 401
+    error = "unauthorized"
+
+
+class Forbidden(ExplorerError):
+    status = 403
+    error = "forbidden"
+
+
+class Conflict(ExplorerError):
+    status = 409
+    error = "conflict"
+
+
+class InvalidSettings(BadRequest):
+    """Settings that do not make a valid experiment: `fields` holds the messages per setting."""
+
+    error = "invalid_settings"
+
+    def __init__(self, detail, *, fields):
+        super().__init__(detail)
+        self.fields = fields
+
+    def as_dict(self):
+        return {**super().as_dict(), "fields": self.fields}

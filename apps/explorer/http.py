@@ -1,32 +1,45 @@
 """How explorer views answer: JSON for the API, friendly pages for people; refusals are 4xx, never a 500."""
 
+import base64
+import binascii
 import functools
+import json
 
+from django.conf import settings
+from django.contrib.auth import authenticate
 from django.http import Http404, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 
-from .errors import ExplorerError, NotFound
+from .errors import BadRequest, ExplorerError, Forbidden, NotFound, Unauthorized
 
 READ_METHODS = ("GET", "HEAD")
+BASIC_REALM = "FedChain API"
 
 
 class MethodNotAllowed(ExplorerError):
     status = 405
     error = "method_not_allowed"
 
+    def __init__(self, detail, *, allowed):
+        super().__init__(detail)
+        self.allowed = allowed
 
-def _allow_reads(response, error):
-    if error.status == 405:
-        response["Allow"] = ", ".join(READ_METHODS)
+
+def _headers(response, error):
+    if isinstance(error, MethodNotAllowed):
+        response["Allow"] = ", ".join(error.allowed)
+    if isinstance(error, Unauthorized):
+        response["WWW-Authenticate"] = f'Basic realm="{BASIC_REALM}", charset="UTF-8"'
     return response
 
 
 def json_error(request, error):
-    return _allow_reads(JsonResponse(error.as_dict(), status=error.status), error)
+    return _headers(JsonResponse(error.as_dict(), status=error.status), error)
 
 
 def error_page(request, error):
-    return _allow_reads(render(request, "explorer/error.html", {"error": error}, status=error.status), error)
+    return _headers(render(request, "explorer/error.html", {"error": error}, status=error.status), error)
 
 
 def _as_json(result):
@@ -35,28 +48,115 @@ def _as_json(result):
     return result
 
 
-def _read_only(refuse, answer=lambda result: result):
-    """A GET-only view whose refusals (ExplorerError, Http404) are answered by `refuse(request, error)`."""
+class _CsrfCheck(CsrfViewMiddleware):
+    """Django's own CSRF check, run inside the view so a refusal is the API's JSON 403, not the HTML page."""
+
+    def _reject(self, request, reason):
+        return reason
+
+
+def _csrf_refusal(request):
+    """Why Django's CSRF protection refuses the request, or None when it passes."""
+    check = _CsrfCheck(lambda request: None)
+    check.process_request(request)
+    return check.process_view(request, None, (), {})
+
+
+def _basic_credentials(request):
+    """(username, password) from an `Authorization: Basic` header, None without one; Unauthorized if malformed."""
+    scheme, _, encoded = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        username, colon, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthorized("The Basic credentials are not base64 of UTF-8 'username:password'.") from None
+    if not colon:
+        raise Unauthorized("The Basic credentials are not base64 of UTF-8 'username:password'.")
+    return username, password
+
+
+def _staff_writer(request):
+    """The staff user a write comes from, or a refusal.
+
+    Browsers use their session and send the CSRF token (header X-CSRFToken, the csrftoken cookie's value).
+    Scripts may send HTTP Basic credentials of a staff account instead: such a request is exempt from the CSRF
+    check only when it carries no session cookie and no Origin header, which browsers send with every POST, so a
+    page cannot ride on Basic credentials a browser has cached.
+    """
+    has_session = settings.SESSION_COOKIE_NAME in request.COOKIES
+    credentials = None if has_session else _basic_credentials(request)
+    if credentials is not None:
+        user = authenticate(request, username=credentials[0], password=credentials[1])
+        if user is None:
+            raise Unauthorized("Wrong username or password, or the account is inactive.")
+        request.user = user
+        needs_csrf = "HTTP_ORIGIN" in request.META
+    else:
+        user = request.user
+        if not user.is_authenticated:
+            raise Unauthorized(
+                "Writes need a staff account: log in (session, with the X-CSRFToken header) or send HTTP Basic "
+                "credentials."
+            )
+        needs_csrf = True
+    if needs_csrf:
+        reason = _csrf_refusal(request)
+        if reason is not None:
+            raise Forbidden(
+                f"CSRF check failed ({reason}): send the csrftoken cookie's value in the X-CSRFToken header.",
+                error="csrf_failed",
+            )
+    if not user.is_staff:
+        raise Forbidden(f"{user.get_username()} is not a staff user; only staff may change experiments.")
+    return user
+
+
+def _view(refuse, answer=lambda result: result, *, reads=READ_METHODS, writes=()):
+    """A view answering `reads` to anyone and `writes` (e.g. POST) to staff only; its refusals
+    (ExplorerError, Http404) are answered by `refuse(request, error)`."""
+    allowed = (*reads, *writes)
 
     def decorate(view):
         @functools.wraps(view)
         def wrapper(request, *args, **kwargs):
-            if request.method not in READ_METHODS:
-                message = f"{request.method} is not allowed here: the explorer is read-only (use GET)."
-                return refuse(request, MethodNotAllowed(message))
             try:
+                if request.method not in allowed:
+                    read_only = "" if writes else ": this is read-only (use GET)"
+                    raise MethodNotAllowed(f"{request.method} is not allowed here{read_only}.", allowed=allowed)
+                if request.method in writes:
+                    _staff_writer(request)
                 return answer(view(request, *args, **kwargs))
             except ExplorerError as error:
                 return refuse(request, error)
             except Http404 as missing:
                 return refuse(request, NotFound(str(missing) or "Nothing here."))
 
+        if writes:
+            # The CSRF check runs in _staff_writer, after authentication, so that its refusal is JSON and
+            # requests with Basic credentials can skip it.
+            wrapper.csrf_exempt = True
         return wrapper
 
     return decorate
 
 
+def json_body(request):
+    """The request's body as a JSON object, or BadRequest."""
+    try:
+        body = json.loads(request.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise BadRequest(f"The body is not JSON: {error}", error="bad_json") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.", error="bad_json")
+    return body
+
+
 # A JSON endpoint: a returned dict becomes the body; refusals are {"error", "detail"} with a 4xx status.
-api_view = _read_only(json_error, _as_json)
+api_view = _view(json_error, _as_json)
+# A JSON endpoint that staff may also POST to.
+api_write_view = _view(json_error, _as_json, writes=("POST",))
+# A JSON endpoint only staff may POST to, and nothing else.
+api_action_view = _view(json_error, _as_json, reads=(), writes=("POST",))
 # An HTML page: refusals render the explorer's error page with their status.
-page_view = _read_only(error_page)
+page_view = _view(error_page)

@@ -6,7 +6,15 @@ blocks are shown byte-reversed as Bitcoin shows them, every other digest (txids,
 plain SHA-256 hex.
 """
 
-API_VERSION = "1.0.0"
+from dataclasses import fields
+
+from apps.federated.aggregation import AGGREGATORS
+from apps.federated.config import ExperimentConfig
+from apps.federated.datasets import DATASETS
+from apps.federated.nn import MODELS
+from apps.federated.partition import PARTITIONS
+
+API_VERSION = "1.1.0"
 HEX64 = "^[0-9a-f]{64}$"
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
@@ -269,6 +277,50 @@ ERROR = _object(
 )
 
 
+SETTINGS_ERROR = _object(
+    {
+        "error": {**STRING, "description": "invalid_settings, or bad_json for a body that is not a JSON object"},
+        "detail": STRING,
+        "fields": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": STRING},
+            "description": "messages per setting (invalid_settings only)",
+        },
+    },
+    required=["error", "detail"],
+)
+
+_SETTING_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
+_SETTING_CHOICES = {"dataset": DATASETS, "partition": PARTITIONS, "model": MODELS, "aggregator": AGGREGATORS}
+
+
+def _setting_schema(field):
+    if field.name == "hidden":
+        return {
+            "type": "array",
+            "items": {"type": "integer", "minimum": 1},
+            "description": "hidden layer widths (mlp only), e.g. [64, 32]",
+        }
+    schema = {"type": _SETTING_TYPES[type(field.default)]}
+    if field.name in _SETTING_CHOICES:
+        schema["enum"] = list(_SETTING_CHOICES[field.name])
+    return {**schema, "default": field.default}
+
+
+EXPERIMENT_SETTINGS = {
+    "type": "object",
+    "properties": {
+        "name": {**STRING, "maxLength": 200, "description": "a label for people"},
+        **{field.name: _setting_schema(field) for field in fields(ExperimentConfig)},
+    },
+    "additionalProperties": False,
+    "description": (
+        "The settings of `manage.py run_experiment`; missing ones take their defaults. The server checks them "
+        "together (e.g. Krum's clients per round) and answers 400 with messages per setting."
+    ),
+}
+
+
 def _json(schema_name):
     return {"application/json": {"schema": _ref(schema_name)}}
 
@@ -291,6 +343,73 @@ def _operation(operation_id, summary, ok, *, parameters=(), ok_content=None, des
     if description:
         operation["description"] = description
     return {"get": operation}
+
+
+# Writes: a logged-in staff session with Django's CSRF token, or HTTP Basic credentials of a staff account.
+WRITE_SECURITY = [{"session": [], "csrfToken": []}, {"basic": []}]
+SECURITY_SCHEMES = {
+    "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "sessionid",
+        "description": "the session of a staff user logged in at /admin/login/",
+    },
+    "csrfToken": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-CSRFToken",
+        "description": (
+            "Django's CSRF protection: with a session, send the `csrftoken` cookie's value in this header (and "
+            "the cookie itself); without it a session write is refused with 403 csrf_failed."
+        ),
+    },
+    "basic": {
+        "type": "http",
+        "scheme": "basic",
+        "description": (
+            "A staff account's username and password, for scripts. Such requests skip the CSRF check only "
+            "when they carry no session cookie and no Origin header (browsers send one with every POST)."
+        ),
+    },
+}
+
+
+def _write_operation(operation_id, summary, ok, *, ok_status="200", parameters=(), request_body=None, extra=()):
+    """A staff-only POST: anonymous requests get 401 (with a Basic challenge), other users 403."""
+    responses = {
+        ok_status: {"description": "Done: the experiment as GET returns it", "content": _json(ok)},
+        "400": _refusal("A malformed parameter"),
+        "401": {
+            "description": "No credentials, or wrong ones",
+            "headers": {"WWW-Authenticate": {"schema": STRING, "description": 'Basic realm="FedChain API"'}},
+            "content": _json("Error"),
+        },
+        "403": _refusal("Not a staff user, or (session) the CSRF token is missing or wrong"),
+        **dict(extra),
+    }
+    operation = {
+        "operationId": operation_id,
+        "summary": summary,
+        "parameters": list(parameters),
+        "security": WRITE_SECURITY,
+        "responses": responses,
+    }
+    if request_body is not None:
+        operation["requestBody"] = request_body
+    return {"post": operation}
+
+
+def _lifecycle_operation(operation_id, summary, from_statuses):
+    return _write_operation(
+        operation_id,
+        f"{summary} (only a {' or '.join(from_statuses)} experiment)",
+        "Experiment",
+        parameters=[EXPERIMENT_ID],
+        extra=[
+            ("404", _refusal("No experiment with that id")),
+            ("409", _refusal("The experiment's status does not allow it (error: status_conflict)")),
+        ],
+    )
 
 
 def _path_parameter(name, description, schema):
@@ -324,9 +443,12 @@ SCHEMA = {
         "title": "FedChain explorer API",
         "version": API_VERSION,
         "description": (
-            "Read-only access to the FedChain ledger and the federated learning it records. Anyone may read; "
-            "nothing here writes. Errors are JSON objects {error, detail}: 400 for a malformed parameter, 404 "
-            "for something unknown. Lists are paginated by keyset: pass a page's `next_before` as `before`."
+            "Access to the FedChain ledger and the federated learning it records. Anyone may read (GET); staff "
+            "may create experiments and pause, resume or cancel them (POST, authenticated by a session with "
+            "the X-CSRFToken header, or by HTTP Basic). Errors are JSON objects {error, detail}: 400 for a "
+            "malformed parameter or body, 401 without credentials, 403 for a non-staff user or a failed CSRF "
+            "check, 404 for something unknown, 409 for a change the experiment's status does not allow. Lists "
+            "are paginated by keyset: pass a page's `next_before` as `before`."
         ),
     },
     "paths": {
@@ -344,8 +466,30 @@ SCHEMA = {
         "/api/tx/{txid}/proof/": _operation(
             "getRecordProof", "The record's Merkle inclusion proof, verified", "Proof", parameters=[TXID]
         ),
-        "/api/experiments/": _operation(
-            "listExperiments", "Experiments, newest first", "ExperimentPage", parameters=[_before("ids"), LIMIT]
+        "/api/experiments/": {
+            **_operation(
+                "listExperiments", "Experiments, newest first", "ExperimentPage", parameters=[_before("ids"), LIMIT]
+            ),
+            **_write_operation(
+                "createExperiment",
+                "Creates an experiment and starts it in the worker processes",
+                "Experiment",
+                ok_status="201",
+                request_body={"required": True, "content": _json("ExperimentSettings")},
+                extra=[("400", {"description": "A body that is not a JSON object, or invalid settings (nothing "
+                                "is created)", "content": _json("SettingsError")})],
+            ),
+        },
+        "/api/experiments/{id}/pause/": _lifecycle_operation(
+            "pauseExperiment", "Pauses: no new training starts; training already running finishes", ["running"]
+        ),
+        "/api/experiments/{id}/resume/": _lifecycle_operation(
+            "resumeExperiment", "Resumes a paused experiment", ["paused"]
+        ),
+        "/api/experiments/{id}/cancel/": _lifecycle_operation(
+            "cancelExperiment",
+            "Cancels: its training stops; rounds already recorded are still mined",
+            ["queued", "running", "paused"],
         ),
         "/api/experiments/{id}/": _operation(
             "getExperiment", "An experiment: status, settings and per-round metrics", "Experiment",
@@ -371,8 +515,11 @@ SCHEMA = {
         ),
     },
     "components": {
+        "securitySchemes": SECURITY_SCHEMES,
         "schemas": {
             "Error": ERROR,
+            "SettingsError": SETTINGS_ERROR,
+            "ExperimentSettings": EXPERIMENT_SETTINGS,
             "Validity": VALIDITY,
             "Chain": CHAIN,
             "BlockSummary": _object(BLOCK_SUMMARY_PROPERTIES),

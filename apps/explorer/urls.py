@@ -26,6 +26,9 @@ api_patterns = [
     path("api/experiments/", api.experiment_list, name="experiments"),
     path("api/experiments/<str:experiment_id>/", api.experiment_detail, name="experiment"),
     path("api/experiments/<str:experiment_id>/rounds/", api.round_list, name="rounds"),
+    path("api/experiments/<str:experiment_id>/pause/", api.experiment_pause_view, name="experiment_pause"),
+    path("api/experiments/<str:experiment_id>/resume/", api.experiment_resume_view, name="experiment_resume"),
+    path("api/experiments/<str:experiment_id>/cancel/", api.experiment_cancel_view, name="experiment_cancel"),
     path("api/models/<str:sha256>/", api.model_blob, name="model"),
     # Anything else under /api/ ending in a slash is a JSON 404 (without the slash, Django first redirects).
     re_path(r"^api/(?:.*/)?$", api.not_found, name="not_found"),

@@ -49,6 +49,9 @@ def test_the_served_description_is_openapi_3_1_and_covers_every_endpoint(client)
         "/api/experiments/",
         "/api/experiments/{id}/",
         "/api/experiments/{id}/rounds/",
+        "/api/experiments/{id}/pause/",
+        "/api/experiments/{id}/resume/",
+        "/api/experiments/{id}/cancel/",
         "/api/models/{sha256}/",
         "/api/schema/",
     }
