@@ -220,7 +220,8 @@ REDIS_URL = env_str("REDIS_URL")
 HUEY_WORKERS = env_int("FEDCHAIN_WORKERS", 2)
 if REDIS_URL:
     HUEY = {
-        "huey_class": "huey.RedisHuey",
+        # Priorities keep aggregation and mining ahead of a backlog of client training.
+        "huey_class": "huey.PriorityRedisHuey",
         "name": env_str("FEDCHAIN_QUEUE_NAME", "fedchain"),
         "url": REDIS_URL,
         "immediate": False,

@@ -70,7 +70,7 @@ def test_postgres_and_redis_carry_tasks_and_channel_messages_between_processes(s
             from django.db import connection
             from apps.core.tasks import worker_identity
             assert connection.vendor == "postgresql", connection.vendor
-            assert settings.HUEY["huey_class"] == "huey.RedisHuey"
+            assert settings.HUEY["huey_class"] == "huey.PriorityRedisHuey"
             result = worker_identity.enqueue()
             deadline = time.monotonic() + 60
             while not result.is_finished and time.monotonic() < deadline:
