@@ -122,14 +122,16 @@ def test_workers_killed_mid_training_leave_no_partial_round_and_the_experiment_f
 
 def test_a_worker_killed_mid_mining_is_replaced_and_the_chain_carries_on(worker_pool, tmp_path):
     pool = started_pool(worker_pool, tmp_path)
-    # A block of about 4 million hashes: seconds of searching.
-    experiment = experiment_create(dataset="iris", clients=3, rounds=1, difficulty_bits=22, baseline=False)
+    # Blocks of about 4 million hashes: seconds of searching each. Two rounds give two blocks to aim at, in case
+    # the first is found before the kill can land.
+    experiment = experiment_create(dataset="iris", clients=3, rounds=2, difficulty_bits=22, baseline=False)
     experiment_start(experiment=experiment)
-    wait_for(lambda: Event.objects.filter(type="mining_progress", experiment_id=experiment.id).exists(),
-             timeout=60, interval=0.05, message="a miner to report progress")
-    miner = dead_claims("mine").first()
-    if miner is None:
-        pytest.skip("the block was found before the miner could be killed")  # about 1 run in 20
+
+    def miner_mid_search():
+        reported = Event.objects.filter(type="mining_progress", experiment_id=experiment.id).exists()
+        return reported and dead_claims("mine").filter(experiment_id=experiment.id).first()
+
+    miner = wait_for(miner_mid_search, timeout=90, interval=0.05, message="a miner mid-search")
     os.kill(int(miner.worker.rsplit(":", 1)[1]), signal.SIGKILL)
 
     assert_ran_once_to_the_end(ended(experiment, timeout=120))
