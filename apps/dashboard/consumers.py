@@ -20,6 +20,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     _follower = None  # the task that sends the stream
 
     def build_snapshot(self):
+        """Each page's consumer says what a fresh client starts from (the overview or one experiment)."""
         raise NotImplementedError
 
     async def connect(self):
