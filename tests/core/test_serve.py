@@ -42,7 +42,11 @@ def test_serve_answers_and_stops_every_process_on_sigint(tmp_path):
         status, body = get(base + "/static/vendor/plotly/plotly.min.js")
         assert status == 200 and b"plotly" in body[:2000].lower()
         # web server, chain watcher, worker consumer and its two worker processes
-        assert len(processes_with_env("FEDCHAIN_DATA_DIR", str(tmp_path))) >= 5
+        wait_for(
+            lambda: len(processes_with_env("FEDCHAIN_DATA_DIR", str(tmp_path))) >= 5,
+            timeout=30,
+            message="the web server, chain watcher, consumer and its workers",
+        )
     finally:
         serve.send_signal(signal.SIGINT)
         output, _ = serve.communicate(timeout=30)

@@ -69,8 +69,10 @@ def test_an_experiment_started_from_the_form_trains_in_the_workers_while_the_pag
     page.fill("#id_name", "from the browser")
     page.select_option("#id_dataset", "digits")
     page.fill("#id_clients", "6")
-    page.fill("#id_rounds", "12")
-    page.fill("#id_difficulty_bits", "16")
+    # Enough rounds, and blocks of a few hundred thousand hashes, that a fast machine is still training when the
+    # test pauses it.
+    page.fill("#id_rounds", "30")
+    page.fill("#id_difficulty_bits", "18")
     page.fill("#id_lr", "-0.5")
     page.click("button[type=submit]")
     assert "must be in (0, 100]" in page.inner_text(".field.invalid")
@@ -112,7 +114,7 @@ def test_an_experiment_started_from_the_form_trains_in_the_workers_while_the_pag
 
     page.click("#controls button[data-action=resume]")
     page.wait_for_function(
-        "document.getElementById('experiment-status').textContent === 'finished'", timeout=60000
+        "document.getElementById('experiment-status').textContent === 'finished'", timeout=120000
     )
     experiment.refresh_from_db()
     assert experiment.status == Experiment.Status.FINISHED, experiment.error
