@@ -49,7 +49,6 @@ def env_list(name, default):
 DEBUG = env_bool("DJANGO_DEBUG", True)
 DATA_DIR = Path(env_str("FEDCHAIN_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
-BLOB_DIR = DATA_DIR / "blobs"
 
 
 def _secret_key():
@@ -95,11 +94,6 @@ if FEDCHAIN_MAX_BLOCK_RECORDS < 2 or FEDCHAIN_MAX_RECORD_BYTES < 256 or FEDCHAIN
         "FEDCHAIN_MAX_BLOCK_RECORDS must be at least 2, FEDCHAIN_MAX_RECORD_BYTES at least 256 and "
         "FEDCHAIN_WATCH_INTERVAL_MS at least 50."
     )
-
-# --- Federated learning ---
-# Sync each model blob and its directory to disk before the round naming it commits (see apps/federated/storage.py):
-# for a database that commits durably; off, a power cut may lose the latest blobs as it may SQLite's latest commits.
-FEDCHAIN_BLOB_FSYNC = env_bool("FEDCHAIN_BLOB_FSYNC", False)
 
 # --- Workers ---
 # A worker holding a job moves its heartbeat this often (seconds). A claim whose heartbeat is older than

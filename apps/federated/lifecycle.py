@@ -46,8 +46,8 @@ from .engine import federation_for
 from .models import Experiment, Round
 from .services import (
     client_train,
-    client_update_load,
     client_update_store,
+    client_updates_load,
     experiment_next_round,
     experiment_payload,
     experiment_status_set,
@@ -220,9 +220,8 @@ def client_train_run(job_id):
 def _client_train(job, heartbeat):
     experiment = Experiment.objects.get(pk=job.experiment_id)
     trained = client_train(experiment=experiment, round_number=job.round_number, client_index=job.client_index)
-    # The update reaches the blob store before the job is done: a crash leaves at most an unreferenced blob.
-    result = client_update_store(trained)
     with transaction.atomic():
+        result = client_update_store(trained)
         # Locked: the round's last two clients cannot both miss that they complete it (PostgreSQL).
         round_job = Job.objects.select_for_update().get(key=_key(ROUND, job.experiment_id, job.round_number))
         job_complete(job, result=result)
@@ -308,7 +307,7 @@ def _round_complete(job, heartbeat):
                     payload=_progress(experiment, number, client_index=index, status="dropped"),
                     experiment_id=experiment.pk,
                 )
-        updates = [client_update_load(training.result) for training in trainings.filter(status=Job.Status.DONE)]
+        updates = client_updates_load([training.result for training in trainings.filter(status=Job.Status.DONE)])
         outcome = round_aggregate(experiment=experiment, round_number=number, updates=updates)
     with transaction.atomic():
         round_row = round_record(

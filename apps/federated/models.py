@@ -145,3 +145,13 @@ class ClientUpdate(models.Model):
 
     def __str__(self):
         return f"update of client {self.client.index} in {self.round}"
+
+
+class Blob(models.Model):
+    """A model blob (blobs.py: serialized parameters), named by the SHA-256 of its bytes; see storage.py."""
+
+    sha256 = _hash_field(primary_key=True)
+    data = models.BinaryField()
+
+    def __str__(self):
+        return f"blob {self.sha256[:16]} ({len(self.data)} bytes)"

@@ -9,7 +9,7 @@ from apps.ledger.models import Block, PendingBatch, Record
 from .audit import ChainRound, ChainUpdate, round_rederive
 from .engine import federation_for
 from .models import Round
-from .storage import blob_read
+from .storage import blobs_read
 
 
 def round_batch(round_row):
@@ -98,8 +98,9 @@ def round_audit(*, experiment, number):
         return report(problems, height)
 
     federation = federation_for(experiment.config())
-    previous_blob = blob_read(chain_round.parent_model) if chain_round.parent_model else None
-    update_blobs = {update.update: blob_read(update.update) for update in chain_round.updates}
+    blobs = blobs_read([chain_round.parent_model, *(update.update for update in chain_round.updates)])
+    previous_blob = blobs[chain_round.parent_model] if chain_round.parent_model else None
+    update_blobs = {update.update: blobs[update.update] for update in chain_round.updates}
     problems += round_rederive(federation, chain_round, previous_blob=previous_blob, update_blobs=update_blobs)
     problems += _database_disagreements(experiment, number, chain_round)
     return report(problems, height)

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.core.db import rows_insert
 from apps.events.services import event_emit
 from apps.ledger import records as ledger_records
 from apps.ledger.services import batch_submit, block_mine
@@ -27,7 +28,7 @@ from .config import ConfigError, experiment_config_validate
 from .engine import federation_for
 from .models import Client, ClientUpdate, Experiment, Round
 from .selectors import round_batch
-from .storage import blob_read, blob_write
+from .storage import blob_read, blob_write, blobs_read, blobs_write
 
 
 class RoundError(Exception):
@@ -57,6 +58,11 @@ class AggregatedRound:
     global_params: bytes
     metrics: dict
     baseline_params: bytes | None = None
+
+
+CLIENT_UPDATE_FIELDS = [
+    "round", "client", "samples", "update_hash", "train_loss", "accepted", "reason", "worker", "train_seconds"
+]
 
 
 def worker_name():
@@ -146,7 +152,8 @@ def _client_train(federation, previous, round_number, client_index, worker):
 
 
 def client_update_store(update):
-    """Stores the update's blob and returns a JSON-ready description of it (for a task's result)."""
+    """Stores the update's blob and returns a JSON-ready description of it (for a task's result). Call it inside
+    the transaction that records the description."""
     return {
         "client_index": update.client_index,
         "samples": update.samples,
@@ -157,12 +164,16 @@ def client_update_store(update):
     }
 
 
-def client_update_load(description):
-    """The TrainedUpdate a `client_update_store` description names, its blob read back from the store."""
-    data = blob_read(description["update"])
-    if data is None:
-        raise RoundError(f"the update blob {description['update']} is missing from the blob store or damaged")
-    return TrainedUpdate(**{**description, "update": data})
+def client_updates_load(descriptions):
+    """The TrainedUpdates that `client_update_store` descriptions name, their blobs read back from the store."""
+    blobs = blobs_read(description["update"] for description in descriptions)
+    updates = []
+    for description in descriptions:
+        data = blobs[description["update"]]
+        if data is None:
+            raise RoundError(f"the update blob {description['update']} is missing from the blob store or damaged")
+        updates.append(TrainedUpdate(**{**description, "update": data}))
+    return updates
 
 
 def round_aggregate(*, experiment, round_number, updates, previous=None):
@@ -271,7 +282,7 @@ def round_record(*, experiment, number, updates, global_params, metrics, baselin
             ).first()
             if parent_model is None:
                 raise RoundError(f"round {number} cannot be recorded before round {number - 1}")
-        model_hash = blob_write(global_params)
+        model_hash, *update_hashes = blobs_write([global_params, *(update.update for update in updates)])
         baseline_hash = blob_write(baseline_params) if baseline_params is not None else ""
         try:
             with transaction.atomic():
@@ -300,21 +311,20 @@ def round_record(*, experiment, number, updates, global_params, metrics, baselin
         rows, records = [], []
         if number == 0:
             records.append(ledger_records.experiment_record(experiment_id=experiment.id, config=config.as_dict()))
-        for update in updates:
+        for update, update_hash in zip(updates, update_hashes):
             if update.client_index not in clients:
                 raise RoundError(f"there is no client {update.client_index} in experiment {experiment.id}")
-            update_hash = blob_write(update.update)
             rows.append(
-                ClientUpdate(
-                    round=round_row,
-                    client_id=clients[update.client_index],
-                    samples=update.samples,
-                    update_hash=update_hash,
-                    train_loss=update.train_loss,
-                    accepted=update.accepted,
-                    reason=update.reason[:300],
-                    worker=update.worker[:200],
-                    train_seconds=update.train_seconds,
+                (
+                    round_row.pk,
+                    clients[update.client_index],
+                    update.samples,
+                    update_hash,
+                    update.train_loss,
+                    update.accepted,
+                    update.reason[:300],
+                    update.worker[:200],
+                    update.train_seconds,
                 )
             )
             records.append(
@@ -330,7 +340,7 @@ def round_record(*, experiment, number, updates, global_params, metrics, baselin
                     worker=update.worker[:200],
                 )
             )
-        ClientUpdate.objects.bulk_create(rows)
+        rows_insert(ClientUpdate, CLIENT_UPDATE_FIELDS, rows)
         records.append(
             ledger_records.global_model_record(
                 experiment_id=experiment.id,

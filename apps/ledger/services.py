@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from apps.core.db import rows_insert
 from apps.events.models import Event
 from apps.events.services import event_emit
 
@@ -427,17 +428,13 @@ def _block_row(checked: CheckedBlock, *, status, mined_seconds=None, hash_rate=N
     )
 
 
-def _record_rows(block: Block, checked: CheckedBlock, record_bytes) -> list[Record]:
+_RECORD_FIELDS = ["block", "position", "body", "txid", "type", "experiment_id", "round_number"]
+
+
+def _record_rows(block: Block, checked: CheckedBlock, record_bytes) -> list[tuple]:
+    """The block's Record rows, as values of _RECORD_FIELDS."""
     return [
-        Record(
-            block=block,
-            position=position,
-            body=data.decode(),
-            txid=txid,
-            type=kind,
-            experiment_id=experiment_id,
-            round_number=round_number,
-        )
+        (block.pk, position, data.decode(), txid, kind, experiment_id, round_number)
         for position, (data, (txid, kind, experiment_id, round_number)) in enumerate(
             zip(record_bytes, checked.columns()["record_columns"])
         )
@@ -447,7 +444,7 @@ def _record_rows(block: Block, checked: CheckedBlock, record_bytes) -> list[Reco
 def _block_store(checked: CheckedBlock, record_bytes, *, status, mined_seconds=None, hash_rate=None) -> Block:
     block = _block_row(checked, status=status, mined_seconds=mined_seconds, hash_rate=hash_rate)
     block.save()
-    Record.objects.bulk_create(_record_rows(block, checked, record_bytes))
+    rows_insert(Record, _RECORD_FIELDS, _record_rows(block, checked, record_bytes))
     return block
 
 
@@ -464,8 +461,10 @@ def blocks_store_checked(blocks: list[tuple[CheckedBlock, list[bytes]]]) -> list
     key = _checkpoint_key()
     with transaction.atomic():
         rows = Block.objects.bulk_create([_block_row(checked, status=MAIN) for checked, _ in blocks])
-        Record.objects.bulk_create(
-            record for row, (checked, record_bytes) in zip(rows, blocks) for record in _record_rows(row, checked, record_bytes)
+        rows_insert(
+            Record,
+            _RECORD_FIELDS,
+            (record for row, (checked, record_bytes) in zip(rows, blocks) for record in _record_rows(row, checked, record_bytes)),
         )
         Checkpoint.objects.bulk_create(
             [Checkpoint(height=row.height, hash=row.hash, signature=checkpoint_signature(key, row.height, row.hash)) for row in rows],

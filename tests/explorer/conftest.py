@@ -32,13 +32,6 @@ SMALL_EXPERIMENT = {
 }
 
 
-@pytest.fixture(autouse=True)
-def blob_dir(settings, tmp_path):
-    """Each test stores model blobs in a directory of its own."""
-    settings.BLOB_DIR = tmp_path / "blobs"
-    return settings.BLOB_DIR
-
-
 def run_experiment(**settings):
     """An experiment run to its end in this process: every round recorded and mined into a block."""
     experiment = experiment_create(**{**SMALL_EXPERIMENT, **settings})

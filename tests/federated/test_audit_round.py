@@ -6,10 +6,9 @@ import rfc8785
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from apps.federated.models import ClientUpdate, Round
+from apps.federated.models import Blob, ClientUpdate, Round
 from apps.federated.selectors import round_audit
 from apps.federated.services import experiment_create, experiment_run, experiment_run_round
-from apps.federated.storage import blob_path
 from apps.ledger.models import Record
 
 from .conftest import SMALL
@@ -48,16 +47,15 @@ def problems_after(experiment, number):
 
 def test_a_damaged_update_blob_fails_the_audit(finished):
     update = ClientUpdate.objects.filter(round__number=2).first()
-    path = blob_path(update.update_hash)
-    data = bytearray(path.read_bytes())
+    data = bytearray(Blob.objects.get(sha256=update.update_hash).data)
     data[-1] ^= 1
-    path.write_bytes(bytes(data))
+    Blob.objects.filter(sha256=update.update_hash).update(data=bytes(data))
     problems = problems_after(finished, 2)
     assert problems == [f"the update of client {update.client.index} ({update.update_hash}) is missing or damaged"]
 
 
 def test_a_missing_previous_model_fails_the_audit(finished):
-    blob_path(Round.objects.get(number=1).global_model_hash).unlink()
+    Blob.objects.filter(sha256=Round.objects.get(number=1).global_model_hash).delete()
     assert "the previous global model" in problems_after(finished, 2)[0]
 
 

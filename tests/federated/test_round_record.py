@@ -11,8 +11,8 @@ from apps.federated.services import (
     RoundError,
     TrainedUpdate,
     client_train,
-    client_update_load,
     client_update_store,
+    client_updates_load,
     experiment_create,
     experiment_run_round,
     round_aggregate,
@@ -75,7 +75,7 @@ def test_the_split_steps_give_exactly_what_the_in_process_round_gives():
         json.loads(json.dumps(client_update_store(client_train(experiment=split, round_number=1, client_index=int(k)))))
         for k in reversed(clients)
     ]
-    trained = [client_update_load(result) for result in results]
+    trained = client_updates_load(results)
     outcome = round_aggregate(experiment=split, round_number=1, updates=trained)
     split_round = round_record(experiment=split, number=1, updates=outcome.updates, global_params=outcome.global_params,
                                metrics=outcome.metrics, baseline_params=outcome.baseline_params)
@@ -84,7 +84,7 @@ def test_the_split_steps_give_exactly_what_the_in_process_round_gives():
     assert split_round.baseline_model_hash == whole_round.baseline_model_hash
     assert np.array_equal(round_global_params(experiment=split, number=1), round_global_params(experiment=whole, number=1))
     with pytest.raises(RoundError, match="missing from the blob store"):
-        client_update_load({**results[0], "update": "0" * 64})
+        client_updates_load([results[1], {**results[0], "update": "0" * 64}])
 
 
 def test_bad_updates_are_recorded_as_rejected_with_their_reason():

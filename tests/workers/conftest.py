@@ -8,13 +8,6 @@ from django.utils.module_loading import import_string
 from apps.workers import services
 
 
-@pytest.fixture(autouse=True)
-def blob_dir(settings, tmp_path):
-    """Each test stores model blobs in a directory of its own."""
-    settings.BLOB_DIR = tmp_path / "blobs"
-    return settings.BLOB_DIR
-
-
 @dataclass
 class Enqueued:
     job_id: int

@@ -12,9 +12,8 @@ from apps.federated.lifecycle import (
     experiment_resume,
     experiment_start,
 )
-from apps.federated.models import ClientUpdate, Experiment, Round
+from apps.federated.models import Blob, ClientUpdate, Experiment, Round
 from apps.federated.services import experiment_create, round_aggregate
-from apps.federated.storage import blob_path
 from apps.ledger.models import Block, PendingBatch
 from apps.ledger.services import chain_verify
 from apps.workers.models import Job
@@ -128,7 +127,7 @@ def test_a_cancelled_experiment_stops_its_round_writes_nothing_more_and_its_reco
 def test_a_round_that_cannot_be_aggregated_fails_the_experiment_with_the_reason(queue):
     experiment = round_one_trained(queue)
     lost = Job.objects.filter(experiment_id=experiment.id, status="done", client_index__isnull=False).first()
-    blob_path(lost.result["update"]).unlink()
+    Blob.objects.filter(sha256=lost.result["update"]).delete()
     queue.run_all()
 
     experiment.refresh_from_db()

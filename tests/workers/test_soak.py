@@ -14,7 +14,7 @@ from apps.ledger.services import chain_verify
 from apps.workers.models import Job
 from tests.conftest import wait_for
 
-from .test_worker_processes import assert_log_clean, blob_dir, started_pool  # noqa: F401 (blob_dir: a fixture)
+from .test_worker_processes import assert_log_clean, started_pool
 
 pytestmark = pytest.mark.slow
 

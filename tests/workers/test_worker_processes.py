@@ -22,12 +22,6 @@ pytestmark = pytest.mark.slow
 TERMINAL = (Experiment.Status.FINISHED, Experiment.Status.FAILED, Experiment.Status.CANCELLED)
 
 
-@pytest.fixture(autouse=True)
-def blob_dir(settings):
-    """The workers and this test read and write the same blob store (the data directory's)."""
-    return settings.BLOB_DIR
-
-
 def started_pool(worker_pool, tmp_path, workers=2):
     pool = worker_pool(workers=workers, log=tmp_path / "workers.log")
     wait_for(lambda: len(pool.worker_pids()) >= workers + 1, message="the workers and the scheduler")
