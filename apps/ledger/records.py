@@ -35,17 +35,50 @@ _MAX_EXACT_INTEGER = 2**53 - 1  # RFC 8785 refuses integers beyond what a float6
 def canonical_bytes(record) -> bytes:
     """The record's RFC 8785 bytes: what its Merkle leaf and txid are computed from.
 
-    Encoding is the costly step of recording (pure Python): callers encode a record once and pass its bytes on.
+    Encoding is the costly step of recording: callers encode a record once and pass its bytes on.
     """
     if not isinstance(record, dict):
         raise ValueError(f"a record is a JSON object, got {type(record).__name__}")
     if not isinstance(record.get("type"), str) or not record["type"]:
         raise ValueError("a record needs a non-empty string 'type'")
     try:
-        return rfc8785.dumps(record)
+        return _rfc8785(record)
     except rfc8785.CanonicalizationError as error:
         _check_finite(record, "record")  # names where a non-finite number hides
         raise ValueError(f"record cannot be canonicalized: {error}") from None
+
+
+def _rfc8785(value) -> bytes:
+    """RFC 8785 bytes of a JSON value. The standard library's encoder (in C, four times faster than rfc8785's)
+    writes the very same bytes when its sorted keys and strings are ASCII, its integers within 2**53 and its
+    floats spelled alike by Python and ECMAScript; other values go to rfc8785."""
+    if _spelled_alike(value):
+        return _FAST_ENCODER.encode(value).encode()
+    return rfc8785.dumps(value)
+
+
+# ensure_ascii=False: with True, json would also escape DEL (0x7f), which RFC 8785 writes as it is.
+_FAST_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _spelled_alike(value) -> bool:
+    """Whether json.dumps spells `value` as RFC 8785 does. Strings: both escape only '"', '\\' and control
+    characters, alike (\\n, \\u001f), and keys of ASCII sort the same by code point as by UTF-16 unit.
+    Floats: both write the shortest digits that round-trip; Python in plain notation from 1e-4 to 1e16 and
+    ECMAScript from 1e-6 to 1e21, except integral ones (Python writes 2.0, ECMAScript 2)."""
+    if isinstance(value, str):
+        return value.isascii()
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -_MAX_EXACT_INTEGER <= value <= _MAX_EXACT_INTEGER
+    if isinstance(value, float):
+        return 1e-4 <= abs(value) < 1e16 and not value.is_integer()
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and key.isascii() and _spelled_alike(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_spelled_alike(item) for item in value)
+    return False
 
 
 def txid(record) -> str:
@@ -86,7 +119,7 @@ def parse_canonical(data: bytes) -> dict:
     """The record encoded by `data`, which must be exactly its canonical form; ValueError otherwise."""
     record = parse_record(data)
     try:
-        encoded = rfc8785.dumps(record)  # refuses NaN and infinities itself
+        encoded = _rfc8785(record)  # refuses NaN and infinities itself
     except rfc8785.CanonicalizationError as error:
         raise ValueError(f"record cannot be canonicalized: {error}") from None
     if encoded != bytes(data):
