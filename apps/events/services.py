@@ -11,7 +11,7 @@ _OUTBOX_LOCK_ID = 0x46656443  # "FedC"
 
 def event_emit(*, type, payload, experiment_id=None):
     """Adds an event to the outbox. Call it inside the transaction that writes what it describes."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # a transaction for the lock; an error undoes the caller's too
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_OUTBOX_LOCK_ID])

@@ -91,8 +91,7 @@ def _as_bytes(value) -> bytes:
 
 def main_tip() -> Block:
     """The highest block of the main chain (the genesis block on a new install)."""
-    genesis_ensure()
-    return Block.objects.filter(status=MAIN).order_by("-height").first()
+    return Block.objects.filter(status=MAIN).order_by("-height").first() or genesis_ensure()
 
 
 def _tip_summary(block: Block) -> ChainTip:
@@ -241,11 +240,18 @@ def checkpoint_sign(*, block: Block | None = None) -> Checkpoint:
     """Signs the hash of `block` (default: the main tip) at its height with settings.CHECKPOINT_KEY."""
     if block is None:
         block = main_tip()
-    checkpoint, _ = Checkpoint.objects.update_or_create(
-        height=block.height,
-        defaults={"hash": block.hash, "signature": checkpoint_signature(_checkpoint_key(), block.height, block.hash)},
+    return _checkpoints_sign([block])[0]
+
+
+def _checkpoints_sign(blocks: list[Block]) -> list[Checkpoint]:
+    """Signs each block at its height, replacing the checkpoint stored there."""
+    key = _checkpoint_key()
+    return Checkpoint.objects.bulk_create(
+        [Checkpoint(height=b.height, hash=b.hash, signature=checkpoint_signature(key, b.height, b.hash)) for b in blocks],
+        update_conflicts=True,
+        unique_fields=["height"],
+        update_fields=["hash", "signature"],
     )
-    return checkpoint
 
 
 def checkpoint_verify(checkpoint: Checkpoint) -> bool:
@@ -375,12 +381,12 @@ def block_append(
     """Validates a mined block against its parent and stores it, with its records, a signed checkpoint and a
     `block` event, in one transaction. A block for a height the main chain already has (a lost race) is kept
     as stale. Raises BlockRejected, storing nothing, for an invalid block."""
+    genesis_ensure()  # the parent of the first block
     return _block_append(header, _record_bytes(records), batch=batch, mined_seconds=mined_seconds, hash_rate=hash_rate)
 
 
 def _block_append(header: BlockHeader, record_bytes: list[bytes], *, batch, mined_seconds, hash_rate) -> Block:
     """block_append of records already encoded by `_record_bytes`: the bytes checked are the bytes stored."""
-    genesis_ensure()
     with transaction.atomic():
         checked = _block_check(header, record_bytes)
         if batch is not None and (batch.experiment_id, batch.round_number) != (checked.experiment_id, checked.round_number):
@@ -458,7 +464,6 @@ def blocks_store_checked(blocks: list[tuple[CheckedBlock, list[bytes]]]) -> list
     first = blocks[0][0]
     if (first.height, display_hex(first.header.prev_hash)) != (tip.height + 1, tip.hash):
         raise ValueError(f"the blocks do not start on the main tip (height {tip.height}, {tip.hash})")
-    key = _checkpoint_key()
     with transaction.atomic():
         rows = Block.objects.bulk_create([_block_row(checked, status=MAIN) for checked, _ in blocks])
         rows_insert(
@@ -466,12 +471,7 @@ def blocks_store_checked(blocks: list[tuple[CheckedBlock, list[bytes]]]) -> list
             _RECORD_FIELDS,
             (record for row, (checked, record_bytes) in zip(rows, blocks) for record in _record_rows(row, checked, record_bytes)),
         )
-        Checkpoint.objects.bulk_create(
-            [Checkpoint(height=row.height, hash=row.hash, signature=checkpoint_signature(key, row.height, row.hash)) for row in rows],
-            update_conflicts=True,
-            unique_fields=["height"],
-            update_fields=["hash", "signature"],
-        )
+        _checkpoints_sign(rows)
     return rows
 
 
