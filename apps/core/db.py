@@ -11,11 +11,12 @@ def rows_insert(model, fields, rows, *, upsert_on=None):
     such a write. So only for values that need no preparation (str, int, float, bool, bytes and None), and
     with every column that has no database default: the model's defaults are not applied. No primary keys
     are returned. With `upsert_on` (a unique field), a row whose value there is already stored
-    replaces the stored row's other fields.
+    replaces the stored row's other fields where they differ (compared with <>: for NOT NULL columns), and
+    leaves the row unwritten where they do not. Returns the number of rows inserted or updated.
     """
     rows = list(rows)
     if not rows:
-        return
+        return 0
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     columns = [quote(model._meta.get_field(name).column) for name in fields]
@@ -25,7 +26,10 @@ def rows_insert(model, fields, rows, *, upsert_on=None):
     )
     if upsert_on is not None:
         key = quote(model._meta.get_field(upsert_on).column)
-        updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns if column != key)
-        sql += f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
+        others = [column for column in columns if column != key]
+        updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in others)
+        changed = " OR ".join(f"{quote(model._meta.db_table)}.{column} <> EXCLUDED.{column}" for column in others)
+        sql += f" ON CONFLICT ({key}) DO UPDATE SET {updates} WHERE {changed}"
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
+        return cursor.rowcount

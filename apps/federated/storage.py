@@ -22,8 +22,8 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def blobs_write(blobs):
-    """Stores the blobs and returns their SHA-256 hex, in order. A name already stored gets these bytes again
-    (the same ones, unless the stored copy was damaged). Call it inside the transaction that names them."""
+    """Stores the blobs and returns their SHA-256 hex, in order. A blob already stored intact is not written
+    again; a damaged copy is replaced. Call it inside the transaction that names them."""
     blobs = [bytes(data) for data in blobs]
     digests = [content_address(data) for data in blobs]
     by_name = dict(zip(digests, blobs))  # one row per name: an upsert may not touch a row twice

@@ -38,10 +38,18 @@ def test_a_duplicate_key_fails_and_changes_nothing_unless_upserting():
         rows_insert(Blob, ["sha256", "data"], [("2" * 64, b"new"), ("1" * 64, b"second")])
     assert {blob.sha256: bytes(blob.data) for blob in Blob.objects.all()} == {"1" * 64: b"first"}
 
-    rows_insert(Blob, ["sha256", "data"], [("2" * 64, b"new"), ("1" * 64, b"second")], upsert_on="sha256")
+    written = rows_insert(Blob, ["sha256", "data"], [("2" * 64, b"new"), ("1" * 64, b"second")], upsert_on="sha256")
+    assert written == 2
     assert {blob.sha256: bytes(blob.data) for blob in Blob.objects.all()} == {"1" * 64: b"second", "2" * 64: b"new"}
+
+
+def test_an_upsert_leaves_rows_that_would_not_change_unwritten():
+    rows_insert(Blob, ["sha256", "data"], [("1" * 64, b"first"), ("2" * 64, b"second")])
+    written = rows_insert(Blob, ["sha256", "data"], [("1" * 64, b"first"), ("2" * 64, b"2nd")], upsert_on="sha256")
+    assert written == 1
+    assert {blob.sha256: bytes(blob.data) for blob in Blob.objects.all()} == {"1" * 64: b"first", "2" * 64: b"2nd"}
 
 
 def test_no_rows_is_no_statement(django_assert_num_queries):
     with django_assert_num_queries(0):
-        rows_insert(Blob, ["sha256", "data"], iter([]))
+        assert rows_insert(Blob, ["sha256", "data"], iter([])) == 0
