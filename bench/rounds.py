@@ -1,7 +1,7 @@
 """Time per federated round: FedChain against a bare numpy FedAvg loop doing the same arithmetic, same run.
 
 FedChain's round is the whole path `run_experiment` takes: every client's local training, aggregation,
-evaluation, serialization and hashing of every model, blobs on disk, the Round and ClientUpdate rows, the ledger
+evaluation, serialization and hashing of every model, the model blobs, the Round and ClientUpdate rows, the ledger
 records and batch, the outbox event, then mining the block at the lowest difficulty and appending it with its
 validation. The bare loop is plain numpy: the same local SGD, weighted average and test evaluation on the same
 data and shards, with nothing recorded. Both produce the same global model, bit for bit (checked every round):
