@@ -60,11 +60,6 @@ class AggregatedRound:
     baseline_params: bytes | None = None
 
 
-CLIENT_UPDATE_FIELDS = [
-    "round", "client", "samples", "update_hash", "train_loss", "accepted", "reason", "worker", "train_seconds"
-]
-
-
 def worker_name():
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -264,6 +259,11 @@ def round_initial(*, experiment):
     return AggregatedRound(0, [], blob, metrics, blob if experiment.baseline else None)
 
 
+_CLIENT_UPDATE_FIELDS = [
+    "round", "client", "samples", "update_hash", "train_loss", "accepted", "reason", "worker", "train_seconds"
+]
+
+
 def round_record(*, experiment, number, updates, global_params, metrics, baseline_params=None):
     """Records a round in ONE transaction: the Round and its ClientUpdates, their blobs, the round's ledger batch
     (experiment record in round 0, one record per update, the global model record) and a `round` event.
@@ -340,7 +340,7 @@ def round_record(*, experiment, number, updates, global_params, metrics, baselin
                     worker=update.worker[:200],
                 )
             )
-        rows_insert(ClientUpdate, CLIENT_UPDATE_FIELDS, rows)
+        rows_insert(ClientUpdate, _CLIENT_UPDATE_FIELDS, rows)
         records.append(
             ledger_records.global_model_record(
                 experiment_id=experiment.id,
