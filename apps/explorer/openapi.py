@@ -260,6 +260,7 @@ ROUND = _object(
         "baseline_loss": _nullable(NUMBER),
         "baseline_accuracy": _nullable(NUMBER),
         "clients_sampled": INTEGER,
+        "clients_dropped": INTEGER,
         "clients_accepted": INTEGER,
         "created_at": TIMESTAMP,
         "record": LEDGER_REF,

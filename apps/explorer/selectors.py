@@ -360,6 +360,7 @@ def _round_dicts(experiment, rounds):
             "global_model": row.global_model_hash,
             "model_url": reverse("api:model", args=[row.global_model_hash]),
             "clients_sampled": row.clients_sampled,
+            "clients_dropped": row.clients_dropped,
             "clients_accepted": row.clients_accepted,
             "created_at": row.created_at.isoformat(),
             "record": ledger.get((row.number, "model")),

@@ -90,7 +90,7 @@ class ClientAdmin(ReadOnlyAdmin):
 @admin.register(Round)
 class RoundAdmin(ReadOnlyAdmin):
     list_display = ["experiment", "number", "test_loss", "test_accuracy", "baseline_accuracy", "clients_sampled",
-                    "clients_accepted", "global_model_hash", "created_at"]
+                    "clients_dropped", "clients_accepted", "global_model_hash", "created_at"]
     list_filter = ["experiment"]
     search_fields = ["global_model_hash"]
 

@@ -113,8 +113,11 @@ class Round(models.Model):
     baseline_model_hash = _hash_field(blank=True)
     baseline_loss = models.FloatField(null=True, blank=True)
     baseline_accuracy = models.FloatField(null=True, blank=True)
-    clients_sampled = models.PositiveIntegerField(default=0)
-    clients_accepted = models.PositiveIntegerField(default=0)
+    clients_sampled = models.PositiveIntegerField(default=0, help_text="clients chosen to train in this round")
+    clients_dropped = models.PositiveIntegerField(
+        default=0, help_text="sampled clients whose update had not come in at the round's deadline"
+    )
+    clients_accepted = models.PositiveIntegerField(default=0, help_text="updates the aggregator used")
     train_seconds = models.FloatField(default=0.0, help_text="sum of the clients' local training times")
     aggregate_seconds = models.FloatField(default=0.0)
     evaluate_seconds = models.FloatField(default=0.0)

@@ -37,6 +37,7 @@ def experiment_summary(experiment):
             "baseline_accuracy": row.baseline_accuracy,
             "global_model": row.global_model_hash,
             "clients_sampled": row.clients_sampled,
+            "clients_dropped": row.clients_dropped,
             "clients_accepted": row.clients_accepted,
             "block_height": heights.get(row.number),
         }

@@ -269,11 +269,15 @@ def round_record(*, experiment, number, updates, global_params, metrics, baselin
     (experiment record in round 0, one record per update, the global model record) and a `round` event.
 
     Round `number - 1` must be recorded already; recording the same round twice raises RoundError and writes
-    nothing.
+    nothing. Sampled clients without an update are recorded as dropped.
     """
     if number > 0 and not updates:
         raise RoundError(f"round {number} has no client updates to record")
     config = experiment.config()
+    sampled = {int(index) for index in federation_for(config).round_clients(number)} if number else set()
+    for update in updates:
+        if update.client_index not in sampled:
+            raise RoundError(f"client {update.client_index} was not sampled in round {number}")
     with transaction.atomic():
         parent_model = None
         if number > 0:
@@ -295,7 +299,8 @@ def round_record(*, experiment, number, updates, global_params, metrics, baselin
                     baseline_model_hash=baseline_hash,
                     baseline_loss=metrics.get("baseline_loss"),
                     baseline_accuracy=metrics.get("baseline_accuracy"),
-                    clients_sampled=len(updates),
+                    clients_sampled=len(sampled),
+                    clients_dropped=len(sampled) - len({update.client_index for update in updates}),
                     clients_accepted=sum(update.accepted for update in updates),
                     train_seconds=metrics.get("train_seconds", 0.0),
                     aggregate_seconds=metrics.get("aggregate_seconds", 0.0),
@@ -372,6 +377,7 @@ def round_payload(round_row):
         "baseline_loss": round_row.baseline_loss,
         "baseline_accuracy": round_row.baseline_accuracy,
         "clients_sampled": round_row.clients_sampled,
+        "clients_dropped": round_row.clients_dropped,
         "clients_accepted": round_row.clients_accepted,
         "train_seconds": round_row.train_seconds,
         "aggregate_seconds": round_row.aggregate_seconds,

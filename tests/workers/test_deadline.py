@@ -41,6 +41,7 @@ def test_at_the_deadline_the_round_aggregates_the_clients_in_and_drops_the_late_
     trained = Job.objects.filter(experiment_id=experiment.id, round_number=1, status="done", client_index__isnull=False)
     dropped = Job.objects.filter(experiment_id=experiment.id, round_number=1, status="dropped")
     assert trained.count() == 2 and dropped.count() == 2
+    assert (round_one.clients_sampled, round_one.clients_dropped, round_one.clients_accepted) == (4, 2, 2)
     assert all(job.error.startswith("late:") for job in dropped)
     assert sorted(ClientUpdate.objects.filter(round=round_one).values_list("client__index", flat=True)) == sorted(
         trained.values_list("client_index", flat=True)

@@ -3,7 +3,7 @@
 import { embeddedState, startLivePage } from "./live.js";
 import { ChainView, el, formatNumber, formatPercent, formatSeconds, roundLink, throttled } from "./render.js";
 
-const COLORS = { federated: "#2f5bd3", baseline: "#8a93a6", mining: "#b26a00", training: "#2f5bd3", accepted: "#1a7f37", rejected: "#c62828" };
+const COLORS = { federated: "#2f5bd3", baseline: "#8a93a6", mining: "#b26a00", training: "#2f5bd3", accepted: "#1a7f37", rejected: "#c62828", dropped: "#b0b7c3" };
 const PLOT_CONFIG = { responsive: true, displaylogo: false, displayModeBar: false };
 // Which status each staff control applies to (apps/federated/lifecycle.py decides; this only greys buttons).
 const CONTROL_ALLOWED = { pause: ["running"], resume: ["paused"], cancel: ["queued", "running", "paused"] };
@@ -74,7 +74,8 @@ function renderCharts() {
   const trained = rounds.filter((r) => r.round > 0);
   plot("updates-chart", [
     { x: trained.map((r) => r.round), y: trained.map((r) => r.clients_accepted), name: "accepted", type: "bar", marker: { color: COLORS.accepted } },
-    { x: trained.map((r) => r.round), y: trained.map((r) => r.clients_sampled - r.clients_accepted), name: "rejected", type: "bar", marker: { color: COLORS.rejected } },
+    { x: trained.map((r) => r.round), y: trained.map((r) => r.clients_sampled - (r.clients_dropped || 0) - r.clients_accepted), name: "rejected", type: "bar", marker: { color: COLORS.rejected } },
+    { x: trained.map((r) => r.round), y: trained.map((r) => r.clients_dropped || 0), name: "dropped (late)", type: "bar", marker: { color: COLORS.dropped } },
   ], layout("client updates", { barmode: "stack", xaxis: roundAxis({ bars: true }) }));
 }
 
@@ -129,7 +130,7 @@ function renderRoundsTable() {
       el("td", {}, formatNumber(r.test_loss)),
       el("td", {}, formatPercent(r.test_accuracy)),
       el("td", { class: "wide-only" }, formatPercent(r.baseline_accuracy)),
-      el("td", {}, r.round === 0 ? "–" : `${r.clients_accepted} / ${r.clients_sampled}`),
+      el("td", {}, r.round === 0 ? "–" : `${r.clients_accepted} / ${r.clients_sampled}` + (r.clients_dropped ? ` (${r.clients_dropped} late)` : "")),
       el("td", {}, block ? el("a", { href: `/search?q=${block.hash}` }, block.height) : "pending"),
       el("td", { class: "wide-only" }, block ? formatSeconds(block.mined_seconds) : "–"));
   });
