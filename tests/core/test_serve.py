@@ -2,6 +2,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -34,6 +35,10 @@ def test_serve_answers_and_stops_every_process_on_sigint(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines = []
+    # Collects the output as it comes (list.extend appends each line as it is read).
+    reader = threading.Thread(target=lines.extend, args=(serve.stdout,), daemon=True)
+    reader.start()
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for(lambda: get(base + "/")[0] == 200, timeout=60, message="the dashboard to answer")
@@ -47,9 +52,12 @@ def test_serve_answers_and_stops_every_process_on_sigint(tmp_path):
             timeout=30,
             message="the web server, chain watcher, consumer and its workers",
         )
+        # The address is printed once serve itself has seen the server answer (it looks every 0.2 s).
+        wait_for(lambda: any(f"http://127.0.0.1:{port}/" in line for line in lines), message="the address")
     finally:
         serve.send_signal(signal.SIGINT)
-        output, _ = serve.communicate(timeout=30)
+        serve.wait(timeout=30)
+        reader.join(timeout=10)
+    output = "".join(lines)
     assert serve.returncode == 0, output
-    assert f"http://127.0.0.1:{port}/" in output
     wait_for(lambda: not processes_with_env("FEDCHAIN_DATA_DIR", str(tmp_path)), timeout=10, message="no process left")

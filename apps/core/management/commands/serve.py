@@ -53,6 +53,7 @@ class Command(BaseCommand):
             if not stopping and all(child.poll() is None for child in children.values()):
                 self.stdout.write(f"FedChain is running at http://{host}:{port}/  ({workers} worker processes)")
                 self.stdout.write("Press Ctrl-C to stop.")
+                self.stdout.flush()  # at once, also when the output goes to a pipe or a file
             while not stopping:
                 exited = [name for name, child in children.items() if child.poll() is not None]
                 if exited:
