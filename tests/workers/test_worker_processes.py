@@ -6,6 +6,7 @@ import signal
 import socket
 
 import pytest
+from huey.contrib.djhuey import HUEY
 
 from apps.events.models import Event
 from apps.federated.lifecycle import experiment_start
@@ -50,6 +51,11 @@ def assert_ran_once_to_the_end(experiment):
     assert report.valid, report.as_dict()
 
 
+def task_statuses():
+    """The statuses in Huey's records of tasks run through Django's task API."""
+    return {HUEY.serializer.deserialize(record)["status"] for record in HUEY.storage.result_items().values()}
+
+
 def assert_log_clean(tmp_path):
     log = (tmp_path / "workers.log").read_text()
     assert "database is locked" not in log
@@ -74,6 +80,9 @@ def test_workers_run_an_experiment_to_the_end_training_clients_in_parallel(worke
     assert rounds == [0, 1, 2, 3, 4]
     progress = Event.objects.filter(type="client_update", experiment_id=experiment.id).last().payload
     assert (progress["round"], progress["rounds"], progress["clients_done"]) == (4, 4, 8)
+    # Huey's record of each task that ran a job is gone (the job's row has its outcome): nothing piles up. Only
+    # tasks still waiting keep theirs (the rounds' deadline wake-ups, due in ten minutes).
+    wait_for(lambda: task_statuses() <= {"READY"}, message="the records of the tasks that ran to be forgotten")
     assert_log_clean(tmp_path)
 
 
@@ -116,20 +125,26 @@ def test_workers_killed_mid_training_leave_no_partial_round_and_the_experiment_f
 
 def test_a_worker_killed_mid_mining_is_replaced_and_the_chain_carries_on(worker_pool, tmp_path):
     pool = started_pool(worker_pool, tmp_path)
-    # Blocks of about 4 million hashes: seconds of searching each. Two rounds give two blocks to aim at, in case
-    # the first is found before the kill can land.
-    experiment = experiment_create(dataset="iris", clients=3, rounds=2, difficulty_bits=22, baseline=False)
+    # Blocks of about 4 million hashes: seconds of searching each. A block may be found before its first progress
+    # report, or between the look and the kill; then the next block is the target (three rounds, four blocks).
+    experiment = experiment_create(dataset="iris", clients=3, rounds=3, difficulty_bits=22, baseline=False)
     experiment_start(experiment=experiment)
+    targets = []
 
     def miner_mid_search():
         reported = Event.objects.filter(type="mining_progress", experiment_id=experiment.id).exists()
-        return reported and dead_claims("mine").filter(experiment_id=experiment.id).first()
+        return reported and dead_claims("mine").filter(experiment_id=experiment.id).exclude(pk__in=targets).first()
 
-    miner = wait_for(miner_mid_search, timeout=90, interval=0.05, message="a miner mid-search")
-    os.kill(int(miner.worker.rsplit(":", 1)[1]), signal.SIGKILL)
+    while True:
+        miner = wait_for(miner_mid_search, timeout=90, interval=0.05, message="a miner mid-search")
+        targets.append(miner.pk)
+        os.kill(int(miner.worker.rsplit(":", 1)[1]), signal.SIGKILL)
+        miner = wait_for(lambda: Job.objects.filter(pk=miner.pk, status=Job.Status.DONE).first(), timeout=120,
+                         message=f"{miner.key} to be done")
+        if miner.attempts == 2:  # killed mid-search, then claimed again by the replacement worker
+            break
+        assert miner.attempts == 1 and len(targets) <= experiment.rounds, "every kill came after its block was found"
 
     assert_ran_once_to_the_end(ended(experiment, timeout=120))
-    miner.refresh_from_db()
-    assert miner.status == Job.Status.DONE and miner.attempts == 2
     assert pool.proc.poll() is None  # the consumer replaced its worker and went on
     assert_log_clean(tmp_path)
