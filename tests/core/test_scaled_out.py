@@ -8,6 +8,7 @@ import textwrap
 import uuid
 
 import pytest
+import redis
 from django.conf import settings
 
 
@@ -41,6 +42,10 @@ def scaled_out_env(tmp_path):
     )
     yield env
     subprocess.run([*psql, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=False)
+    queue = redis.Redis(host=REDIS[0], port=REDIS[1])
+    leftovers = list(queue.scan_iter(f"huey.*.{name}"))  # the queue's schedule and task records
+    if leftovers:
+        queue.delete(*leftovers)
 
 
 def manage(env, *args, **kwargs):
