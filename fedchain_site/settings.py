@@ -4,6 +4,7 @@ The defaults run everything on one machine: SQLite, Huey on SQLite, an in-proces
 DATABASE_URL and REDIS_URL scale it out to PostgreSQL and Redis without code changes.
 """
 
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -73,8 +74,23 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
-# Signs chain checkpoints; kept outside the database so a database writer cannot forge them.
-CHECKPOINT_KEY = env_str("FEDCHAIN_CHECKPOINT_KEY") or SECRET_KEY
+
+
+def _default_key_dir():
+    """A key directory of this data directory's own, outside it (under the user's XDG state directory), so
+    several nodes on one machine each get theirs and nothing in the data directory reveals the keys."""
+    state = Path(env_str("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    digest = hashlib.sha256(str(DATA_DIR).encode()).hexdigest()[:16]
+    return state / "fedchain" / "keys" / f"{DATA_DIR.name}-{digest}"
+
+
+# The node's keys (apps/core/keys.py): its Ed25519 node key, which names the node and signs the chain's
+# checkpoints. Created on first use (the directory 0700, the files 0600); never inside the data directory.
+FEDCHAIN_KEY_DIR = Path(env_str("FEDCHAIN_KEY_DIR") or _default_key_dir()).resolve()
+# Only read when upgrading checkpoints signed by an earlier version (HMAC-SHA256 under this key, or under the
+# secret key when it was not set): they are re-signed with the node key once their HMAC verifies.
+FEDCHAIN_CHECKPOINT_KEY = env_str("FEDCHAIN_CHECKPOINT_KEY")
+CHECKPOINT_KEY = FEDCHAIN_CHECKPOINT_KEY or SECRET_KEY
 
 # --- Ledger (chain parameters: every node validating the same chain must use the same values) ---
 FEDCHAIN_POW_LIMIT_BITS = env_int("FEDCHAIN_POW_LIMIT_BITS", 8)  # easiest difficulty: leading zero bits

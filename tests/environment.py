@@ -4,6 +4,8 @@ import os
 import tempfile
 
 os.environ["FEDCHAIN_DATA_DIR"] = os.environ.get("FEDCHAIN_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="fedchain-test-")
+# Keys of the test run's own, outside its data directory (as the default is), removed with the temporary files.
+os.environ["FEDCHAIN_KEY_DIR"] = os.environ.get("FEDCHAIN_TEST_KEY_DIR") or tempfile.mkdtemp(prefix="fedchain-test-keys-")
 os.environ.setdefault("DJANGO_DEBUG", "1")
 for name in ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY"):
     # The suite tests the embedded default; tests of the scaled-out setup set these themselves.
