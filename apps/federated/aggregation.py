@@ -10,7 +10,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-AGGREGATORS = ("fedavg", "median", "trimmed_mean", "krum")
+AGGREGATORS = ("fedavg", "median", "trimmed_mean", "krum", "bulyan")
+
+
+class AggregationError(ValueError):
+    """The aggregator cannot tolerate this many faulty updates among this many; the message says why."""
+
+
+def tolerance_error(name, *, clients, byzantine):
+    """Why `name` cannot tolerate `byzantine` faulty updates among `clients`, or None when it can.
+
+    Krum needs n > 2f + 2 (Blanchard et al. 2017), Bulyan n >= 4f + 3 (El Mhamdi et al. 2018).
+    """
+    if name == "krum" and clients <= 2 * byzantine + 2:
+        return (f"Krum tolerating {byzantine} faulty clients needs more than 2f + 2 = {2 * byzantine + 2} updates "
+                f"per round; this round has {clients}")
+    if name == "bulyan" and clients < 4 * byzantine + 3:
+        return (f"Bulyan tolerating {byzantine} faulty clients needs at least 4f + 3 = {4 * byzantine + 3} updates "
+                f"per round; this round has {clients}")
+    return None
 
 
 @dataclass
@@ -77,12 +95,47 @@ def krum_scores(updates, byzantine):
     return scores
 
 
+def krum_rank(updates, byzantine):
+    """(update indices from the lowest Krum score up, scores). Equal scores keep the lower index first, so the
+    choice is reproducible."""
+    scores = krum_scores(updates, byzantine)
+    return sorted(range(len(updates)), key=lambda i: (scores[i], i)), scores
+
+
+def bulyan(updates, byzantine):
+    """(params, indices selected) of Bulyan (El Mhamdi et al. 2018), as Flower's `aggregate_bulyan` with Krum.
+
+    Selection: theta = n - 2f times, Krum (its n - f - 2 neighbours counted among the updates still left) picks
+    the most central remaining update, which leaves the pool. Aggregation, per coordinate: the beta = theta - 2f
+    selected values closest to the coordinate-wise median of the selected updates, averaged (numpy's mean of
+    those values sorted by distance to the median, ties to the lower selection position).
+    """
+    n = len(updates)
+    theta, beta = n - 2 * byzantine, n - 4 * byzantine
+    remaining = list(range(n))
+    selected = []
+    for _ in range(theta):
+        if len(remaining) == 1:
+            best = remaining[0]
+        else:
+            ranked, _ = krum_rank([updates[i] for i in remaining], byzantine)
+            best = remaining[ranked[0]]
+        selected.append(best)
+        remaining.remove(best)
+    stacked = np.stack([updates[i] for i in selected])
+    median = np.median(stacked, axis=0)
+    closest = np.argsort(np.abs(stacked - median), axis=0, kind="stable")[:beta]
+    return np.take_along_axis(stacked, closest, axis=0).mean(axis=0), sorted(selected)
+
+
 def aggregate(name, *, updates, weights, previous, trim_ratio=0.1, byzantine=0, krum_select=1):
     """Screens the updates and aggregates the usable ones with the named aggregator.
 
     `previous` (the current global model) gives the expected size and is kept when nothing is usable.
     Krum selects `krum_select` updates with the lowest scores (1 is Krum, more is Multi-Krum) and averages them
-    weighted by samples, as FedAvg does.
+    weighted by samples, as FedAvg does and as Flower's `aggregate_krum` does (the Multi-Krum paper averages
+    them plainly). Bulyan raises AggregationError when the usable updates are too few to tolerate `byzantine`
+    faulty ones (n >= 4f + 3); the settings refuse such a configuration up front (config.py).
     """
     usable, rejected = updates_screen(updates, len(previous))
     if not usable:
@@ -95,12 +148,20 @@ def aggregate(name, *, updates, weights, previous, trim_ratio=0.1, byzantine=0, 
         return Aggregation(coordinate_median(chosen), usable, rejected)
     if name == "trimmed_mean":
         return Aggregation(trimmed_mean(chosen, trim_ratio), usable, rejected)
+    if name == "bulyan":
+        # Krum alone still ranks a round left with fewer updates (its neighbourhood shrinks, see krum_scores);
+        # Bulyan's trimming has nothing to keep then.
+        problem = tolerance_error(name, clients=len(chosen), byzantine=byzantine)
+        if problem:
+            raise AggregationError(problem)
+        params, selected = bulyan(chosen, byzantine)
+        for position in sorted(set(range(len(chosen))) - set(selected)):
+            rejected[usable[position]] = f"bulyan: not among the {len(selected)} updates Krum selects in turn"
+        return Aggregation(params, [usable[i] for i in selected], dict(sorted(rejected.items())))
     if name == "krum":
         if len(chosen) == 1:
             return Aggregation(chosen[0].copy(), usable, rejected)
-        scores = krum_scores(chosen, byzantine)
-        # Stable order: equal scores keep the lower client first, so the choice is reproducible.
-        ranked = sorted(range(len(chosen)), key=lambda i: (scores[i], i))
+        ranked, scores = krum_rank(chosen, byzantine)
         selected = sorted(ranked[: min(krum_select, len(chosen))])
         for position in ranked[len(selected) :]:
             rejected[usable[position]] = f"krum: score {scores[position]:.6g} not among the {len(selected)} lowest"

@@ -90,3 +90,53 @@ def test_median_and_trimmed_mean_by_coordinate():
 def test_unknown_aggregator_is_refused():
     with pytest.raises(ValueError, match="unknown aggregator 'mean'"):
         aggregate("mean", updates=honest(2), weights=[1, 1], previous=np.zeros(6))
+
+
+def flower_results(updates, weights):
+    return [([update], weight) for update, weight in zip(updates, weights)]
+
+
+@pytest.mark.parametrize("n,f", [(7, 1), (11, 2), (20, 4)])
+def test_bulyan_matches_flowers_aggregate_bulyan(n, f):
+    flower = pytest.importorskip("flwr.server.strategy.aggregate")
+    rng = np.random.default_rng(n)
+    updates = [rng.normal(size=30) for _ in range(n - f)] + [rng.normal(5.0, 3.0, size=30) for _ in range(f)]
+    weights = list(rng.integers(1, 100, size=n))
+    result = aggregate("bulyan", updates=updates, weights=weights, previous=np.zeros(30), byzantine=f)
+    expected = flower.aggregate_bulyan(
+        flower_results(updates, weights), num_malicious=f, aggregation_rule=flower.aggregate_krum, to_keep=0
+    )[0]
+    np.testing.assert_allclose(result.params, expected, rtol=1e-13, atol=1e-15)
+    assert len(result.accepted) == n - 2 * f
+    assert set(result.rejected) == set(range(n)) - set(result.accepted)
+    assert all(reason.startswith("bulyan:") for reason in result.rejected.values())
+
+
+def test_bulyan_rejects_the_outliers_and_trims_per_coordinate():
+    updates = honest(11, size=4, seed=5)
+    updates[2] = np.full(4, 100.0)
+    updates[7] = np.full(4, -100.0)
+    result = aggregate("bulyan", updates=updates, weights=[1] * 11, previous=np.zeros(4), byzantine=2)
+    assert {2, 7} <= set(result.rejected)
+    assert np.allclose(result.params, 1.0, atol=0.05)
+
+
+@pytest.mark.parametrize(
+    "name,clients,byzantine,refused",
+    [("krum", 4, 1, True), ("krum", 5, 1, False), ("bulyan", 6, 1, True), ("bulyan", 7, 1, False),
+     ("bulyan", 10, 2, True), ("bulyan", 11, 2, False), ("median", 2, 5, False)],
+)
+def test_tolerance_bounds(name, clients, byzantine, refused):
+    from apps.federated.aggregation import tolerance_error
+
+    problem = tolerance_error(name, clients=clients, byzantine=byzantine)
+    assert (problem is not None) == refused
+    if refused:
+        assert f"tolerating {byzantine} faulty" in problem and f"this round has {clients}" in problem
+
+
+def test_bulyan_refuses_a_round_it_cannot_tolerate():
+    from apps.federated.aggregation import AggregationError
+
+    with pytest.raises(AggregationError, match=r"at least 4f \+ 3 = 7 updates per round; this round has 6"):
+        aggregate("bulyan", updates=honest(6), weights=[1] * 6, previous=np.zeros(6), byzantine=1)
