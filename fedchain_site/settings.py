@@ -90,7 +90,6 @@ FEDCHAIN_KEY_DIR = Path(env_str("FEDCHAIN_KEY_DIR") or _default_key_dir()).resol
 # Only read when upgrading checkpoints signed by an earlier version (HMAC-SHA256 under this key, or under the
 # secret key when it was not set): they are re-signed with the node key once their HMAC verifies.
 FEDCHAIN_CHECKPOINT_KEY = env_str("FEDCHAIN_CHECKPOINT_KEY")
-CHECKPOINT_KEY = FEDCHAIN_CHECKPOINT_KEY or SECRET_KEY
 
 # --- Ledger (chain parameters: every node validating the same chain must use the same values) ---
 FEDCHAIN_POW_LIMIT_BITS = env_int("FEDCHAIN_POW_LIMIT_BITS", 8)  # easiest difficulty: leading zero bits

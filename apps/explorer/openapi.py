@@ -143,7 +143,7 @@ CHECKPOINT = _object(
         "height": INTEGER,
         "hash": DIGEST,
         "created_at": TIMESTAMP,
-        "signature_valid": {**BOOLEAN, "description": "the signature checks with the key this server holds"},
+        "signature_valid": {**BOOLEAN, "description": "the Ed25519 signature checks with this node's public key"},
         "on_chain": {**BOOLEAN, "description": "the block at that height still has that hash"},
     }
 )

@@ -13,9 +13,11 @@ Choices worth knowing:
 - Each experiment round is one block: round 0 carries the experiment record, every round exactly one global
   model record, round r's coinbase commits round r-1's model, and every record of a block names the block's
   experiment and round (so no record can appear twice on the chain).
-- Every main block's hash is signed at its height with HMAC-SHA256 under settings.CHECKPOINT_KEY (from the
-  environment, never stored). HMAC rather than a public-key signature: the only verifier is the node holding
-  the key, and the key is already a shared secret; a re-mined tail or a forged block fails its checkpoint.
+- Every main block's hash is signed at its height with the node's Ed25519 key (apps/core/keys.py: kept in the
+  key directory, outside the data directory, never stored). A public-key signature rather than an HMAC:
+  anyone holding the node's public key can check the checkpoints, and checking them needs no secret. A
+  re-mined tail or a forged block fails its checkpoint, unless whoever re-mined it could also read the key
+  directory: then only the other nodes of the network can tell.
 - Blocks are appended on the main chain only. A block whose height was taken meanwhile (a lost mining race) is
   kept as stale. Fork choice by cumulative work applies when importing a chain that diverges from the stored one.
 """

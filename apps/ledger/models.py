@@ -115,11 +115,12 @@ class PendingBatch(models.Model):
 
 
 class Checkpoint(models.Model):
-    """A block hash at a height, signed with settings.CHECKPOINT_KEY (which is never stored here)."""
+    """A block hash at a height, signed with the node key (kept in the key directory, never here): see
+    checkpoint.py."""
 
     height = models.PositiveBigIntegerField(unique=True)
     hash = models.CharField(max_length=64)
-    signature = models.CharField(max_length=64)
+    signature = models.CharField(max_length=128, help_text="Ed25519 signature of checkpoint_message(height, hash), hex")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -14,6 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.core.db import rows_insert
+from apps.core.keys import node_key, node_public_key
 from apps.events.models import Event
 from apps.events.services import event_emit
 
@@ -65,15 +66,11 @@ def chain_params() -> ChainParams:
     )
 
 
-def _checkpoint_key() -> bytes:
-    return settings.CHECKPOINT_KEY.encode()
-
-
 def _rules(*, checkpoints: bool = False) -> Rules:
-    key = _checkpoint_key()
+    public_key = node_public_key()
 
     def check(height, hash_hex, signature):
-        return checkpoint_valid(key, height, hash_hex, signature)
+        return checkpoint_valid(public_key, height, hash_hex, signature)
 
     return Rules(chain_params(), now=int(time.time()), checkpoint_check=check if checkpoints else None)
 
@@ -237,7 +234,7 @@ def genesis_ensure() -> Block:
 
 
 def checkpoint_sign(*, block: Block | None = None) -> Checkpoint:
-    """Signs the hash of `block` (default: the main tip) at its height with settings.CHECKPOINT_KEY."""
+    """Signs the hash of `block` (default: the main tip) at its height with the node key."""
     if block is None:
         block = main_tip()
     return _checkpoints_sign([block])[0]
@@ -245,7 +242,7 @@ def checkpoint_sign(*, block: Block | None = None) -> Checkpoint:
 
 def _checkpoints_sign(blocks: list[Block]) -> list[Checkpoint]:
     """Signs each block at its height, replacing the checkpoint stored there."""
-    key = _checkpoint_key()
+    key = node_key()
     return Checkpoint.objects.bulk_create(
         [Checkpoint(height=b.height, hash=b.hash, signature=checkpoint_signature(key, b.height, b.hash)) for b in blocks],
         update_conflicts=True,
@@ -256,7 +253,7 @@ def _checkpoints_sign(blocks: list[Block]) -> list[Checkpoint]:
 
 def checkpoint_verify(checkpoint: Checkpoint) -> bool:
     """Whether the checkpoint was signed with this node's key."""
-    return checkpoint_valid(_checkpoint_key(), checkpoint.height, checkpoint.hash, checkpoint.signature)
+    return checkpoint_valid(node_public_key(), checkpoint.height, checkpoint.hash, checkpoint.signature)
 
 
 # --- batches ---------------------------------------------------------------------------------------------

@@ -60,4 +60,5 @@ def test_serve_answers_and_stops_every_process_on_sigint(tmp_path):
         reader.join(timeout=10)
     output = "".join(lines)
     assert serve.returncode == 0, output
+    assert f"Node key: {os.environ['FEDCHAIN_KEY_DIR']}/node.key" in output  # where the key lives, said at start
     wait_for(lambda: not processes_with_env("FEDCHAIN_DATA_DIR", str(tmp_path)), timeout=10, message="no process left")

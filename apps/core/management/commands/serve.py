@@ -13,6 +13,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.core.keys import NODE_KEY_FILE, key_dir, node_id
+
 GRACE_SECONDS = 10
 
 
@@ -36,6 +38,10 @@ class Command(BaseCommand):
         }
         for hook in self.before_start_hooks():
             hook(self.stdout)
+        self.stdout.write(
+            f"Node key: {key_dir() / NODE_KEY_FILE} (node id {node_id()}); it signs the chain's checkpoints. "
+            "Keep it outside the data directory and back it up: see the README's 'Keys and checkpoints'."
+        )
         children = {}
         stopping = False
 
