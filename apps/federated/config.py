@@ -9,6 +9,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 from .aggregation import AGGREGATORS
+from .budget import data_shape, parameter_count, storable_refusals
 from .datasets import (
     DATASETS,
     SYNTHETIC_DEFAULT_SAMPLES,
@@ -101,9 +102,8 @@ def experiment_config_validate(values):
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             fail(name, "must be a whole number")
             return
-        try:
-            value = int(value)
-        except ValueError:
+        value = _whole_number(value)
+        if value is None:
             fail(name, "must be a whole number")
             return
         if not low <= value <= high:
@@ -160,6 +160,20 @@ def experiment_config_validate(values):
     return ExperimentConfig(**clean)
 
 
+def _whole_number(value):
+    """An int from an int or a string of ASCII digits (no float, bool, or other script's digits), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text[:1] in "+-" else text
+        if digits.isascii() and digits.isdigit() and len(digits) <= 20:
+            return int(text)
+    return None
+
+
 def _hidden_layers(clean, given, fail):
     if clean["model"] != "mlp":
         if given not in (None, "", (), []):
@@ -174,9 +188,8 @@ def _hidden_layers(clean, given, fail):
     else:
         fail("hidden", "give the hidden layer widths as a list or as comma-separated numbers, e.g. 64,32")
         return ()
-    try:
-        widths = tuple(int(part) for part in parts if not isinstance(part, bool) and part != "")
-    except (TypeError, ValueError):
+    widths = tuple(_whole_number(part) for part in parts if part != "")
+    if None in widths:
         fail("hidden", "give the hidden layer widths as comma-separated whole numbers, e.g. 64,32")
         return ()
     if len(widths) != len(parts) or not 1 <= len(widths) <= MAX_HIDDEN_LAYERS:
@@ -192,6 +205,10 @@ def _check_combination(clean, fail):
     if clean["clients"] > train_size:
         fail("clients", f"{clean['clients']} clients cannot each get a sample: {clean['dataset']} has {train_size} "
              "training samples")
+    shape = data_shape(clean["dataset"], clean["synthetic_samples"])
+    for name, messages in storable_refusals(parameter_count(shape.n_features, shape.n_classes, clean["hidden"])).items():
+        for message in messages:
+            fail(name, message)
     if clean["min_clients"] > clean["clients"]:
         fail("min_clients", f"cannot exceed the number of clients ({clean['clients']})")
     n_classes = dataset_n_classes(clean["dataset"])

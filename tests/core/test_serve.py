@@ -62,3 +62,26 @@ def test_serve_answers_and_stops_every_process_on_sigint(tmp_path):
     assert serve.returncode == 0, output
     assert f"Node key: {os.environ['FEDCHAIN_KEY_DIR']}/node.key" in output  # where the key lives, said at start
     wait_for(lambda: not processes_with_env("FEDCHAIN_DATA_DIR", str(tmp_path)), timeout=10, message="no process left")
+
+
+def test_serve_refuses_to_listen_off_loopback_while_debug_is_on_and_says_why(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "FEDCHAIN_SQLITE_NAME"}
+    env.update(FEDCHAIN_DATA_DIR=str(tmp_path), DJANGO_DEBUG="1", HOST="0.0.0.0")
+    env.pop("FEDCHAIN_ALLOW_DEBUG_OFF_LOOPBACK", None)
+    done = subprocess.run([sys.executable, "manage.py", "serve", "--port", str(free_port())], cwd=settings.BASE_DIR,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "Refusing to listen on 0.0.0.0: DJANGO_DEBUG is on" in done.stderr
+    assert "--allow-debug-off-loopback" in done.stderr
+    assert not processes_with_env("FEDCHAIN_DATA_DIR", str(tmp_path))  # nothing was started
+
+
+def test_which_addresses_debug_may_listen_on():
+    from apps.core.management.commands.serve import debug_listen_refusal
+
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"):
+        assert debug_listen_refusal(host, debug=True, allowed=False) is None, host
+    for host in ("0.0.0.0", "::", "192.168.1.10", "10.0.0.1"):
+        assert "Refusing to listen" in debug_listen_refusal(host, debug=True, allowed=False), host
+        assert debug_listen_refusal(host, debug=True, allowed=True) is None
+        assert debug_listen_refusal(host, debug=False, allowed=False) is None

@@ -3,6 +3,7 @@
 Ctrl-C (SIGINT) or SIGTERM stops every process it started, workers' children included.
 """
 
+import ipaddress
 import os
 import signal
 import socket
@@ -18,6 +19,33 @@ from apps.core.keys import NODE_KEY_FILE, key_dir, node_id
 GRACE_SECONDS = 10
 
 
+def off_loopback(host):
+    """True unless every address `host` names is a loopback address (127.0.0.0/8, ::1, localhost)."""
+    try:
+        return not ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return True
+    return not addresses or any(not ipaddress.ip_address(address.split("%")[0]).is_loopback for address in addresses)
+
+
+def debug_listen_refusal(host, *, debug, allowed):
+    """Why the server must not listen on `host`, or None. With DEBUG on, Django shows tracebacks and settings on
+    its error pages and cookies and Basic credentials travel without TLS: that is for this machine only."""
+    if not debug or allowed or not off_loopback(host):
+        return None
+    return (
+        f"Refusing to listen on {host}: DJANGO_DEBUG is on, which shows tracebacks and settings to anyone who "
+        "reaches an error page and sends cookies and passwords without TLS, and Host checks do not stop a remote "
+        "client that sends 'Host: 127.0.0.1'. Listen on 127.0.0.1 (the default), or run in production mode "
+        "(DJANGO_DEBUG=0 with DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS set), or, if you really mean to expose "
+        "a development server, pass --allow-debug-off-loopback (or set FEDCHAIN_ALLOW_DEBUG_OFF_LOOPBACK=1)."
+    )
+
+
 class Command(BaseCommand):
     help = "Run the web server (Daphne), the task workers (Huey) and the chain watcher until interrupted."
 
@@ -25,10 +53,19 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--workers", type=int, default=settings.HUEY_WORKERS)
+        parser.add_argument(
+            "--allow-debug-off-loopback",
+            action="store_true",
+            default=os.environ.get("FEDCHAIN_ALLOW_DEBUG_OFF_LOOPBACK", "") in ("1", "true", "yes", "on"),
+            help="listen on a non-loopback address even though DEBUG is on (unsafe: see the refusal's message)",
+        )
 
-    def handle(self, *args, host, port, workers, **options):
+    def handle(self, *args, host, port, workers, allow_debug_off_loopback, **options):
         if workers < 1:
             raise CommandError("--workers must be at least 1.")
+        refusal = debug_listen_refusal(host, debug=settings.DEBUG, allowed=allow_debug_off_loopback)
+        if refusal:
+            raise CommandError(refusal)
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         commands = {
             "web": [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "fedchain_site.asgi:application"],
