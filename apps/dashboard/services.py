@@ -1,6 +1,3 @@
-import secrets
-
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from apps.events.models import Event
@@ -9,8 +6,6 @@ from apps.federated.models import Experiment
 from apps.federated.services import experiment_create
 
 from .models import PRUNING_ROW, OutboxPruning
-
-LOCAL_ADMIN_USERNAME = "admin"
 
 
 def outbox_prune(*, keep_mining_progress):
@@ -71,15 +66,3 @@ def demo_launch():
         if Experiment.objects.exists():
             return None
         return experiment_launch(**DEMO_EXPERIMENT)
-
-
-def local_admin_ensure(*, username=LOCAL_ADMIN_USERNAME):
-    """Creates a superuser with a random password when there is no user at all; returns the password, or
-    None when an account exists already. Only for a development setup: the caller checks DEBUG."""
-    User = get_user_model()
-    with transaction.atomic():
-        if User.objects.exists():
-            return None
-        password = secrets.token_urlsafe(12)
-        User.objects.create_superuser(username=username, email="", password=password)
-    return password

@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from apps.ledger.admin import ReadOnlyAdmin
+from apps.core.admin import ReadOnlyAdmin, ReadOnlyInline
 
 from .config import SETTING_NAMES
 from .forms import ExperimentForm
@@ -9,16 +9,11 @@ from .models import Client, ClientUpdate, Experiment, Round
 from .services import experiment_create
 
 
-class ClientInline(admin.TabularInline):
+class ClientInline(ReadOnlyInline):
     model = Client
     fields = ["index", "shard_size", "label_counts"]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 def _lifecycle_action(service, done):

@@ -9,8 +9,6 @@ the three in this process; `experiment_run` runs an experiment to its end in the
 """
 
 import math
-import os
-import socket
 import time
 from dataclasses import dataclass, replace
 
@@ -19,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.db import rows_insert
+from apps.core.process import process_name
 from apps.events.services import event_emit
 from apps.ledger import records as ledger_records
 from apps.ledger.services import batch_submit, block_mine
@@ -58,10 +57,6 @@ class AggregatedRound:
     global_params: bytes
     metrics: dict
     baseline_params: bytes | None = None
-
-
-def worker_name():
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def experiment_create(*, name="", **settings):
@@ -142,7 +137,7 @@ def _client_train(federation, previous, round_number, client_index, worker):
         update=federation.serialize(params),
         train_loss=train_loss if math.isfinite(train_loss) else None,
         train_seconds=seconds,
-        worker=worker_name() if worker is None else worker,
+        worker=process_name() if worker is None else worker,
     )
 
 

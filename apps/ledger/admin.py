@@ -2,29 +2,15 @@
 
 from django.contrib import admin
 
+from apps.core.admin import ReadOnlyAdmin, ReadOnlyInline
+
 from .models import Block, Checkpoint, PendingBatch, Record
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class RecordInline(admin.TabularInline):
+class RecordInline(ReadOnlyInline):
     model = Record
     fields = ["position", "type", "txid", "body"]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Block)

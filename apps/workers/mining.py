@@ -8,9 +8,9 @@ by starting over.
 
 import time
 
+from apps.core.process import process_name
 from apps.events.models import Event
 from apps.events.services import event_emit
-from apps.federated.services import worker_name
 from apps.ledger.models import Block, PendingBatch
 from apps.ledger.services import BlockRejected, block_mine, main_tip
 
@@ -67,7 +67,7 @@ class MiningProgress:
         self.batch = batch
         self.every = every
         self.last = time.monotonic()
-        self.worker = worker_name()
+        self.worker = process_name()
 
     def __call__(self, report):
         now = time.monotonic()

@@ -9,11 +9,8 @@ nothing. Huey removes a task from the queue before it runs, so a worker killed a
 """
 
 import logging
-import os
-import socket
 import threading
 from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
@@ -21,7 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from apps.federated.services import worker_name
+from apps.core.process import process_alive, process_name
 
 from .models import Job
 
@@ -88,7 +85,7 @@ def job_claim(job_id):
     claimed = (
         Job.objects.filter(pk=job_id, status=QUEUED)
         .filter(_ready())
-        .update(status=RUNNING, worker=worker_name(), heartbeat_at=now, attempts=F("attempts") + 1)
+        .update(status=RUNNING, worker=process_name(), heartbeat_at=now, attempts=F("attempts") + 1)
     )
     return Job.objects.get(pk=job_id) if claimed else None
 
@@ -203,28 +200,6 @@ def _job_fail(job, error, on_failure):
         on_failure(job, message)
 
 
-def worker_alive(name):
-    """False when `name` ("host:pid") is a process of this host that has ended. Processes of other hosts count as
-    alive: their heartbeat tells."""
-    host, _, pid = name.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc here
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return True
-    # A killed worker whose parent died too can linger as a zombie until something reaps it.
-    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
-
-
 def jobs_recover(*, requeue_before=None, in_queue=frozenset()):
     """Finds the work the queue may have lost and enqueues it again:
 
@@ -240,7 +215,7 @@ def jobs_recover(*, requeue_before=None, in_queue=frozenset()):
     stale = now - timedelta(seconds=settings.WORKERS_CLAIM_TIMEOUT)
     reclaimed = 0
     for job in Job.objects.filter(status=RUNNING).only("pk", "key", "worker", "attempts", "heartbeat_at"):
-        if job.heartbeat_at is None or job.heartbeat_at < stale or not worker_alive(job.worker):
+        if job.heartbeat_at is None or job.heartbeat_at < stale or not process_alive(job.worker):
             logger.warning("job %s was held by %s, which is gone: running it again", job.key, job.worker)
             reclaimed += _held_by_us(job).update(status=QUEUED, enqueued_at=None, error=f"recovered from {job.worker}")
     if requeue_before is None:

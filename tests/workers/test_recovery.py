@@ -15,7 +15,8 @@ from apps.federated.services import experiment_create
 from apps.ledger.models import Block
 from apps.ledger.services import chain_verify
 from apps.workers.models import Job
-from apps.workers.services import job_claim, job_create, job_enqueue, jobs_recover, worker_alive
+from apps.core.process import process_alive
+from apps.workers.services import job_claim, job_create, job_enqueue, jobs_recover
 from apps.workers.tasks import queued_job_ids
 
 from .test_pipeline import SMALL
@@ -33,9 +34,9 @@ def ended_pid():
 
 
 def test_worker_alive_knows_ended_processes_of_this_host_only():
-    assert worker_alive(f"{HOST}:{os.getpid()}")
-    assert not worker_alive(f"{HOST}:{ended_pid()}")
-    assert worker_alive(f"another-host:{ended_pid()}")  # judged by its heartbeat instead
+    assert process_alive(f"{HOST}:{os.getpid()}")
+    assert not process_alive(f"{HOST}:{ended_pid()}")
+    assert process_alive(f"another-host:{ended_pid()}")  # judged by its heartbeat instead
 
 
 def test_a_zombie_worker_counts_as_ended():
@@ -44,7 +45,7 @@ def test_a_zombie_worker_counts_as_ended():
         deadline = timezone.now() + timedelta(seconds=5)
         while open(f"/proc/{zombie.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
             assert timezone.now() < deadline
-        assert not worker_alive(f"{HOST}:{zombie.pid}")
+        assert not process_alive(f"{HOST}:{zombie.pid}")
     finally:
         zombie.wait()
 

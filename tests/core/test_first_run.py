@@ -41,5 +41,5 @@ def test_an_existing_account_is_left_alone(settings):
     assert list(get_user_model().objects.values_list("username", flat=True)) == ["someone"]
 
 
-def test_the_hook_is_the_dashboard_apps():
-    assert apps.get_app_config("dashboard").before_serve.__func__ in [hook.__func__ for hook in Serve().before_start_hooks()]
+def test_the_hook_is_the_core_apps():
+    assert apps.get_app_config("core").before_serve.__func__ in [hook.__func__ for hook in Serve().before_start_hooks()]

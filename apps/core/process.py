@@ -1,0 +1,33 @@
+"""Which process this is, and whether a process named so is still alive: how job claims and records name
+the worker that ran them."""
+
+import os
+import socket
+from pathlib import Path
+
+
+def process_name():
+    """This process as "host:pid"."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def process_alive(name):
+    """False when `name` ("host:pid") is a process of this host that has ended. Processes of other hosts count as
+    alive: their heartbeat tells."""
+    host, _, pid = name.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc here
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+    # A killed worker whose parent died too can linger as a zombie until something reaps it.
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
