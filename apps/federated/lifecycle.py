@@ -27,7 +27,7 @@ from django.utils import timezone
 from apps.events.models import Event
 from apps.events.services import event_emit
 from apps.ledger.models import PendingBatch
-from apps.workers.mining import MiningProgress, batch_mine_to_chain
+from apps.ledger.mining import MiningProgress, batch_mine_to_chain
 from apps.workers.models import Job
 from apps.workers.services import (
     UNFINISHED,
@@ -62,7 +62,7 @@ TRAIN, ROUND, MINE, FINISH = "train", "round", "mine", "finish"
 TASKS = {
     TRAIN: "apps.federated.tasks.train_client",
     ROUND: "apps.federated.tasks.run_round",
-    MINE: "apps.ledger.tasks.mine_round",
+    MINE: "apps.federated.tasks.mine_round",
     FINISH: "apps.federated.tasks.finish_experiment",
 }
 # A round's aggregation gates the next round and the chain: it goes before training that waits.

@@ -17,5 +17,11 @@ def run_round(job_id):
 
 
 @task
+def mine_round(job_id):
+    """Puts a recorded round on the chain, searching nonces in this worker process."""
+    return lifecycle.round_mine_run(job_id)
+
+
+@task
 def finish_experiment(job_id):
     return lifecycle.experiment_finish_run(job_id)

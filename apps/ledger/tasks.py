@@ -1,10 +1,6 @@
-"""The miner task: puts a recorded experiment round on the chain, searching nonces in the worker process."""
+"""The task path `apps.ledger.tasks.mine_round`, kept for tasks that an older version put in the queue (Huey's
+queue stores a task by its import path). It is the lifecycle's own mine task, apps.federated.tasks.mine_round:
+new work is enqueued under that path. The one import that goes up the layers; remove this module once no queue
+can hold such a task."""
 
-from django.tasks import task
-
-from apps.federated.lifecycle import round_mine_run
-
-
-@task
-def mine_round(job_id):
-    return round_mine_run(job_id)
+from apps.federated.tasks import mine_round  # noqa: F401

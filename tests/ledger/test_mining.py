@@ -11,8 +11,8 @@ from apps.federated.services import experiment_create, experiment_run_round
 from apps.ledger.models import Block, PendingBatch
 from apps.ledger.pow import search
 from apps.ledger.services import block_mine, block_template, chain_verify
-from apps.workers import mining
-from apps.workers.mining import MiningProgress, batch_mine_to_chain
+from apps.ledger import mining
+from apps.ledger.mining import MiningProgress, batch_mine_to_chain
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,4 +1,4 @@
-"""Mining in a worker process: putting one pending batch on the chain while the chain moves.
+"""Mining (in a worker process): putting one pending batch on the chain while the chain moves.
 
 The nonce search runs in this process (`block_mine`), and appending is atomic: a block that loses the race for
 its height is kept as stale. Once another block lands on the tip, searching on the old tip is wasted, so the
@@ -11,8 +11,9 @@ import time
 from apps.core.process import process_name
 from apps.events.models import Event
 from apps.events.services import event_emit
-from apps.ledger.models import Block, PendingBatch
-from apps.ledger.services import BlockRejected, block_mine, main_tip
+
+from .models import Block, PendingBatch
+from .services import BlockRejected, block_mine, main_tip
 
 TIP_CHECK_SECONDS = 1.0
 PROGRESS_SECONDS = 1.0
