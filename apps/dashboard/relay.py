@@ -18,11 +18,11 @@ from channels.db import aclose_old_connections
 from django.conf import settings
 from django.db import reset_queries
 
-from apps.events.services import events_after, last_event_seq
+from apps.events.services import events_after, last_event_seq, outbox_pruned_through
 
 from .protocol import encode, snapshot_message
 from .recent import RecentEvent, RecentEvents
-from .selectors import outbox_pruned_through, snapshot
+from .selectors import snapshot
 
 logger = logging.getLogger(__name__)
 

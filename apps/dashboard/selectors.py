@@ -12,17 +12,10 @@ from apps.federated.services import experiment_payload, round_payload
 from apps.ledger.models import Block
 from apps.ledger.services import block_payload, chain_status
 
-from .models import PRUNING_ROW, OutboxPruning
-
 NEWEST_BLOCKS = 12
 OVERVIEW_EXPERIMENTS = 25
 REJECTIONS_SHOWN = 100
 CLIENT_SERIES_SHOWN = 50
-
-
-def outbox_pruned_through():
-    """The highest seq that may have been deleted from the outbox (0 if nothing ever was)."""
-    return OutboxPruning.objects.filter(pk=PRUNING_ROW).values_list("pruned_through", flat=True).first() or 0
 
 
 def snapshot(build, *args):

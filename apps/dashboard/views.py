@@ -7,10 +7,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.federated.forms import ExperimentForm
-from apps.federated.lifecycle import LifecycleError, experiment_cancel, experiment_pause, experiment_resume
+from apps.federated.demo import demo_launch
+from apps.federated.lifecycle import (
+    LifecycleError,
+    experiment_cancel,
+    experiment_launch,
+    experiment_pause,
+    experiment_resume,
+)
 from apps.federated.models import Experiment
 
-from . import selectors, services
+from . import selectors
 from .protocol import finite
 
 CONTROLS = {"pause": experiment_pause, "resume": experiment_resume, "cancel": experiment_cancel}
@@ -72,7 +79,7 @@ def experiment_new(request):
     form = ExperimentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            experiment = services.experiment_launch(**form.experiment_settings())
+            experiment = experiment_launch(**form.experiment_settings())
         except ValidationError as error:
             for field, errors in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
@@ -85,7 +92,7 @@ def experiment_new(request):
 
 @require_POST
 def demo_start(request):
-    experiment = services.demo_launch()
+    experiment = demo_launch()
     if experiment is None:
         messages.info(request, "The demo is offered on a first run only: there are experiments already.")
         return redirect("dashboard:overview")

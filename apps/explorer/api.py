@@ -6,8 +6,13 @@ from urllib.parse import urlencode
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, JsonResponse
 
-from apps.dashboard.services import experiment_launch
-from apps.federated.lifecycle import LifecycleError, experiment_cancel, experiment_pause, experiment_resume
+from apps.federated.lifecycle import (
+    LifecycleError,
+    experiment_cancel,
+    experiment_launch,
+    experiment_pause,
+    experiment_resume,
+)
 from apps.federated.models import Experiment
 
 from . import selectors

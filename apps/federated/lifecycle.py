@@ -48,6 +48,7 @@ from .services import (
     client_train,
     client_update_store,
     client_updates_load,
+    experiment_create,
     experiment_next_round,
     experiment_payload,
     experiment_status_set,
@@ -125,6 +126,14 @@ def experiment_start(*, experiment):
             _mine_job(experiment.pk, number)
         _round_next(experiment, experiment_next_round(experiment))
     return experiment
+
+
+def experiment_launch(*, name="", **settings):
+    """Creates the experiment (validated; raises ValidationError) and starts it in the worker processes.
+    Its first tasks are enqueued once this transaction commits."""
+    with transaction.atomic():
+        experiment = experiment_create(name=name, **settings)
+        return experiment_start(experiment=experiment)
 
 
 def experiment_pause(*, experiment):

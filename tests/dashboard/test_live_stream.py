@@ -8,7 +8,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from apps.dashboard import consumers, protocol, selectors
-from apps.dashboard.services import outbox_prune
+from apps.events.services import outbox_prune
 from apps.events.services import event_emit, last_event_seq
 from apps.federated.services import experiment_create
 from fedchain_site.asgi import application

@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from apps.dashboard.protocol import Stream
 from apps.dashboard.recent import RecentEvents
 from apps.dashboard.relay import Relay, Subscription
-from apps.dashboard.services import outbox_prune
+from apps.events.services import outbox_prune
 from apps.events.services import event_emit, last_event_seq
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.federated.config import ExperimentConfig
-from apps.federated.lifecycle import experiment_start
+from apps.federated.lifecycle import experiment_launch
 from apps.federated.selectors import experiment_summary
 from apps.federated.services import experiment_create, experiment_run
 
@@ -64,14 +64,15 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         settings = {setting: options[setting] for _, setting, _ in OPTIONS if options[setting] is not None}
         settings["baseline"] = options["baseline"]
+        # In the background: created and started in one transaction, as the dashboard and the API do.
+        create = experiment_launch if options["background"] else experiment_create
         try:
-            experiment = experiment_create(name=options["name"], **settings)
+            experiment = create(name=options["name"], **settings)
         except ValidationError as error:
             lines = [f"  --{name.replace('_', '-')}: {' '.join(messages)}"
                      for name, messages in error.message_dict.items()]
             raise CommandError("invalid settings, nothing was created:\n" + "\n".join(lines)) from None
         if options["background"]:
-            experiment = experiment_start(experiment=experiment)
             if options["json"]:
                 self.stdout.write(json.dumps({"experiment": experiment.id, "status": experiment.status}))
             else:

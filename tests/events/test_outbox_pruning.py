@@ -1,8 +1,7 @@
 import pytest
 
-from apps.dashboard.selectors import outbox_pruned_through
-from apps.dashboard.services import outbox_prune
-from apps.dashboard.tasks import outbox_prune_mining_progress
+from apps.events.services import outbox_prune, outbox_pruned_through
+from apps.events.tasks import outbox_prune_mining_progress
 from apps.events.models import Event
 from apps.events.services import event_emit
 
