@@ -7,20 +7,23 @@ validation. The bare loop is plain numpy: the same local SGD, weighted average a
 data and shards, with nothing recorded. Both produce the same global model, bit for bit (checked every round):
 the difference is FedChain's overhead.
 
-Workload (the default): synthetic data with 100 training samples per client (about a client's shard when the
-digits set is split over the default 10 clients), an MLP with one hidden layer of 32 units (the project's default
-width), 2 local epochs (between the project's default of 1 and FedAvg's usual 5) with minibatches of 10 (the
-default batch size), every client every round. That is 20 SGD steps per client per round: a light, typical client,
-so FedChain's fixed cost per client update (blob, rows, ledger record, Merkle leaf, validation) weighs as much as
-in real runs. A heavier client (more samples, epochs or hidden units) hides that cost; --samples, --epochs and
---hidden change the workload to see by how much.
-Rounds of the two alternate; each one's fastest round is compared (the least disturbed by other load on the
-machine), and the medians are printed beside. Targets (issue 4): overhead <= 1.3x at 100 clients; time per round
-linear in clients (the time per client at 1,000 clients within 1.3x of that at 100). Exits 1 when a target is
-missed.
+Workload (the default, bench/_workload.py's light client): synthetic data with 100 training samples per client
+(about a client's shard when the digits set is split over the default 10 clients), an MLP with one hidden layer
+of 32 units (the project's default width), 2 local epochs (between the project's default of 1 and FedAvg's
+usual 5) with minibatches of 10 (the default batch size), every client every round. That is 20 SGD steps per
+client per round: a light, typical client, so FedChain's fixed cost per client update (blob, rows, ledger
+record, Merkle leaf, validation) weighs as much as in real runs. A heavier client (more samples, epochs or hidden
+units) hides that cost; --samples, --epochs and --hidden change the workload to see by how much.
 
-    .venv/bin/python bench/rounds.py            # 10, 100 and 1,000 clients, 3 rounds each
-    .venv/bin/python bench/rounds.py --quick    # 10 and 100 clients, 2 rounds each
+Mining is at the experiments' default difficulty (12 leading zero bits) and at what the chain's retarget rule
+requires: each size runs long enough to pass two retargets of the chain (FEDCHAIN_RETARGET_INTERVAL blocks
+each), so the difficulty a chain of quick rounds reaches is in the figure; the bits mined are printed. Rounds of
+the two alternate; the figure of each is its median round (the fastest is printed beside, never judged).
+Targets (issue 4): overhead <= 1.3x at 100 clients; time per round linear in clients (the time per client at
+1,000 clients within 1.3x of that at 100). Exits 1 when a target is missed.
+
+    .venv/bin/python bench/rounds.py            # 10, 100 and 1,000 clients, two retargets' worth of rounds each
+    .venv/bin/python bench/rounds.py --quick    # 10 and 100 clients, one retarget's worth each
     .venv/bin/python bench/rounds.py --epochs 5 --samples 200 --hidden 64   # a heavy client
 """
 
@@ -29,7 +32,6 @@ import math
 import shutil
 import statistics
 import time
-from dataclasses import dataclass
 
 from _django import setup_django
 
@@ -38,44 +40,25 @@ DATA_DIR = setup_django("rounds")
 import numpy as np  # noqa: E402
 from django.core.exceptions import ValidationError  # noqa: E402
 
+from _workload import LIGHT, Workload, experiment_settings  # noqa: E402
+from django.conf import settings  # noqa: E402
+
 from apps.federated.blobs import content_address  # noqa: E402
-from apps.federated.datasets import TEST_FRACTION  # noqa: E402
+from apps.federated.config import ExperimentConfig  # noqa: E402
 from apps.federated.engine import STREAM_TRAINING, federation_for, stream  # noqa: E402
 from apps.federated.selectors import round_batch  # noqa: E402
 from apps.federated.services import experiment_create, experiment_run_round  # noqa: E402
+from apps.ledger.pow import block_work  # noqa: E402
 from apps.ledger.services import block_mine  # noqa: E402
 
-SAMPLES_PER_CLIENT = 100
-LOCAL_EPOCHS = 2
-HIDDEN = 32
 OVERHEAD_TARGET = 1.3
 LINEARITY_TARGET = 1.3
 
 
-@dataclass(frozen=True)
-class Workload:
-    samples: int  # training samples per client
-    epochs: int  # local epochs
-    hidden: int  # units of the MLP's hidden layer
-
-
 def experiment_for(clients, workload):
-    # Enough samples for workload.samples training samples per client after the test split.
-    samples = max(200, math.ceil(clients * workload.samples / (1 - TEST_FRACTION)) + 20)
     return experiment_create(
         name=f"bench {clients} clients",
-        dataset="synthetic",
-        synthetic_samples=samples,
-        clients=clients,
-        rounds=1000,
-        model="mlp",
-        hidden=[workload.hidden],
-        local_epochs=workload.epochs,
-        batch_size=10,
-        lr=0.05,
-        aggregator="fedavg",
-        difficulty_bits=0,  # the chain's easiest target (its pow limit)
-        baseline=False,
+        **experiment_settings(clients, workload, rounds=1000, difficulty_bits=ExperimentConfig().difficulty_bits),
     )
 
 
@@ -148,7 +131,7 @@ def measure(clients, rounds, workload):
     federation = federation_for(experiment.config())
     block_mine(batch=round_batch(experiment_run_round(experiment=experiment, number=0)))
     bare = BareFedAvg(federation, federation.initial_params())
-    bare_times, chain_times, parts = [], [], []
+    bare_times, chain_times, parts, bits = [], [], [], []
     for number in range(1, rounds + 1):
         started = time.perf_counter()
         bare.round(number)
@@ -158,6 +141,7 @@ def measure(clients, rounds, workload):
         round_row = experiment_run_round(experiment=experiment, number=number)
         block = block_mine(batch=round_batch(round_row))
         chain_times.append(time.perf_counter() - started)
+        bits.append(math.log2(block_work(block.bits)))
 
         if content_address(federation.serialize(bare.flat())) != round_row.global_model_hash:
             raise SystemExit(f"round {number} at {clients} clients: the bare loop and FedChain disagree")
@@ -171,7 +155,7 @@ def measure(clients, rounds, workload):
                 - round_row.evaluate_seconds - block.mined_seconds,
             }
         )
-    return bare_times, chain_times, parts
+    return bare_times, chain_times, parts, bits
 
 
 def positive(text):
@@ -186,15 +170,16 @@ def positive(text):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="10 and 100 clients, 2 rounds each")
-    parser.add_argument("--rounds", type=positive, help="rounds per size (default 3, quick 2)")
-    parser.add_argument("--samples", type=positive, default=SAMPLES_PER_CLIENT, help="training samples per client")
-    parser.add_argument("--epochs", type=positive, default=LOCAL_EPOCHS, help="local epochs")
-    parser.add_argument("--hidden", type=positive, default=HIDDEN, help="hidden units of the MLP's one hidden layer")
+    parser.add_argument("--quick", action="store_true", help="10 and 100 clients, one retarget's worth of rounds")
+    parser.add_argument("--rounds", type=positive, help="rounds per size (default: two retarget intervals and 5)")
+    parser.add_argument("--samples", type=positive, default=LIGHT.samples, help="training samples per client")
+    parser.add_argument("--epochs", type=positive, default=LIGHT.epochs, help="local epochs")
+    parser.add_argument("--hidden", type=positive, default=LIGHT.hidden, help="hidden units of the MLP's one hidden layer")
     args = parser.parse_args()
     workload = Workload(samples=args.samples, epochs=args.epochs, hidden=args.hidden)
     sizes = (10, 100) if args.quick else (10, 100, 1000)
-    rounds = args.rounds or (2 if args.quick else 3)
+    interval = settings.FEDCHAIN_RETARGET_INTERVAL
+    rounds = args.rounds or ((1 if args.quick else 2) * interval + 5)
     try:
         report(sizes, rounds, workload)
     except ValidationError as error:
@@ -205,18 +190,21 @@ def main():
 
 def report(sizes, rounds, workload):
     print(f"rounds of FedAvg, MLP {workload.hidden} hidden, {workload.samples} samples/client, "
-          f"{workload.epochs} local epochs; fastest (median) of {rounds} rounds")
-    print(f"{'clients':>8} {'bare s/round':>17} {'FedChain s/round':>17} {'overhead':>15} {'FedChain ms/client':>19}")
+          f"{workload.epochs} local epochs; median (fastest) of {rounds} rounds; retarget every "
+          f"{settings.FEDCHAIN_RETARGET_INTERVAL} blocks")
+    print(f"{'clients':>8} {'bare s/round':>17} {'FedChain s/round':>17} {'overhead':>9} {'FedChain ms/client':>19}")
     results = {}
     for clients in sizes:
-        bare_times, chain_times, parts = measure(clients, rounds, workload)
-        bare, chain = min(bare_times), min(chain_times)
-        bare_median, chain_median = statistics.median(bare_times), statistics.median(chain_times)
+        bare_times, chain_times, parts, bits = measure(clients, rounds, workload)
+        bare, chain = statistics.median(bare_times), statistics.median(chain_times)
         results[clients] = (bare, chain)
-        print(f"{clients:>8} {bare:>8.3f} ({bare_median:.3f}) {chain:>8.3f} ({chain_median:.3f}) "
-              f"{chain / bare:>6.2f}x ({chain_median / bare_median:.2f}x) {1000 * chain / clients:>19.3f}")
+        print(f"{clients:>8} {bare:>8.3f} ({min(bare_times):.3f}) {chain:>8.3f} ({min(chain_times):.3f}) "
+              f"{chain / bare:>8.2f}x {1000 * chain / clients:>19.3f}")
         shares = {name: statistics.median(p[name] for p in parts) for name in parts[0]}
-        print("         FedChain's round: " + ", ".join(f"{name} {1000 * value:.1f} ms" for name, value in shares.items()))
+        print("         FedChain's round (medians): "
+              + ", ".join(f"{name} {1000 * value:.1f} ms" for name, value in shares.items()))
+        print(f"         blocks mined at 2^{min(bits):.1f} to 2^{max(bits):.1f} expected hashes "
+              f"(median 2^{statistics.median(bits):.1f})")
 
     failures = []
     bare_100, chain_100 = results[100]

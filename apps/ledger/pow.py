@@ -4,11 +4,13 @@ The search hashes with a SHA-256 midstate of the header's first 64 bytes (versio
 Merkle root never change while mining), so each nonce costs one compression of the last 16 bytes plus the second
 SHA-256. The digest is compared as a little-endian integer with the target, as Bitcoin does. Python's interpreter,
 not the hash, is the cost, so the inner loop stays minimal and everything else happens between chunks of nonces.
+
+The search runs in one process: mining scales across cores as worker processes each run a mine job, while
+training runs beside it. Splitting one block's nonce space over processes paid off for no workload the product
+runs (blocks are found within a second or two at the difficulties the retarget reaches), so it is not done.
 """
 
 import hashlib
-import multiprocessing
-import queue as queue_module
 import struct
 import time as time_module
 from collections.abc import Callable
@@ -143,94 +145,3 @@ def search(
             raise ValueError("the header time cannot be bumped past 2**32 - 1")
         # Every nonce failed at this time: the next second gives a fresh search space.
         current = replace(current, time=current.time + 1)
-
-
-def _search_worker(raw_header, target, first_nonce, nonce_stop, stop_event, results, index):
-    def report(progress):
-        results.put(("progress", index, progress["nonces"], progress["hash_rate"]))
-
-    result = search(
-        BlockHeader.parse(raw_header),
-        target=target,
-        first_nonce=first_nonce,
-        nonce_stop=nonce_stop,
-        should_stop=stop_event.is_set,
-        on_progress=report,
-        progress_seconds=0.25,
-    )
-    found = result.header.serialize() if result.header is not None else None
-    results.put(("done", index, result.nonces, result.hash_rate, found))
-
-
-def search_parallel(
-    header: BlockHeader,
-    *,
-    workers: int,
-    target: int | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    on_progress: Callable[[dict], None] | None = None,
-    progress_seconds: float = 0.5,
-) -> SearchResult:
-    """The same search split across `workers` processes, each over its own slice of the nonce space.
-
-    hash_rate is the sum of the processes' own rates (process start-up excluded); seconds is wall time.
-    """
-    if workers < 1:
-        raise ValueError("workers must be at least 1")
-    if target is None:
-        target = bits_to_target(header.bits)
-    # spawn: a fresh interpreter, nothing inherited from a parent holding database connections or threads.
-    context = multiprocessing.get_context("spawn")
-    stop_event = context.Event()
-    results = context.Queue()
-    span = NONCE_SPACE // workers
-    processes = []
-    started = time_module.monotonic()
-    for index in range(workers):
-        first = index * span
-        stop = NONCE_SPACE if index == workers - 1 else first + span
-        process = context.Process(
-            target=_search_worker,
-            args=(header.serialize(), target, first, stop, stop_event, results, index),
-            daemon=True,
-        )
-        process.start()
-        processes.append(process)
-    nonces = [0] * workers
-    rates = [0.0] * workers
-    running = set(range(workers))
-    found = None
-    last_report = started
-    try:
-        while running:
-            try:
-                message = results.get(timeout=0.05)
-            except queue_module.Empty:
-                message = None
-            if message is not None:
-                kind, index, count, rate = message[:4]
-                nonces[index], rates[index] = count, rate
-                if kind == "done":
-                    running.discard(index)
-                    if message[4] is not None and found is None:
-                        found = BlockHeader.parse(message[4])
-                        stop_event.set()
-            if should_stop is not None and not stop_event.is_set() and should_stop():
-                stop_event.set()
-            now = time_module.monotonic()
-            if on_progress is not None and now - last_report >= progress_seconds:
-                last_report = now
-                on_progress(
-                    {"nonces": sum(nonces), "hash_rate": sum(rates), "expected": (1 << 256) / (target + 1)}
-                )
-            if any(not p.is_alive() and p.exitcode not in (0, None) for p in processes):
-                raise RuntimeError("a mining process died")
-    finally:
-        stop_event.set()
-        for process in processes:
-            process.join(timeout=5)
-            if process.is_alive():
-                process.kill()
-                process.join()
-    seconds = time_module.monotonic() - started
-    return SearchResult(found, sum(nonces), seconds, sum(rates))

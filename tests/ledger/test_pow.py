@@ -15,7 +15,6 @@ from apps.ledger.pow import (
     hash_value,
     meets_target,
     search,
-    search_parallel,
     target_for_zero_bits,
     target_to_bits,
 )
@@ -117,17 +116,3 @@ def test_search_stops_when_asked_and_reports_progress():
     assert reports[1]["hash_rate"] > 10_000
     assert reports[1]["expected"] == 2.0**256
     assert result.hash_rate > 10_000
-
-
-@pytest.mark.slow
-def test_a_search_over_two_processes_finds_a_valid_nonce_and_stops_on_request():
-    header = template(bits=target_to_bits(target_for_zero_bits(14)))
-    result = search_parallel(header, workers=2)
-    assert meets_target(result.header.hash(), bits_to_target(header.bits))
-    assert (result.header.prev_hash, result.header.merkle_root) == (header.prev_hash, header.merkle_root)
-    asked = []
-    stopped = search_parallel(
-        header, workers=2, target=0, should_stop=lambda: asked.append(1) or len(asked) > 20, progress_seconds=0.01,
-        on_progress=lambda report: None,
-    )
-    assert stopped.header is None and stopped.nonces > 0
