@@ -337,7 +337,6 @@ def round_record(*, experiment, number, updates, global_params, metrics, baselin
                     metrics={} if update.train_loss is None else {"train_loss": update.train_loss},
                     accepted=update.accepted,
                     reason=update.reason[:300],
-                    worker=update.worker[:200],
                 )
             )
         rows_insert(ClientUpdate, _CLIENT_UPDATE_FIELDS, rows)

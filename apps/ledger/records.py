@@ -195,13 +195,16 @@ def experiment_record(*, experiment_id, config: dict) -> dict:
 
 
 def client_update_record(
-    *, experiment_id, round_number, client, samples, update, metrics: dict, accepted: bool, reason: str = "", worker: str = ""
+    *, experiment_id, round_number, client, samples, update, metrics: dict, accepted: bool, reason: str = ""
 ) -> dict:
-    """One client's update in a round: `update` is the SHA-256 hex of the update's bytes."""
+    """One client's update in a round: `update` is the SHA-256 hex of the update's bytes.
+
+    Only what the training determines: who trained it (host, process) is the database's ClientUpdate.worker,
+    never the chain's, so the same settings and seed give the same records byte for byte."""
     if not isinstance(accepted, bool):
         raise ValueError(f"accepted must be true or false, got {accepted!r}")
-    if not isinstance(reason, str) or not isinstance(worker, str):
-        raise ValueError("reason and worker must be strings")
+    if not isinstance(reason, str):
+        raise ValueError("reason must be a string")
     return {
         "type": CLIENT_UPDATE,
         "experiment": _integer("experiment_id", experiment_id),
@@ -212,7 +215,6 @@ def client_update_record(
         "metrics": _mapping("metrics", metrics),
         "accepted": accepted,
         "reason": reason,
-        "worker": worker,
     }
 
 

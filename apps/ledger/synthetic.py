@@ -37,7 +37,7 @@ def round_records(experiment_id, round_number, *, clients=7) -> list[dict]:
         client_update_record(
             experiment_id=experiment_id, round_number=round_number, client=f"client-{k}", samples=200,
             update=digest("update", experiment_id, round_number, k), metrics={"loss": 0.5, "accuracy": 0.8},
-            accepted=True, worker="synthetic",
+            accepted=True,
         )
         for k in range(clients)
     ]

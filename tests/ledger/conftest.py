@@ -25,7 +25,6 @@ def round_records(experiment_id, round_number, *, clients=2):
                 update=digest("update", experiment_id, round_number, client),
                 metrics={"loss": 0.5 + client / 10, "accuracy": 0.75},
                 accepted=True,
-                worker="w1",
             )
         )
     records.append(

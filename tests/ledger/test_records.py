@@ -44,7 +44,7 @@ def test_builders_make_the_documented_shapes():
     )
     assert update == {
         "type": "client_update", "experiment": 2, "round": 1, "client": "c1", "samples": 10, "update": MODEL,
-        "metrics": {"loss": 0.5}, "accepted": False, "reason": "krum", "worker": "",
+        "metrics": {"loss": 0.5}, "accepted": False, "reason": "krum",
     }
     assert global_model_record(
         experiment_id=2, round_number=1, model=MODEL, aggregator="fedavg", loss=0.25, accuracy=0.5
