@@ -29,11 +29,13 @@ class ChainRound:
     updates: list[ChainUpdate] = field(default_factory=list)
 
 
-def round_rederive(federation, chain_round, *, previous_blob, update_blobs):
+def round_rederive(federation, chain_round, *, previous_blob, update_blobs, model_blob):
     """Problems found re-deriving the round (an empty list when it checks out).
 
     previous_blob: the bytes stored under chain_round.parent_model (None if missing); update_blobs: {hash: bytes
-    or None}. Round 0 is re-derived from the seed alone.
+    or None}; model_blob: the bytes stored under chain_round.model, the round's own global model, which must be
+    there for anyone to fetch (for the last round, no later round's audit would notice it gone). Round 0 is
+    re-derived from the seed alone.
     """
     problems = []
     number = chain_round.number
@@ -76,6 +78,10 @@ def round_rederive(federation, chain_round, *, previous_blob, update_blobs):
     if model != chain_round.model:
         problems.append(f"the re-derived global model hashes to {model}; the chain records {chain_round.model}")
         return problems
+    if model_blob is None:
+        problems.append(f"the round's global model ({model}) is missing from the blob store or damaged")
+    elif content_address(model_blob) != model:
+        problems.append(f"the round's stored global model does not hash to {model}")
     loss, accuracy = federation.evaluate(params)
     if (loss, accuracy) != (chain_round.loss, chain_round.accuracy):
         problems.append(

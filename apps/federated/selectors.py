@@ -99,10 +99,13 @@ def round_audit(*, experiment, number):
         return report(problems, height)
 
     federation = federation_for(experiment.config())
-    blobs = blobs_read([chain_round.parent_model, *(update.update for update in chain_round.updates)])
+    blobs = blobs_read([chain_round.parent_model, chain_round.model, *(update.update for update in chain_round.updates)])
     previous_blob = blobs[chain_round.parent_model] if chain_round.parent_model else None
     update_blobs = {update.update: blobs[update.update] for update in chain_round.updates}
-    problems += round_rederive(federation, chain_round, previous_blob=previous_blob, update_blobs=update_blobs)
+    problems += round_rederive(
+        federation, chain_round, previous_blob=previous_blob, update_blobs=update_blobs,
+        model_blob=blobs[chain_round.model],
+    )
     problems += _database_disagreements(experiment, number, chain_round)
     return report(problems, height)
 

@@ -59,6 +59,19 @@ def test_a_missing_previous_model_fails_the_audit(finished):
     assert "the previous global model" in problems_after(finished, 2)[0]
 
 
+@pytest.mark.parametrize("damage", ["delete", "flip a byte"])
+def test_a_missing_or_damaged_final_global_model_fails_the_audit(finished, damage):
+    last = Round.objects.get(experiment=finished, number=3).global_model_hash
+    blob = Blob.objects.filter(sha256=last)
+    if damage == "delete":
+        blob.delete()
+    else:
+        data = bytearray(blob.get().data)
+        data[-1] ^= 1
+        blob.update(data=bytes(data))
+    assert problems_after(finished, 3) == [f"the round's global model ({last}) is missing from the blob store or damaged"]
+
+
 def tamper_record(experiment, number, kind, change):
     record = Record.objects.get(experiment_id=experiment.id, round_number=number, type=kind, **(
         {"body__contains": '"accepted":false'} if kind == "client_update" else {}))
