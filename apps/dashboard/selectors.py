@@ -5,6 +5,8 @@ Each state is a JSON-ready dict built from committed rows, shaped like the event
 event), so the browser applies both with the same code.
 """
 
+from django.db.models import F, Max, OuterRef, Q, Subquery
+
 from apps.events.models import Event
 from apps.events.services import last_event_seq
 from apps.federated.models import Client, ClientUpdate, Experiment, Round
@@ -37,6 +39,7 @@ def overview_state():
         "blocks": _newest_blocks(Block.objects.filter(status=Block.Status.MAIN)),
         "chain": chain_status(),
         "mining": _latest_mining_progress(Event.objects.all()),
+        "curves": overview_curves(),
     }
 
 
@@ -100,3 +103,146 @@ def _newest_blocks(blocks):
 def _latest_mining_progress(events):
     event = events.filter(type=Event.Type.MINING_PROGRESS).order_by("-id").first()
     return event.as_message() if event else None
+
+
+# --- curves, comparison and the experiment list ---------------------------------------------------------
+
+OVERVIEW_CURVES = 5
+CURVE_POINTS = 500
+COMPARED_MAX = 8
+CURVE_FIELDS = ("test_loss", "test_accuracy", "baseline_loss", "baseline_accuracy")
+
+
+def experiment_curves(experiment_id, *, points=CURVE_POINTS):
+    """The experiment's loss and accuracy per round, at most about `points` of them: every k-th round and the
+    last, so a 10 000-round experiment costs no more to draw than a 500-round one."""
+    rounds = Round.objects.filter(experiment_id=experiment_id)
+    last = rounds.order_by("-number").values_list("number", flat=True).first()
+    if last is None:
+        return []
+    stride = max(1, -(-(last + 1) // points))
+    if stride > 1:
+        rounds = rounds.annotate(phase=F("number") % stride).filter(Q(phase=0) | Q(number=last))
+    return [
+        dict(zip(("round", *CURVE_FIELDS), row))
+        for row in rounds.order_by("number").values_list("number", *CURVE_FIELDS)
+    ]
+
+
+def overview_curves():
+    """The curves the dashboard draws: running experiments first, then the newest, OVERVIEW_CURVES at most."""
+    running = list(
+        Experiment.objects.filter(status=Experiment.Status.RUNNING).order_by("-id").values_list("id", flat=True)[
+            :OVERVIEW_CURVES
+        ]
+    )
+    newest = Experiment.objects.exclude(pk__in=running).order_by("-id").values_list("id", flat=True)
+    chosen = running + list(newest[: OVERVIEW_CURVES - len(running)])
+    return [{"experiment": experiment_id, "rounds": experiment_curves(experiment_id)} for experiment_id in chosen]
+
+
+def _best(rounds, metric, pick):
+    scored = [r for r in rounds if r[metric] is not None and r["round"] > 0]
+    return pick(scored, key=lambda r: r[metric]) if scored else None
+
+
+def experiments_compared(experiment_ids):
+    """What the comparison view shows of these experiments (in the order given; missing ones are skipped):
+    their curves, final and best metrics, and the settings whose values differ between them."""
+    found = {experiment.id: experiment for experiment in Experiment.objects.filter(pk__in=experiment_ids)}
+    compared = []
+    for experiment_id in experiment_ids:
+        experiment = found.get(experiment_id)
+        if experiment is None:
+            continue
+        rounds = experiment_curves(experiment_id)
+        final = rounds[-1] if rounds else None
+        best_accuracy = _best(rounds, "test_accuracy", max)
+        best_loss = _best(rounds, "test_loss", min)
+        compared.append(
+            {
+                **experiment_payload(experiment),
+                "rounds": rounds,
+                "final": final,
+                "best_accuracy": best_accuracy and {"round": best_accuracy["round"], "value": best_accuracy["test_accuracy"]},
+                "best_loss": best_loss and {"round": best_loss["round"], "value": best_loss["test_loss"]},
+            }
+        )
+    names = list(compared[0]["settings"]) if compared else []
+    differing = [name for name in names if len({repr(e["settings"][name]) for e in compared}) > 1]
+    return {
+        "experiments": compared,
+        "differing": differing,
+        "same": {name: compared[0]["settings"][name] for name in names if name not in differing},
+        "missing": [i for i in experiment_ids if i not in found],
+    }
+
+
+EXPERIMENT_FILTERS = ("status", "dataset", "partition", "aggregator", "model")
+
+
+def experiment_rows(filters):
+    """The experiment list, newest first, with the last round's and the best metrics; `filters` maps some of
+    EXPERIMENT_FILTERS to a value each (anything else is ignored)."""
+    last = Round.objects.filter(experiment=OuterRef("pk")).order_by("-number")
+    rows = Experiment.objects.order_by("-id").annotate(
+        last_round=Subquery(last.values("number")[:1]),
+        final_loss=Subquery(last.values("test_loss")[:1]),
+        final_accuracy=Subquery(last.values("test_accuracy")[:1]),
+        best_accuracy=Max("round_set__test_accuracy"),
+    )
+    chosen = {name: value for name, value in filters.items() if name in EXPERIMENT_FILTERS and value}
+    return rows.filter(**chosen)
+
+
+def experiment_filter_choices():
+    """The values each list filter can take, as they occur in the stored experiments."""
+    return {
+        name: sorted(Experiment.objects.order_by().values_list(name, flat=True).distinct())
+        for name in EXPERIMENT_FILTERS
+    }
+
+
+# --- downloads ------------------------------------------------------------------------------------------
+
+ROUND_COLUMNS = (
+    "round", "test_loss", "test_accuracy", "baseline_loss", "baseline_accuracy", "clients_sampled",
+    "clients_dropped", "clients_accepted", "train_seconds", "aggregate_seconds", "evaluate_seconds",
+    "global_model", "block_height", "block_hash",
+)
+UPDATE_COLUMNS = ("round", "client", "samples", "train_loss", "accepted", "reason", "train_seconds", "update_hash")
+EXPORT_CHUNK = 2000
+
+
+def round_rows(experiment_id, *, number=None):
+    """Each recorded round of the experiment (or only round `number`) with the main block that holds it, as
+    tuples in ROUND_COLUMNS order, read in chunks so a long experiment streams in bounded memory."""
+    blocks = dict(
+        (row[0], row[1:])
+        for row in Block.objects.filter(status=Block.Status.MAIN, experiment_id=experiment_id).values_list(
+            "round_number", "height", "hash"
+        )
+    )
+    rounds = Round.objects.filter(experiment_id=experiment_id).order_by("number")
+    if number is not None:
+        rounds = rounds.filter(number=number)
+    for row in rounds.values_list(
+        "number", "test_loss", "test_accuracy", "baseline_loss", "baseline_accuracy", "clients_sampled",
+        "clients_dropped", "clients_accepted", "train_seconds", "aggregate_seconds", "evaluate_seconds",
+        "global_model_hash",
+    ).iterator(chunk_size=EXPORT_CHUNK):
+        yield (*row, *blocks.get(row[0], (None, None)))
+
+
+def update_rows(experiment_id, *, number=None, client=None):
+    """Each client update of the experiment (optionally of one round and/or one client), in UPDATE_COLUMNS
+    order, by round then client, read in chunks."""
+    updates = ClientUpdate.objects.filter(round__experiment_id=experiment_id)
+    if number is not None:
+        updates = updates.filter(round__number=number)
+    if client is not None:
+        updates = updates.filter(client__index=client)
+    return updates.order_by("round__number", "client__index").values_list(
+        "round__number", "client__index", "samples", "train_loss", "accepted", "reason", "train_seconds",
+        "update_hash",
+    ).iterator(chunk_size=EXPORT_CHUNK)

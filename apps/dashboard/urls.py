@@ -10,6 +10,16 @@ urlpatterns = [
     path("experiments/new/", views.experiment_new, name="experiment_new"),
     path("experiments/<int:experiment_id>/", views.experiment_detail, name="experiment"),
     path("experiments/<int:experiment_id>/clients.json", views.experiment_clients, name="experiment_clients"),
+    path("compare/", views.experiment_compare, name="compare"),
+    path("scenarios/", views.scenario_list, name="scenarios"),
+    path("scenarios/tamper/", views.scenario_tamper, name="scenario_tamper"),
+    path("scenarios/tamper/check.json", views.scenario_tamper_check, name="scenario_tamper_check"),
+    path("scenarios/<slug:key>/", views.scenario_start, name="scenario_start"),
+    re_path(
+        r"^experiments/(?P<experiment_id>[0-9]{1,12})/(?P<what>rounds|updates)\.(?P<fmt>csv|json)$",
+        views.experiment_download,
+        name="experiment_download",
+    ),
     re_path(
         r"^experiments/(?P<experiment_id>[0-9]+)/(?P<action>pause|resume|cancel)/$",
         views.experiment_control,

@@ -1,9 +1,14 @@
+import csv
+import json
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, JsonResponse
+from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.federated.forms import ExperimentForm
@@ -17,7 +22,10 @@ from apps.federated.lifecycle import (
 )
 from apps.federated.models import Experiment
 
+from apps.ledger.sandbox import SandboxError, sandbox_check, sandbox_window
+
 from . import selectors
+from .scenarios import SCENARIOS, TAMPER, scenario_launch
 from .protocol import finite
 
 CONTROLS = {"pause": experiment_pause, "resume": experiment_resume, "cancel": experiment_cancel}
@@ -47,8 +55,16 @@ def overview(request):
 
 
 def experiment_list(request):
-    page = Paginator(Experiment.objects.order_by("-id"), 50).get_page(request.GET.get("page"))
-    return render(request, "dashboard/experiment_list.html", {"page": page})
+    filters = {name: request.GET.get(name, "") for name in selectors.EXPERIMENT_FILTERS}
+    page = Paginator(selectors.experiment_rows(filters), 50).get_page(request.GET.get("page"))
+    choices = selectors.experiment_filter_choices()
+    context = {
+        "page": page,
+        "filters": [(name, choices[name], filters[name]) for name in selectors.EXPERIMENT_FILTERS],
+        "filtered": any(filters.values()),
+        "query": urlencode({name: value for name, value in filters.items() if value}),
+    }
+    return render(request, "dashboard/experiment_list.html", context)
 
 
 def experiment_detail(request, experiment_id):
@@ -110,3 +126,145 @@ def experiment_control(request, experiment_id, action):
     else:
         messages.success(request, f"Experiment {experiment.id}: {action} done.")
     return redirect("dashboard:experiment", experiment_id=experiment.id)
+
+
+def _experiment_ids(request):
+    """The experiments a comparison names: ?ids=1,2,3 and/or ?ids=1&ids=2; (ids, problem or None)."""
+    ids, problem = [], None
+    for part in ",".join(request.GET.getlist("ids")).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not (part.isascii() and part.isdigit() and len(part) <= 12):
+            problem = f"{part[:30]!r} is not an experiment number."
+            continue
+        if int(part) not in ids:
+            ids.append(int(part))
+    if len(ids) > selectors.COMPARED_MAX:
+        problem = f"A comparison shows at most {selectors.COMPARED_MAX} experiments; the first {selectors.COMPARED_MAX} are shown."
+        ids = ids[: selectors.COMPARED_MAX]
+    return ids, problem
+
+
+def _smoothing(request):
+    try:
+        value = float(request.GET.get("smooth", "0"))
+    except ValueError:
+        return 0.0
+    return min(0.99, max(0.0, value)) if value == value else 0.0
+
+
+def experiment_compare(request):
+    ids, problem = _experiment_ids(request)
+    compared = selectors.experiments_compared(ids)
+    if request.GET.get("format") == "json":
+        return JsonResponse(finite({"experiments": compared["experiments"], "differing": compared["differing"]}))
+    if compared["missing"]:
+        missing = ", ".join(str(i) for i in compared["missing"])
+        problem = " ".join(filter(None, [problem, f"There is no experiment {missing}."]))
+    context = {
+        "compared": compared,
+        "ids": [e["id"] for e in compared["experiments"]],
+        "problem": problem,
+        "choices": Experiment.objects.order_by("-id")[:50],
+        "smooth": _smoothing(request),
+        "view": {"experiments": compared["experiments"], "differing": compared["differing"]},
+        "scenario": SCENARIOS.get(request.GET.get("scenario", "")),
+    }
+    return render(request, "dashboard/compare.html", context)
+
+
+class _Echo:
+    """A file-like object whose write returns the line, so csv.writer can feed a streaming response."""
+
+    def write(self, value):
+        return value
+
+
+def _download(rows, columns, *, fmt, filename):
+    """rows (tuples in `columns` order) as a streamed CSV file or a JSON array of objects."""
+    if fmt == "csv":
+        writer = csv.writer(_Echo())
+        lines = (writer.writerow(row) for row in _with_header(columns, rows))
+        response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    else:
+        response = StreamingHttpResponse(_json_array(columns, rows), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
+    return response
+
+
+def _with_header(columns, rows):
+    yield columns
+    yield from rows
+
+
+def _json_array(columns, rows):
+    yield "["
+    for position, row in enumerate(rows):
+        yield ("," if position else "") + "\n" + json.dumps(dict(zip(columns, finite(list(row)))))
+    yield "\n]\n"
+
+
+def _optional_number(request, name):
+    value = request.GET.get(name)
+    if value in (None, ""):
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 12):
+        raise ValueError(f"{name} must be a whole number, not {value[:30]!r}")
+    return int(value)
+
+
+def experiment_download(request, experiment_id, what, fmt):
+    """Metrics as CSV or JSON: rounds (?round=N for one) or client updates (?round=N and/or ?client=K)."""
+    experiment_id = int(experiment_id)
+    if not selectors.experiment_exists(experiment_id):
+        return JsonResponse({"error": f"there is no experiment {experiment_id}"}, status=404)
+    try:
+        number = _optional_number(request, "round")
+        client = _optional_number(request, "client") if what == "updates" else None
+    except ValueError as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    suffix = "".join(f"-{name}{value}" for name, value in (("round", number), ("client", client)) if value is not None)
+    filename = f"experiment-{experiment_id}-{what}{suffix}"
+    if what == "rounds":
+        return _download(selectors.round_rows(experiment_id, number=number), selectors.ROUND_COLUMNS, fmt=fmt, filename=filename)
+    rows = selectors.update_rows(experiment_id, number=number, client=client)
+    return _download(rows, selectors.UPDATE_COLUMNS, fmt=fmt, filename=filename)
+
+
+def scenario_list(request):
+    return render(
+        request,
+        "dashboard/scenarios.html",
+        {"scenarios": SCENARIOS, "tamper": TAMPER, "can_launch": request.user.is_staff},
+    )
+
+
+@require_POST
+@staff_member_required
+def scenario_start(request, key):
+    if key not in SCENARIOS:
+        raise Http404(f"There is no scenario {key!r}.")
+    ids = scenario_launch(key)
+    messages.success(request, f"{SCENARIOS[key]['title']}: experiments {', '.join(map(str, ids))} started.")
+    return redirect(f"{reverse('dashboard:compare')}?{urlencode({'ids': ','.join(map(str, ids)), 'scenario': key})}")
+
+
+def scenario_tamper(request):
+    live = _live(selectors.overview_state)
+    window = sandbox_window()
+    return render(
+        request,
+        "dashboard/tamper.html",
+        {"live": live, "tamper": TAMPER, "window": window, "heights": list(range(window[1], window[0], -1)) if window else []},
+    )
+
+
+def scenario_tamper_check(request):
+    """The sandbox copy checked as it is (no ?height) or with block ?height tampered with, as JSON."""
+    height = request.GET.get("height")
+    try:
+        tamper_height = _optional_number(request, "height")
+        return JsonResponse(finite(sandbox_check(tamper_height=tamper_height)))
+    except (ValueError, SandboxError) as error:
+        return JsonResponse({"error": str(error)[:300], "height": (height or "")[:30]}, status=400)

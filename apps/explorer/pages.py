@@ -42,7 +42,10 @@ def search(request):
     destination = selectors.search_destination(kind, value)
     if destination:
         return redirect(destination)
-    return render(request, "explorer/search.html", {"query": query.strip(), "kind": kind})
+    context = {"query": query.strip(), "kind": kind}
+    if kind == "prefix":
+        context["matches"], context["cut"] = selectors.prefix_matches(value)
+    return render(request, "explorer/search.html", context)
 
 
 @page_view

@@ -5,6 +5,9 @@ import re
 from .errors import BadRequest
 
 HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
+# Shorter than this, a hash prefix names too much to be worth a search.
+MIN_PREFIX = 4
+HEX_PREFIX = re.compile(rf"[0-9a-fA-F]{{{MIN_PREFIX},63}}")
 # Heights and ids are stored as 64-bit signed integers; a larger number cannot name anything.
 MAX_INTEGER = 2**63 - 1
 
@@ -57,10 +60,16 @@ def parse_optional_integer(text, *, name):
 
 
 def classify_query(text):
-    """What a search box entry can name: ("height", int), ("digest", hex) or ("text", stripped text)."""
+    """What a search box entry can name: ("height", int), ("digest", hex), ("prefix", hex: the start of a hash)
+    or ("text", stripped text)."""
     text = (text or "").strip()
-    if text.isascii() and text.isdigit() and int(text) <= MAX_INTEGER:
+    # A height is never written with leading zeros, while every block hash starts with them (its proof of
+    # work): "0000ab" and "00001234" are hash prefixes, "1234" is a height.
+    leading_zero = text.startswith("0") and len(text) >= MIN_PREFIX
+    if text.isascii() and text.isdigit() and int(text) <= MAX_INTEGER and not leading_zero:
         return "height", int(text)
     if HEX_DIGEST.fullmatch(text):
         return "digest", text.lower()
+    if HEX_PREFIX.fullmatch(text):
+        return "prefix", text.lower()
     return "text", text

@@ -413,12 +413,41 @@ def model_blob(sha256_hex):
 # --- search ----------------------------------------------------------------------------------------------
 
 
+PREFIX_MATCHES = 20
+
+
+def prefix_matches(prefix, *, limit=PREFIX_MATCHES):
+    """Blocks, records and models whose hash starts with `prefix`, at most `limit` of each kind (one more
+    tells that there are more): [{kind, hash, url, label}], and whether the list was cut."""
+    found, cut = [], False
+    kinds = [
+        ("block", Block.objects.filter(hash__startswith=prefix).order_by("height"), "hash",
+         lambda row: (reverse("explorer:block", args=[row.hash]), f"block {row.height}" + (" (stale)" if row.status == STALE else ""))),
+        ("record", Record.objects.filter(txid__startswith=prefix).select_related("block").order_by("id"), "txid",
+         lambda row: (reverse("explorer:record", args=[row.txid]), f"{row.type} record in block {row.block.height}")),
+        ("global model", Round.objects.filter(global_model_hash__startswith=prefix).order_by("id"), "global_model_hash",
+         lambda row: (reverse("experiments:round", args=[row.experiment_id, row.number]), f"global model of experiment {row.experiment_id} round {row.number}")),
+        ("client update", ClientUpdate.objects.filter(update_hash__startswith=prefix).select_related("round", "client").order_by("id"), "update_hash",
+         lambda row: (reverse("experiments:round", args=[row.round.experiment_id, row.round.number]), f"update of client {row.client.index}, experiment {row.round.experiment_id} round {row.round.number}")),
+    ]
+    for kind, rows, field, describe in kinds:
+        rows = list(rows[: limit + 1])
+        cut = cut or len(rows) > limit
+        for row in rows[:limit]:
+            url, label = describe(row)
+            found.append({"kind": kind, "hash": getattr(row, field), "url": url, "label": label})
+    return found, cut
+
+
 def search_destination(kind, value):
     """Where a search goes: the page of the height, block hash, txid or model hash; None if nothing matches."""
     if kind == "height":
         if Block.objects.filter(status=MAIN, height=value).exists():
             return reverse("explorer:block", args=[value])
         return None
+    if kind == "prefix":
+        found, cut = prefix_matches(value, limit=1)
+        return found[0]["url"] if len(found) == 1 and not cut else None
     if kind != "digest":
         return None
     if Block.objects.filter(hash=value).exists():

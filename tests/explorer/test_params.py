@@ -62,7 +62,13 @@ def test_limits_default_and_are_bounded():
 def test_search_queries_are_classified():
     assert classify_query(" 5 ") == ("height", 5)
     assert classify_query(DIGEST.upper()) == ("digest", DIGEST)
-    assert classify_query("9" * 30) == ("text", "9" * 30)
+    assert classify_query("9" * 30) == ("prefix", "9" * 30)
+    assert classify_query("9" * 70) == ("text", "9" * 70)
+    assert classify_query("00001234") == ("prefix", "00001234")
+    assert classify_query("0012") == ("prefix", "0012")
+    assert classify_query("012") == ("height", 12)
+    assert classify_query("ABCD") == ("prefix", "abcd")
+    assert classify_query("abc") == ("text", "abc")
     assert classify_query("hello") == ("text", "hello")
 
 

@@ -1,11 +1,18 @@
-// The overview page: experiments, the newest blocks, mining progress and the chain badge, kept live.
+// The overview page: experiments, their loss and accuracy curves, the newest blocks, mining progress and the
+// chain badge, kept live.
 import { startLivePage } from "./live.js";
-import { ChainView, el, formatNumber, formatPercent, throttled } from "./render.js";
+import {
+  ChainView, PALETTE, PLOT_CONFIG, chartLayout, el, formatNumber, formatPercent, metricTrace, redrawOnThemeChange, throttled,
+} from "./render.js";
 
 const SHOWN_EXPERIMENTS = 25;
+const CURVES = 5;
 
 const chain = new ChainView();
 const experiments = new Map();
+// experiment id -> Map(round -> point): the experiments whose curves are drawn.
+const curves = new Map();
+
 const renderExperiments = throttled(() => {
   const rows = [...experiments.values()]
     .sort((a, b) => b.id - a.id)
@@ -21,12 +28,47 @@ const renderExperiments = throttled(() => {
     });
   document.getElementById("experiments").replaceChildren(...rows);
   document.getElementById("experiments-empty").hidden = rows.length > 0;
+  // The first-run offer goes as soon as there is an experiment, without a reload.
+  const demo = document.getElementById("demo");
+  if (demo && rows.length > 0) demo.hidden = true;
+  document.getElementById("compare-recent").href = `/compare/?ids=${[...curves.keys()].join(",")}`;
 });
+
+const renderCurves = throttled(() => {
+  if (!window.Plotly) return;
+  const loss = [];
+  const accuracy = [];
+  [...curves.keys()].sort((a, b) => b - a).forEach((id, position) => {
+    const experiment = experiments.get(id);
+    const name = experiment ? `#${id} ${experiment.name || experiment.settings.dataset}` : `#${id}`;
+    const rounds = [...curves.get(id).values()].sort((a, b) => a.round - b.round);
+    const color = PALETTE[position % PALETTE.length];
+    loss.push(metricTrace(rounds, "test_loss", { name, color }));
+    accuracy.push(metricTrace(rounds, "test_accuracy", { name, color }));
+  });
+  window.Plotly.react("overview-loss", loss, chartLayout("test loss"), PLOT_CONFIG);
+  window.Plotly.react("overview-accuracy", accuracy,
+    chartLayout("test accuracy", { yaxis: { title: { text: "test accuracy" }, range: [0, 1], tickformat: ".0%" } }), PLOT_CONFIG);
+});
+
+// A new experiment takes the place of the oldest curve that is not running.
+function followCurve(id) {
+  if (curves.has(id)) return;
+  curves.set(id, new Map());
+  while (curves.size > CURVES) {
+    const ids = [...curves.keys()].sort((a, b) => a - b);
+    const idle = ids.find((known) => experiments.get(known)?.status !== "running") ?? ids[0];
+    curves.delete(idle);
+  }
+}
 
 function applySnapshot(state) {
   experiments.clear();
   for (const experiment of state.experiments) experiments.set(experiment.id, experiment);
+  curves.clear();
+  for (const curve of state.curves) curves.set(curve.experiment, new Map(curve.rounds.map((r) => [r.round, r])));
   renderExperiments();
+  renderCurves();
   chain.set(state);
 }
 
@@ -36,7 +78,9 @@ function applyEvent(event) {
     case "experiment": {
       const known = experiments.get(data.id);
       experiments.set(data.id, { last_round: null, ...known, ...data });
+      if (!known || data.status === "running") followCurve(data.id);
       renderExperiments();
+      renderCurves();
       break;
     }
     case "round": {
@@ -44,6 +88,10 @@ function applyEvent(event) {
       if (known && (!known.last_round || known.last_round.round <= data.round)) {
         known.last_round = data;
         renderExperiments();
+      }
+      if (curves.has(event.experiment)) {
+        curves.get(event.experiment).set(data.round, data);
+        renderCurves();
       }
       break;
     }
@@ -53,3 +101,5 @@ function applyEvent(event) {
 }
 
 startLivePage("/ws/dashboard/", { applySnapshot, applyEvent });
+redrawOnThemeChange(renderCurves);
+window.addEventListener("load", renderCurves);

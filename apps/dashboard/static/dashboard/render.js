@@ -146,7 +146,10 @@ export class BlockList {
   }
 }
 
-// Mining progress: nonces tried against the work expected for the target, and the hash rate.
+// Mining progress: nonces tried against the work expected for the target, and the hash rate. The card is
+// always there (idle, it tells how the last block went), so the page does not move when mining starts or ends.
+// Past the expected count the bar stays full and the card says so: finding a block is luck, and a share of
+// blocks always takes longer than expected (e^-k of them take more than k times the expected work).
 export class MiningPanel {
   constructor(section) {
     this.section = section;
@@ -155,10 +158,13 @@ export class MiningPanel {
     this.text = section.querySelector("#mining-text");
     this.progress = null;
     this.minedHeight = -1;
+    this.lastBlock = null;
+    this.section.hidden = false;
   }
 
-  set(message, minedHeight) {
+  set(message, minedHeight, lastBlock) {
     this.minedHeight = Math.max(this.minedHeight, minedHeight);
+    if (lastBlock) this.lastBlock = lastBlock;
     this.update(message);
   }
 
@@ -173,28 +179,53 @@ export class MiningPanel {
   blockAdded(block) {
     if (block.status !== "main") return;
     this.minedHeight = Math.max(this.minedHeight, block.height);
-    if (this.progress && (this.progress.height === undefined || this.progress.height <= block.height)) {
-      this.progress = null;
-      this.render();
-    }
+    if (!this.lastBlock || block.height >= this.lastBlock.height) this.lastBlock = block;
+    if (this.progress && (this.progress.height === undefined || this.progress.height <= block.height)) this.progress = null;
+    this.render();
   }
 
   render() {
     const progress = this.progress;
-    this.section.hidden = !progress;
-    if (!progress) return;
+    if (!progress) return this.renderIdle();
     const expected = progress.expected || 0;
-    const share = expected > 0 ? Math.min(1, progress.nonces / expected) : 0;
-    this.bar.value = share;
-    this.bar.setAttribute("aria-valuetext", `${Math.round(share * 100)} % of the expected work`);
+    const ratio = expected > 0 ? progress.nonces / expected : 0;
+    const beyond = ratio > 1;
+    this.section.dataset.state = beyond ? "beyond" : "mining";
+    this.bar.value = Math.min(1, ratio);
+    this.bar.setAttribute("aria-valuetext", beyond ? `beyond the expected work: ${ratio.toFixed(1)} times` : `${Math.round(ratio * 100)} % of the expected work`);
     const what = [];
     if (progress.height !== undefined) what.push(`block ${progress.height}`);
     if (progress.experiment !== undefined && progress.experiment !== null) {
       what.push(`experiment ${progress.experiment}${progress.round !== undefined ? ` round ${progress.round}` : ""}`);
     }
     this.title.textContent = what.join(" · ");
-    this.text.textContent = `${formatCount(progress.nonces)} of ~${formatCount(expected)} expected nonces tried` +
-      ` · ${formatCount(progress.hash_rate)}H/s`;
+    const tried = `${formatCount(progress.nonces)} of ~${formatCount(expected)} expected nonces tried · ${formatCount(progress.hash_rate)}H/s`;
+    if (beyond) {
+      const longer = Math.exp(-ratio) * 100;
+      this.text.replaceChildren(el("span", { class: "beyond" }, `Beyond expected: ${ratio.toFixed(1)}× the expected work. `),
+        `${tried}. Each nonce is an independent try, so mining goes on; ${longer < 1 ? longer.toFixed(2) : longer.toFixed(0)} % of blocks take this long or longer.`);
+    } else {
+      this.text.textContent = tried;
+    }
+  }
+
+  renderIdle() {
+    this.section.dataset.state = "idle";
+    this.bar.value = 0;
+    this.bar.setAttribute("aria-valuetext", "not mining");
+    this.title.textContent = "· idle";
+    const block = this.lastBlock;
+    if (!block || block.mined_seconds === null || block.mined_seconds === undefined) {
+      this.text.textContent = "No block is being mined.";
+      return;
+    }
+    const bits = difficultyBits(block.bits);
+    const hashes = block.hash_rate && block.mined_seconds ? block.hash_rate * block.mined_seconds : null;
+    const expected = bits === null ? null : 2 ** bits;
+    this.text.textContent = `No block is being mined. Block ${block.height} took ${formatSeconds(block.mined_seconds)}` +
+      (hashes ? ` (~${formatCount(hashes)} hashes at ${formatCount(block.hash_rate)}H/s` : " (") +
+      (expected ? `${hashes ? "; " : ""}~${formatCount(expected)} expected at ${bits.toFixed(1)} bits)` : ")") +
+      ". Progress shows here for blocks that take longer than half a second.";
   }
 }
 
@@ -209,7 +240,7 @@ export class ChainView {
   set(state) {
     this.blocks.set(state.blocks);
     this.badge.set(state.chain);
-    this.mining.set(state.mining, state.blocks.length ? state.blocks[0].height : -1);
+    this.mining.set(state.mining, state.blocks.length ? state.blocks[0].height : -1, state.blocks[0]);
   }
 
   // Applies a block, chain_status or mining_progress event; other events are the page's own.
@@ -237,4 +268,58 @@ export function throttled(fn) {
       fn();
     });
   };
+}
+
+// One colour per experiment in a chart that shows several.
+export const PALETTE = ["#2f5bd3", "#d1495b", "#1a7f37", "#b26a00", "#7b3fb8", "#00838f", "#8d6e63", "#c2185b"];
+
+// Chart colours from the page's own (light or dark, as the system setting says).
+export function chartColors() {
+  const style = getComputedStyle(document.documentElement);
+  return { text: style.getPropertyValue("--fg").trim() || "#1d2330", grid: style.getPropertyValue("--line").trim() || "#dde1e8" };
+}
+
+export function chartLayout(yTitle, extra = {}) {
+  const colors = chartColors();
+  const axis = { gridcolor: colors.grid, zerolinecolor: colors.grid, automargin: true };
+  return {
+    margin: { l: 56, r: 12, t: 8, b: 44 },
+    height: 270,
+    font: { family: "system-ui, sans-serif", size: 12, color: colors.text },
+    xaxis: { ...axis, title: { text: "round" }, ...(extra.xaxis || {}) },
+    yaxis: { ...axis, title: { text: yTitle }, ...(extra.yaxis || {}) },
+    legend: { orientation: "h", y: -0.28 },
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
+    ...Object.fromEntries(Object.entries(extra).filter(([key]) => key !== "xaxis" && key !== "yaxis")),
+  };
+}
+
+export const PLOT_CONFIG = { responsive: true, displaylogo: false, displayModeBar: false };
+
+// TensorBoard's smoothing: an exponential moving average, debiased so the first points are not pulled to 0.
+export function smoothed(values, weight) {
+  if (!weight) return values;
+  let last = 0;
+  let count = 0;
+  return values.map((value) => {
+    if (value === null || value === undefined || !Number.isFinite(value)) return value;
+    last = last * weight + (1 - weight) * value;
+    count += 1;
+    return last / (1 - weight ** count);
+  });
+}
+
+// A metric of a list of rounds as a line; `weight` smooths it.
+export function metricTrace(rounds, metric, { name, color, dash = false, weight = 0, legendgroup } = {}) {
+  const points = rounds.filter((r) => r[metric] !== null && r[metric] !== undefined);
+  return {
+    x: points.map((r) => r.round), y: smoothed(points.map((r) => r[metric]), weight), name, type: "scatter",
+    mode: "lines", line: { color, dash: dash ? "dash" : "solid", width: dash ? 1.5 : 2 }, legendgroup,
+    hovertemplate: `${name}<br>round %{x}: %{y:.4f}<extra></extra>`,
+  };
+}
+
+export function redrawOnThemeChange(draw) {
+  window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", draw);
 }
