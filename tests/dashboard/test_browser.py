@@ -217,7 +217,7 @@ def test_a_dropped_websocket_reconnects_and_catches_up_exactly(asgi_server, brow
                  "expected": 2_000_000, "hash_rate": 1_250_000.0},
         experiment_id=experiment.id,
     )
-    page.wait_for_selector("#mining:not([hidden])")
+    page.wait_for_selector("#mining[data-state=mining]")
     assert page.eval_on_selector("#mining-progress", "bar => bar.value") == 0.75
     assert page.inner_text("#mining-text") == "1.5 M of ~2.0 M expected nonces tried · 1.3 MH/s"
     assert f"block {height + 1}" in page.inner_text("#mining-title")
@@ -235,7 +235,8 @@ def test_a_dropped_websocket_reconnects_and_catches_up_exactly(asgi_server, brow
     page.context.set_offline(False)
     page.wait_for_selector("#live-status[data-state=live]")
     page.wait_for_function("document.querySelectorAll('#blocks tr').length === 3", timeout=5000)
-    assert page.is_hidden("#mining")  # its block has been mined
+    assert page.get_attribute("#mining", "data-state") == "idle"  # its block has been mined
+    assert f"Block {missed[-1]} took" in page.inner_text("#mining-text")
     assert block_heights(page)[:2] == sorted(missed, reverse=True)
     assert chart_points(page, "loss-chart") == 3
     resumes = [frame for frame in frames["sent"] if frame.get("type") == "resume"]
