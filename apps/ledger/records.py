@@ -42,18 +42,23 @@ def canonical_bytes(record) -> bytes:
     if not isinstance(record.get("type"), str) or not record["type"]:
         raise ValueError("a record needs a non-empty string 'type'")
     try:
-        return _rfc8785(record)
+        return _rfc8785(record, recordable=True)
     except rfc8785.CanonicalizationError as error:
         _check_finite(record, "record")  # names where a non-finite number hides
         raise ValueError(f"record cannot be canonicalized: {error}") from None
+    except RecursionError:
+        raise ValueError("record is nested too deeply") from None
 
 
-def _rfc8785(value) -> bytes:
+def _rfc8785(value, *, recordable=False) -> bytes:
     """RFC 8785 bytes of a JSON value. The standard library's encoder (in C, four times faster than rfc8785's)
     writes the very same bytes when its sorted keys and strings are ASCII, its integers within 2**53 and its
-    floats spelled alike by Python and ECMAScript; other values go to rfc8785."""
+    floats spelled alike by Python and ECMAScript; other values go to rfc8785. `recordable` also refuses what
+    rfc8785 writes but a record cannot hold (see _check_finite)."""
     if _spelled_alike(value):
         return _FAST_ENCODER.encode(value).encode()
+    if recordable:
+        _check_finite(value, "record")
     return rfc8785.dumps(value)
 
 
@@ -99,6 +104,8 @@ def parse_record(data: bytes) -> dict:
         record = _DECODER.decode(bytes(data).decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"not JSON: {error}") from None
+    except RecursionError:
+        raise ValueError("not a record: nested too deeply") from None
     if not isinstance(record, dict) or not isinstance(record.get("type"), str) or not record["type"]:
         raise ValueError("a record is a JSON object with a non-empty string 'type'")
     return record
@@ -130,6 +137,9 @@ def parse_canonical(data: bytes) -> dict:
 def _check_finite(value, where):
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{where} is {value}: only finite numbers can be recorded")
+    if isinstance(value, float) and abs(value) > _MAX_EXACT_INTEGER and value.is_integer() and abs(value) < 1e21:
+        # RFC 8785 writes it as an integer literal, which reads back beyond the integers JSON holds exactly.
+        raise ValueError(f"{where} is {value!r}: a whole number this large cannot be recorded exactly")
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):

@@ -29,9 +29,9 @@ def encodings(monkeypatch):
     calls = []
     encode = records._rfc8785
 
-    def counted(value):
+    def counted(value, **options):
         calls.append(value.get("type") if isinstance(value, dict) else value)
-        return encode(value)
+        return encode(value, **options)
 
     monkeypatch.setattr(records, "_rfc8785", counted)
     return calls
@@ -81,8 +81,8 @@ def test_stored_bytes_that_are_not_canonical_are_refused_even_when_mined_into_a_
 def test_a_float_that_reads_back_as_an_integer_beyond_json_range_is_refused_when_submitted():
     services.genesis_ensure()
     records = round_records(1, 0)
-    records[1] = {**records[1], "metrics": {"loss": 2.0**60}}  # written as the integer 1152921504606847000
-    with pytest.raises(ValueError, match=r"record 2 is not a canonical JSON record: the number 1152921504606847000 is beyond"):
+    records[1] = {**records[1], "metrics": {"loss": 2.0**60}}  # RFC 8785 would write the integer 1152921504606847000
+    with pytest.raises(ValueError, match=r"record 2: record.metrics.loss is 1.152921504606847e\+18: a whole number this large cannot be recorded exactly"):
         services.batch_submit(experiment_id=1, round_number=0, parent_model=None, difficulty_bits=8, records=records)
     assert not PendingBatch.objects.exists()
 

@@ -26,6 +26,8 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {file}: {error.strerror or error}") from None
         except (ValueError, UnicodeDecodeError) as error:
             raise CommandError(f"{file} is not valid JSON: {error}") from None
+        except RecursionError:
+            raise CommandError(f"{file} is not a chain export: its JSON is nested too deeply") from None
         try:
             result = chain_import(data)
         except ValueError as error:
