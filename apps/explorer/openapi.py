@@ -97,6 +97,10 @@ BLOCK_SUMMARY_PROPERTIES = {
     "time_to_mine": _nullable({"type": "number", "description": "seconds the miner searched for the nonce"}),
     "experiment": _nullable({"type": "integer", "description": "the experiment whose round the block commits"}),
     "round": _nullable({"type": "integer", "description": "the round the block commits"}),
+    "valid": {
+        **BOOLEAN,
+        "description": "false when the block is the chain's first invalid block or stands on it (above it)",
+    },
 }
 
 RECORD_OBJECT = {
@@ -145,6 +149,10 @@ CHECKPOINT = _object(
         "created_at": TIMESTAMP,
         "signature_valid": {**BOOLEAN, "description": "the Ed25519 signature checks with this node's public key"},
         "on_chain": {**BOOLEAN, "description": "the block at that height still has that hash"},
+        "block_valid": {
+            **BOOLEAN,
+            "description": "the block it names is on the chain and neither the first invalid block nor above it",
+        },
     }
 )
 
@@ -264,6 +272,9 @@ ROUND = _object(
         "clients_accepted": INTEGER,
         "created_at": TIMESTAMP,
         "record": LEDGER_REF,
+        "valid": _nullable(
+            {**BOOLEAN, "description": "false when the round's block is, or stands on, an invalid block; null: not mined yet"}
+        ),
         "updates": {"type": "array", "items": UPDATE},
     }
 )

@@ -70,8 +70,16 @@ def main_tip():
     return Block.objects.filter(status=MAIN).order_by("-height").first()
 
 
+def stands_valid(height, validity):
+    """Whether a main block at `height` is neither the chain's first invalid block nor above it (so stands on
+    it). `validity` is chain_validity()'s verdict."""
+    first_invalid = validity["first_invalid"]
+    return first_invalid is None or height < first_invalid["height"]
+
+
 def block_page(*, before=None, limit):
-    """Main-chain blocks below height `before` (default: from the tip), newest first."""
+    """Main-chain blocks below height `before` (default: from the tip), newest first, each saying whether it
+    stands on a valid chain."""
     blocks = Block.objects.filter(status=MAIN).order_by("-height")
     if before is not None:
         blocks = blocks.filter(height__lt=before)
@@ -83,7 +91,11 @@ def block_page(*, before=None, limit):
         parent = Block.objects.filter(status=MAIN, height=rows[-1].height - 1).values_list("time", flat=True).first()
         if parent is not None:
             parents[rows[-1].height - 1] = parent
-    items = [block_summary(block, parent_time=parents.get(block.height - 1)) for block in page.items]
+    validity = chain_validity()
+    items = [
+        {**block_summary(block, parent_time=parents.get(block.height - 1)), "valid": stands_valid(block.height, validity)}
+        for block in page.items
+    ]
     return items, page.next_before
 
 
@@ -184,7 +196,7 @@ def chain_validity():
     return {key: status[key] for key in ("valid", "first_invalid", "checked_at", "checkpoint")}
 
 
-def checkpoint_summary(tip):
+def checkpoint_summary(validity):
     checkpoint = Checkpoint.objects.order_by("-height").first()
     if checkpoint is None:
         return None
@@ -195,11 +207,13 @@ def checkpoint_summary(tip):
         "created_at": checkpoint.created_at.isoformat(),
         "signature_valid": checkpoint_verify(checkpoint),
         "on_chain": on_chain,
+        "block_valid": on_chain and stands_valid(checkpoint.height, validity),
     }
 
 
 def chain_overview():
     tip = main_tip()
+    validity = chain_validity()
     recent = []
     if tip is not None:
         span = chain_params().median_time_span
@@ -216,8 +230,8 @@ def chain_overview():
         "difficulty": _difficulty(tip.bits) if tip else None,
         "chainwork": tip.chainwork if tip else "0" * 64,
         "stale_blocks": Block.objects.filter(status=STALE).count(),
-        "validity": chain_validity(),
-        "checkpoint": checkpoint_summary(tip),
+        "validity": validity,
+        "checkpoint": checkpoint_summary(validity),
     }
 
 
@@ -350,6 +364,11 @@ def _round_records(experiment_id, numbers):
 def _round_dicts(experiment, rounds):
     numbers = [row.number for row in rounds]
     ledger = _round_records(experiment.id, numbers)
+    validity = chain_validity()
+
+    def valid(record):
+        return None if record is None else stands_valid(record["height"], validity)
+
     updates = {}
     for update in ClientUpdate.objects.filter(round__in=rounds).select_related("client").order_by("client__index"):
         updates.setdefault(update.round_id, []).append(update)
@@ -364,6 +383,7 @@ def _round_dicts(experiment, rounds):
             "clients_accepted": row.clients_accepted,
             "created_at": row.created_at.isoformat(),
             "record": ledger.get((row.number, "model")),
+            "valid": valid(ledger.get((row.number, "model"))),
             "updates": [
                 {
                     "client": update.client.index,

@@ -180,7 +180,19 @@ def test_the_badge_turns_red_within_a_second_of_a_tamper_being_detected(asgi_ser
     text = badge(page)
     assert "INVALID at height 2" in text and "rule" in text, text
     assert turned_red < 1.0
+    # The newest-blocks rows at and above the invalid block say so too, not only the badge.
+    page.wait_for_selector('#blocks tr[data-height="3"] .badge.bad', timeout=1000)
+    assert "on invalid block 2" in page.inner_text('#blocks tr[data-height="3"]')
+    assert "invalid" in page.inner_text('#blocks tr[data-height="2"]')
+    assert "invalid" not in page.inner_text('#blocks tr[data-height="1"]')
     screenshot(page, "overview-tampered")
+    page.goto(f"{asgi_server}/experiments/{experiment.id}/")
+    page.wait_for_selector('#rounds tr[data-round="2"] .badge.bad', timeout=5000)
+    assert "invalid" in page.inner_text('#rounds tr[data-round="1"]')  # round 1 is block 2
+    assert "invalid" not in page.inner_text('#rounds tr[data-round="0"]')
+    screenshot(page, "experiment-rounds-tampered")
+    page.goto(f"{asgi_server}/")
+    page.wait_for_selector("#live-status[data-state=live]")
 
     with connection.cursor() as cursor:
         cursor.execute("UPDATE ledger_block SET nonce = nonce - 1 WHERE height = 2 AND status = 'main'")

@@ -1,7 +1,7 @@
 // One experiment, live: learning curves against the centralized baseline, the cost of consensus, client
 // updates, clients and their data, the experiment's newest blocks, mining progress and the chain badge.
 import { embeddedState, startLivePage } from "./live.js";
-import { ChainView, el, formatNumber, formatPercent, formatSeconds, roundLink, throttled } from "./render.js";
+import { ChainView, el, formatNumber, formatPercent, formatSeconds, invalidMark, roundLink, throttled } from "./render.js";
 
 const COLORS = { federated: "#2f5bd3", baseline: "#8a93a6", mining: "#b26a00", training: "#2f5bd3", accepted: "#1a7f37", rejected: "#c62828", dropped: "#b0b7c3" };
 const PLOT_CONFIG = { responsive: true, displaylogo: false, displayModeBar: false };
@@ -131,7 +131,8 @@ function renderRoundsTable() {
       el("td", {}, formatPercent(r.test_accuracy)),
       el("td", { class: "wide-only" }, formatPercent(r.baseline_accuracy)),
       el("td", {}, r.round === 0 ? "–" : `${r.clients_accepted} / ${r.clients_sampled}` + (r.clients_dropped ? ` (${r.clients_dropped} late)` : "")),
-      el("td", {}, block ? el("a", { href: `/search?q=${block.hash}` }, block.height) : "pending"),
+      el("td", {}, block ? el("a", { href: `/search?q=${block.hash}` }, block.height) : "pending", " ",
+        block ? invalidMark(block.height, chain.status) : null),
       el("td", { class: "wide-only" }, block ? formatSeconds(block.mined_seconds) : "–"));
   });
   document.getElementById("rounds").replaceChildren(...rows);
@@ -233,6 +234,7 @@ function applyEvent(event) {
       break;
     default:
       chain.apply(event);
+      if (event.type === "chain_status") render();
   }
 }
 

@@ -58,6 +58,20 @@ export function roundLink(experimentId, round) {
   return el("a", { href: `/experiments/${experimentId}/rounds/${round}/` }, `#${experimentId} r${round}`);
 }
 
+// The height from which the stored chain cannot be trusted (its first invalid block), or null while it is valid.
+export function untrustedFrom(chain) {
+  return chain && chain.first_invalid ? chain.first_invalid.height : null;
+}
+
+// A red mark for a block (or a round's block) at `height` that is, or stands on, an invalid block.
+export function invalidMark(height, chain) {
+  const from = untrustedFrom(chain);
+  if (from === null || height === null || height === undefined || height < from) return null;
+  const rule = chain.first_invalid.rule;
+  return el("span", { class: "badge bad", title: `the chain is invalid from height ${from} (rule ${rule})` },
+    height === from ? "invalid" : `on invalid block ${from}`);
+}
+
 // The chain-validity badge: green with the tip height, red naming the first invalid height and rule.
 export class ChainBadge {
   constructor(element) {
@@ -115,10 +129,17 @@ export class BlockList {
     this.empty = empty;
     this.showRound = showRound;
     this.blocks = [];
+    this.chain = null;
   }
 
   set(blocks) {
     this.blocks = blocks.filter((block) => block.status === "main").slice(0, NEWEST_BLOCKS);
+    this.render(new Set());
+  }
+
+  // The chain status whose first invalid height marks the rows at and above it.
+  setChain(chain) {
+    this.chain = chain;
     this.render(new Set());
   }
 
@@ -134,7 +155,7 @@ export class BlockList {
     const rows = this.blocks.map((block) => {
       const bits = difficultyBits(block.bits);
       return el("tr", { class: fresh.has(block.hash) ? "fresh" : null, "data-height": block.height },
-        el("td", {}, block.height),
+        el("td", {}, block.height, " ", invalidMark(block.height, this.chain)),
         el("td", {}, blockLink(block)),
         el("td", {}, roundLink(block.experiment, block.round)),
         el("td", { class: "wide-only" }, block.records),
@@ -240,7 +261,13 @@ export class ChainView {
   set(state) {
     this.blocks.set(state.blocks);
     this.badge.set(state.chain);
+    this.blocks.setChain(state.chain);
     this.mining.set(state.mining, state.blocks.length ? state.blocks[0].height : -1, state.blocks[0]);
+  }
+
+  // What the badge says now (the snapshot's chain status, updated by events).
+  get status() {
+    return this.badge.chain;
   }
 
   // Applies a block, chain_status or mining_progress event; other events are the page's own.
@@ -251,6 +278,7 @@ export class ChainView {
       this.mining.blockAdded(event.data);
     } else if (event.type === "chain_status") {
       this.badge.set(event.data);
+      this.blocks.setChain(event.data);
     } else if (event.type === "mining_progress") {
       this.mining.update(event);
     }
