@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, JsonResponse
 
+from apps.federated.blobs import BlobFormatError, params_npz
 from apps.federated.lifecycle import (
     LifecycleError,
     experiment_cancel,
@@ -16,7 +17,7 @@ from apps.federated.lifecycle import (
 from apps.federated.models import Experiment
 
 from . import selectors
-from .errors import Conflict, InvalidSettings, NotFound
+from .errors import BadRequest, Conflict, InvalidSettings, NotFound
 from .http import api_action_view, api_view, api_write_view, json_body
 from .openapi import DEFAULT_PAGE, MAX_PAGE, SCHEMA
 from .params import parse_block_ref, parse_digest, parse_integer, parse_limit, parse_optional_integer
@@ -128,8 +129,17 @@ def round_list(request, experiment_id):
 @api_view
 def model_blob(request, sha256):
     digest = parse_digest(sha256, name="sha256")
-    response = HttpResponse(selectors.model_blob(digest), content_type="application/octet-stream")
-    response["Content-Disposition"] = f'attachment; filename="{digest}.bin"'
+    kind = request.GET.get("format", "fcmp")
+    if kind not in ("fcmp", "npz"):
+        raise BadRequest(f"format must be fcmp (the blob the chain commits to) or npz, not {kind[:20]!r}.")
+    data = selectors.model_blob(digest)
+    if kind == "npz":
+        try:
+            data = params_npz(data)
+        except BlobFormatError as error:
+            raise BadRequest(f"The blob {digest} is not a model's parameters, so it has no .npz form: {error}") from None
+    response = HttpResponse(data, content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="{digest}.{"bin" if kind == "fcmp" else "npz"}"'
     # Content-addressed: the bytes under a name never change.
     response["Cache-Control"] = "public, max-age=31536000, immutable"
     return response

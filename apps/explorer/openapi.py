@@ -515,7 +515,15 @@ SCHEMA = {
             "getModel",
             "A model's parameter blob",
             None,
-            parameters=[SHA256],
+            parameters=[
+                SHA256,
+                _query_parameter(
+                    "format",
+                    "fcmp (default): the blob itself, whose SHA-256 the chain records (its layout is in the README); "
+                    "npz: the same arrays as a NumPy .npz file (arr_0, arr_1, ... float64), for convenience",
+                    {"type": "string", "enum": ["fcmp", "npz"]},
+                ),
+            ],
             ok_content={"application/octet-stream": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}},
             description="The bytes themselves, so anyone can hash them and compare with the chain.",
         ),

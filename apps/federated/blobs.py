@@ -12,6 +12,7 @@ trusted from the input (never pickle).
 """
 
 import hashlib
+import io
 import math
 import struct
 
@@ -74,6 +75,20 @@ def params_parse(data):
         )
     flat = np.frombuffer(view[offset:], dtype=_FLOAT).astype(np.float64)
     return shapes, flat
+
+
+def params_npz(data):
+    """The blob's arrays as a NumPy .npz file (arr_0, arr_1, ... in the blob's order, float64): the same numbers
+    for tools that read NumPy's format. Its bytes are not what the chain commits to: the blob's are."""
+    shapes, flat = params_parse(data)
+    arrays, offset = [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        arrays.append(flat[offset : offset + size].reshape(shape))
+        offset += size
+    buffer = io.BytesIO()
+    np.savez(buffer, *arrays)
+    return buffer.getvalue()
 
 
 def content_address(data):

@@ -74,3 +74,22 @@ def test_model_blobs_are_served_as_their_bytes(client, experiment_chain):
     # A damaged blob is never served under its name.
     Blob.objects.filter(sha256=model).update(data=data[:-1] + b"\x00")
     assert client.get(f"/api/models/{model}/").status_code == 404
+
+
+def test_model_blobs_are_also_served_as_npz(client, experiment_chain):
+    import io
+
+    import numpy as np
+
+    from apps.federated.blobs import params_parse
+
+    model = Round.objects.get(experiment=experiment_chain, number=2).global_model_hash
+    response = client.get(f"/api/models/{model}/?format=npz")
+    assert response.status_code == 200 and response["Content-Disposition"].endswith('.npz"')
+    arrays = np.load(io.BytesIO(response.content))
+    shapes, flat = params_parse(bytes(Blob.objects.get(sha256=model).data))
+    loaded = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+    assert [a.shape for a in loaded] == [tuple(s) for s in shapes]
+    assert np.array_equal(np.concatenate([a.ravel() for a in loaded]), flat)
+    refused = client.get(f"/api/models/{model}/?format=pickle")
+    assert refused.status_code == 400 and "format must be fcmp" in refused.json()["detail"]
