@@ -66,8 +66,9 @@ class Federation:
             rng=stream(config.seed, STREAM_SAMPLING, round_number),
         )
 
-    def client_train(self, global_params, round_number, client_index):
-        """(parameters, mean training loss) of one client's local training in a round."""
+    def client_train(self, global_params, round_number, client_index, should_stop=None):
+        """(parameters, mean training loss) of one client's local training in a round; TrainingStopped once
+        should_stop() is true."""
         rows = self.shards[client_index]
         return sgd_train(
             self.spec,
@@ -76,6 +77,7 @@ class Federation:
             self.dataset.y_train[rows],
             self.train_config,
             stream(self.config.seed, STREAM_TRAINING, round_number, client_index),
+            should_stop,
         )
 
     def aggregate(self, previous, updates, samples):
@@ -95,7 +97,7 @@ class Federation:
         """(test loss, test accuracy) on the held-out test set."""
         return evaluate(self.spec, params, self.dataset.x_test, self.dataset.y_test)
 
-    def baseline_train(self, previous, round_number):
+    def baseline_train(self, previous, round_number, should_stop=None):
         """The centralized baseline one round on: the same model and local settings trained on all data."""
         params, _ = sgd_train(
             self.spec,
@@ -104,6 +106,7 @@ class Federation:
             self.dataset.y_train,
             self.train_config,
             stream(self.config.seed, STREAM_BASELINE, round_number),
+            should_stop,
         )
         return params
 

@@ -13,11 +13,14 @@ Experiments run as jobs (apps.workers) that worker processes claim, keyed by wha
 
 Rounds overlap with mining: round R+1 trains while round R is mined. Status: queued -> running -> finished;
 running <-> paused; queued, running or paused -> cancelled, or failed with the reason. Pausing holds the
-experiment's train and round jobs (those already running finish); cancelling drops them (those running write
-nothing). Rounds already recorded are mined whatever the status, so the chain holds every recorded round.
+experiment's train and round jobs, cancelling drops them: a worker running one loses its claim, notices within
+half a second (its heartbeat reads the claim; training asks between minibatches), stops and writes nothing; a
+held job runs again from its start once resumed. Rounds already recorded are mined whatever the status, so the
+chain holds every recorded round.
 """
 
 from collections import Counter
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -35,6 +38,7 @@ from apps.workers.services import (
     job_complete,
     job_create,
     job_enqueue,
+    job_held,
     job_release,
     job_run,
     jobs_drop,
@@ -44,6 +48,7 @@ from apps.workers.services import (
 
 from .engine import federation_for
 from .models import Experiment, Round
+from .training import TrainingStopped
 from .services import (
     client_train,
     client_update_store,
@@ -137,7 +142,7 @@ def experiment_launch(*, name="", **settings):
 
 
 def experiment_pause(*, experiment):
-    """Running -> paused: no new training or aggregation starts; training already running finishes."""
+    """Running -> paused: training and aggregation stop, running ones within a second, until resumed."""
     with transaction.atomic():
         experiment = _transition(experiment, allowed=[Status.RUNNING], to=Status.PAUSED, action="paused")
         jobs_hold(_experiment_jobs(experiment.pk, LEARNING))
@@ -228,7 +233,9 @@ def client_train_run(job_id):
 
 def _client_train(job, heartbeat):
     experiment = Experiment.objects.get(pk=job.experiment_id)
-    trained = client_train(experiment=experiment, round_number=job.round_number, client_index=job.client_index)
+    with _stops_when_lost(job):
+        trained = client_train(experiment=experiment, round_number=job.round_number, client_index=job.client_index,
+                               should_stop=lambda: heartbeat.lost)
     with transaction.atomic():
         result = client_update_store(trained)
         # Locked: the round's last two clients cannot both miss that they complete it (PostgreSQL).
@@ -246,6 +253,14 @@ def _client_train(job, heartbeat):
         if counts[Job.Status.DONE] == counts.total() and round_job.status == Job.Status.QUEUED:
             job_enqueue(round_job)
     return result
+
+
+@contextmanager
+def _stops_when_lost(job):
+    try:
+        yield
+    except TrainingStopped:
+        raise ClaimLost(f"job {job.key} stopped training: its claim is gone") from None
 
 
 def _training_counts(experiment_id, number):
@@ -307,6 +322,8 @@ def _round_complete(job, heartbeat):
     else:
         trainings = _round_jobs(experiment.pk, number, TRAIN)
         with transaction.atomic():
+            if not job_held(job):
+                raise ClaimLost(f"job {job.key} is no longer held by {job.worker}")
             # From here on the round's set of updates is fixed: a client finishing later writes nothing.
             late = list(trainings.filter(status__in=UNFINISHED).values_list("client_index", flat=True))
             jobs_drop(trainings, reason="late: the round's deadline passed before its training finished")
@@ -317,7 +334,9 @@ def _round_complete(job, heartbeat):
                     experiment_id=experiment.pk,
                 )
         updates = client_updates_load([training.result for training in trainings.filter(status=Job.Status.DONE)])
-        outcome = round_aggregate(experiment=experiment, round_number=number, updates=updates)
+        with _stops_when_lost(job):
+            outcome = round_aggregate(experiment=experiment, round_number=number, updates=updates,
+                                      should_stop=lambda: heartbeat.lost)
     with transaction.atomic():
         round_row = round_record(
             experiment=experiment,

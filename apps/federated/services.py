@@ -118,18 +118,20 @@ def round_global_params(*, experiment, number):
     return _parse_blob(federation, model_hash, f"the global model of round {number}")
 
 
-def client_train(*, experiment, round_number, client_index, worker=None):
+def client_train(*, experiment, round_number, client_index, worker=None, should_stop=None):
     """One client's local training in round `round_number` (>= 1), starting from round `round_number - 1`'s
-    recorded global model. Deterministic: any process computes the same bytes."""
+    recorded global model. Deterministic: any process computes the same bytes. Raises TrainingStopped once
+    should_stop() is true (asked between minibatches)."""
     previous = round_global_params(experiment=experiment, number=round_number - 1)
-    return _client_train(federation_for(experiment.config()), previous, round_number, client_index, worker)
+    return _client_train(federation_for(experiment.config()), previous, round_number, client_index, worker,
+                         should_stop)
 
 
-def _client_train(federation, previous, round_number, client_index, worker):
+def _client_train(federation, previous, round_number, client_index, worker, should_stop=None):
     if not 0 <= client_index < federation.config.clients:
         raise RoundError(f"there is no client {client_index}")
     started = time.perf_counter()
-    params, train_loss = federation.client_train(previous, round_number, client_index)
+    params, train_loss = federation.client_train(previous, round_number, client_index, should_stop)
     seconds = time.perf_counter() - started
     return TrainedUpdate(
         client_index=client_index,
@@ -166,11 +168,12 @@ def client_updates_load(descriptions):
     return updates
 
 
-def round_aggregate(*, experiment, round_number, updates, previous=None):
+def round_aggregate(*, experiment, round_number, updates, previous=None, should_stop=None):
     """Screens and aggregates the updates of round `round_number` and evaluates the new global model.
 
     Unreadable, malformed or non-finite updates are recorded as rejected with the reason. `previous` (the flat
-    parameters of the previous global model) saves reading its blob again.
+    parameters of the previous global model) saves reading its blob again. The centralized baseline's
+    training raises TrainingStopped once should_stop() is true.
     """
     federation = federation_for(experiment.config())
     if previous is None:
@@ -215,7 +218,9 @@ def round_aggregate(*, experiment, round_number, updates, previous=None):
     metrics = {"test_loss": test_loss, "test_accuracy": test_accuracy, "aggregate_seconds": aggregate_seconds}
     baseline_params = None
     if experiment.baseline:
-        baseline = federation.baseline_train(_baseline_params(experiment, federation, round_number - 1), round_number)
+        baseline = federation.baseline_train(
+            _baseline_params(experiment, federation, round_number - 1), round_number, should_stop
+        )
         metrics["baseline_loss"], metrics["baseline_accuracy"] = federation.evaluate(baseline)
         baseline_params = federation.serialize(baseline)
     metrics["evaluate_seconds"] = time.perf_counter() - started

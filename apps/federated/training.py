@@ -7,6 +7,10 @@ import numpy as np
 from .nn import Backprop
 
 
+class TrainingStopped(Exception):
+    """should_stop() turned true: the training was abandoned part way (nothing of it is to be kept)."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 1
@@ -16,11 +20,13 @@ class TrainConfig:
     mu: float = 0.0
 
 
-def sgd_train(spec, start, x, y, config, rng):
+def sgd_train(spec, start, x, y, config, rng, should_stop=None):
     """Parameters after `config.epochs` passes of shuffled minibatch SGD from `start` (which is not modified).
 
     Returns (params, train_loss): the mean minibatch loss of the last epoch (the data term, without the
-    proximal term). Diverged training returns non-finite parameters; aggregators reject them.
+    proximal term). Diverged training returns non-finite parameters; aggregators reject them. `should_stop`, a
+    cheap callable, is asked before every minibatch; once it answers true, TrainingStopped is raised, so a
+    cancelled job stops within a step, however long its training.
     """
     params = np.array(start, dtype=np.float64, copy=True)
     backprop = Backprop(spec, params)  # views into params: the in-place updates below are what it reads
@@ -33,6 +39,8 @@ def sgd_train(spec, start, x, y, config, rng):
             order = rng.permutation(n)
             total = 0.0
             for begin in range(0, n, batch):
+                if should_stop is not None and should_stop():
+                    raise TrainingStopped("training stopped: should_stop() is true")
                 rows = order[begin : begin + batch]
                 loss = backprop(x[rows], y[rows])
                 if config.mu:

@@ -10,6 +10,7 @@ nothing. Huey removes a task from the queue before it runs, so a worker killed a
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -28,6 +29,9 @@ QUEUED, HELD, RUNNING = Job.Status.QUEUED, Job.Status.HELD, Job.Status.RUNNING
 DONE, DROPPED, FAILED = Job.Status.DONE, Job.Status.DROPPED, Job.Status.FAILED
 UNFINISHED = (QUEUED, HELD, RUNNING)
 RETRY_DELAY_SECONDS = 2  # before a job that hit a database error runs again
+# How often a running job's heartbeat thread reads whether the job is still held (cancelled, paused, recovered),
+# so work that asks `heartbeat.lost` between its steps stops within about this long.
+CLAIM_CHECK_SECONDS = 0.5
 
 
 class ClaimLost(Exception):
@@ -94,6 +98,11 @@ def _held_by_us(job):
     return Job.objects.filter(pk=job.pk, status=RUNNING, attempts=job.attempts)
 
 
+def job_held(job):
+    """Whether this worker still holds the claimed job (not dropped, held or recovered since)."""
+    return _held_by_us(job).exists()
+
+
 def job_complete(job, *, result=None):
     """Marks the claimed job done and enqueues the jobs waiting for it. Call it inside the transaction that writes
     the job's outputs: it raises ClaimLost, rolling them back, when this worker no longer holds the job."""
@@ -117,8 +126,9 @@ def job_release(job, *, status=QUEUED, error="", **changes):
 
 
 def jobs_hold(jobs):
-    """Queued jobs of the queryset wait (held) until `jobs_release_held`; running ones finish."""
-    return jobs.filter(status=QUEUED).update(status=HELD)
+    """Queued and running jobs of the queryset wait (held) until `jobs_release_held`. A worker running one loses
+    its claim: it stops (see Heartbeat) and writes nothing, and the job runs again from its start once released."""
+    return jobs.filter(status__in=(QUEUED, RUNNING)).update(status=HELD)
 
 
 def jobs_release_held(jobs):
@@ -137,8 +147,9 @@ def jobs_drop(jobs, *, reason):
 
 
 class Heartbeat:
-    """Keeps a claim alive from a thread while the work runs. `lost` turns true once the claim is gone, so long
-    work (mining) can stop early; completing fails then anyway."""
+    """Keeps a claim alive from a thread while the work runs. `lost` turns true within CLAIM_CHECK_SECONDS once
+    the claim is gone (the job was dropped, held or recovered), so long work (mining, training) asks it between
+    its steps and stops; completing fails then anyway."""
 
     def __init__(self, job, *, interval=None):
         self.job = job
@@ -156,10 +167,16 @@ class Heartbeat:
         self._thread.join()
 
     def _beat(self):
+        last_beat = time.monotonic()
         try:
-            while not self._stop.wait(self.interval):
+            while not self._stop.wait(min(self.interval, CLAIM_CHECK_SECONDS)):
                 try:
-                    if not _held_by_us(self.job).update(heartbeat_at=timezone.now()):
+                    if time.monotonic() - last_beat >= self.interval:
+                        held = _held_by_us(self.job).update(heartbeat_at=timezone.now())
+                        last_beat = time.monotonic()
+                    else:
+                        held = job_held(self.job)
+                    if not held:
                         self.lost = True
                         return
                 except DatabaseError:

@@ -96,15 +96,16 @@ def aggregate_while(queue, monkeypatch, change, experiment):
     monkeypatch.setattr(lifecycle, "round_aggregate", round_aggregate)
 
 
-def test_a_round_recorded_while_paused_queues_the_next_one_held(queue, monkeypatch):
+def test_a_round_aggregating_when_paused_stops_writes_nothing_and_is_aggregated_again_on_resume(queue, monkeypatch):
     experiment = round_one_trained(queue)
     aggregate_while(queue, monkeypatch, experiment_pause, experiment)
-    assert recorded_rounds(experiment) == [0, 1]  # work already under way finishes
-    assert Job.objects.get(key=f"round/{experiment.id}/2").status == Job.Status.HELD
+    assert recorded_rounds(experiment) == [0]  # the pause reached the running aggregation: nothing recorded
+    assert Job.objects.get(key=f"round/{experiment.id}/1").status == Job.Status.HELD
     experiment_resume(experiment=experiment)
     queue.run_all()
     experiment.refresh_from_db()
-    assert experiment.status == S.FINISHED
+    assert experiment.status == S.FINISHED and recorded_rounds(experiment) == [0, 1, 2, 3]
+    assert chain_verify().valid
 
 
 def test_a_cancelled_experiment_stops_its_round_writes_nothing_more_and_its_recorded_rounds_reach_the_chain(
