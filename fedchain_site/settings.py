@@ -97,6 +97,10 @@ FEDCHAIN_RETARGET_INTERVAL = env_int("FEDCHAIN_RETARGET_INTERVAL", 20)  # blocks
 FEDCHAIN_TARGET_SPACING = env_int("FEDCHAIN_TARGET_SPACING", 1)  # seconds aimed for between blocks
 FEDCHAIN_MAX_BLOCK_RECORDS = env_int("FEDCHAIN_MAX_BLOCK_RECORDS", 10_000)
 FEDCHAIN_MAX_RECORD_BYTES = env_int("FEDCHAIN_MAX_RECORD_BYTES", 64 * 1024)
+# A Flower round's upload (its client updates and aggregate, as blobs): larger bodies are refused unread.
+FEDCHAIN_FLOWER_MAX_UPLOAD = env_int("FEDCHAIN_FLOWER_MAX_UPLOAD", 64 * 1024 * 1024)
+# A Flower round uploads one blob per client update plus its aggregate (flower.MAX_UPDATES_PER_ROUND + 1).
+DATA_UPLOAD_MAX_NUMBER_FILES = 1001
 # How often `manage.py watch_chain` re-checks the stored chain (milliseconds).
 FEDCHAIN_WATCH_INTERVAL = env_int("FEDCHAIN_WATCH_INTERVAL_MS", 500) / 1000
 if not 1 <= FEDCHAIN_POW_LIMIT_BITS <= 64 or FEDCHAIN_RETARGET_INTERVAL < 2 or FEDCHAIN_TARGET_SPACING < 1:
@@ -168,6 +172,7 @@ INSTALLED_APPS = [
     "apps.dashboard",
     "apps.explorer",
     "apps.workers",
+    "apps.tokens",
 ]
 
 MIDDLEWARE = [

@@ -1,6 +1,6 @@
 from django.urls import include, path, re_path
 
-from . import api, pages
+from . import api, flower_api, pages
 
 explorer_patterns = [
     path("blocks/", pages.block_list, name="blocks"),
@@ -30,6 +30,8 @@ api_patterns = [
     path("api/experiments/<str:experiment_id>/resume/", api.experiment_resume_view, name="experiment_resume"),
     path("api/experiments/<str:experiment_id>/cancel/", api.experiment_cancel_view, name="experiment_cancel"),
     path("api/models/<str:sha256>/", api.model_blob, name="model"),
+    path("api/flower/experiments/", flower_api.experiment_declare, name="flower_experiments"),
+    path("api/flower/experiments/<str:experiment_id>/rounds/", flower_api.round_submit, name="flower_rounds"),
     # Anything else under /api/ ending in a slash is a JSON 404 (without the slash, Django first redirects).
     re_path(r"^api/(?:.*/)?$", api.not_found, name="not_found"),
 ]

@@ -6,6 +6,7 @@ blobs with the experiment's aggregator, re-evaluated, and compared with the chai
 
 from dataclasses import dataclass, field
 
+from . import flower
 from .blobs import BlobFormatError, content_address
 
 
@@ -103,3 +104,43 @@ def _parse(federation, digest, data, what, problems):
     except ValueError as error:
         problems.append(f"{what} ({digest}) is not a model of this experiment: {error}")
         return None
+
+
+def flower_round_rederive(external, chain_round, *, model_blob, update_blobs):
+    """Problems found re-deriving a round of an external (Flower) federation; empty when it checks out.
+
+    Every blob is re-hashed and checked against the declared layers. Round 0 is the ServerApp's initial model,
+    which only its blob attests. Other rounds are re-derived with the experiment's rule (flower.py) from the
+    updates in the order the chain records them, which is the order the strategy summed them; a strategy whose
+    rule is "recorded, not re-derivable" has its hashes checked and nothing recomputed.
+    """
+    problems = []
+    layers = external["layers"]
+
+    def checked(digest, data, what):
+        if data is None:
+            problems.append(f"{what} ({digest}) is missing from the blob store or damaged")
+            return None
+        if content_address(data) != digest:
+            problems.append(f"{what} does not hash to {digest}")
+            return None
+        try:
+            return flower.blob_check(layers, data, what)
+        except flower.FlowerError as error:
+            problems.append(str(error))
+            return None
+
+    checked(chain_round.model, model_blob, "the global model")
+    vectors = [checked(u.update, update_blobs.get(u.update), f"the update of client {u.client}")
+               for u in chain_round.updates]
+    if problems or chain_round.number == 0 or external["rule"] == flower.NOT_REDERIVABLE:
+        return problems
+    if not all(update.accepted for update in chain_round.updates):
+        return [f"the chain records an update of round {chain_round.number} as rejected; {external['rule']} "
+                "aggregates every reply it is given"]
+    rederived = flower.rederive(external["rule"], layers, vectors, [u.samples for u in chain_round.updates])
+    model = content_address(rederived)
+    if model != chain_round.model:
+        problems.append(f"{external['rule']} re-derives a global model hashing to {model}; the chain records "
+                        f"{chain_round.model}")
+    return problems

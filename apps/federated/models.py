@@ -1,4 +1,5 @@
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -30,7 +31,20 @@ class Experiment(models.Model):
         FAILED = "failed"
         CANCELLED = "cancelled"
 
+    class Kind(models.TextChoices):
+        SIMULATED = "simulated", "simulated by FedChain's workers"
+        FLOWER = "flower", "external Flower federation"
+
     name = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SIMULATED, db_index=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="who declared it (external federations: whose API token submits its rounds)",
+    )
+    external = models.JSONField(
+        default=dict, blank=True,
+        help_text="an external federation's declaration: its key, layers, strategy and re-derivation rule (flower.py)",
+    )
     dataset = models.CharField(max_length=32, choices=_choices(DATASETS), default="digits")
     synthetic_samples = models.PositiveIntegerField(default=ExperimentConfig.synthetic_samples)
     clients = models.PositiveIntegerField(default=ExperimentConfig.clients)
@@ -93,6 +107,9 @@ class Client(models.Model):
     index = models.PositiveIntegerField()
     shard_size = models.PositiveIntegerField()
     label_counts = models.JSONField(help_text="samples of each class in the client's shard")
+    external_id = models.CharField(
+        max_length=40, blank=True, help_text="an external federation's name for the client (a Flower node id)"
+    )
 
     class Meta:
         ordering = ["experiment", "index"]

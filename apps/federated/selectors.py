@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from apps.ledger import records as ledger_records
 from apps.ledger.models import Block, PendingBatch, Record
 
-from .audit import ChainRound, ChainUpdate, round_rederive
+from .audit import ChainRound, ChainUpdate, flower_round_rederive, round_rederive
 from .engine import federation_for
 from .models import Round
 from .storage import blobs_read
@@ -64,6 +64,7 @@ class AuditReport:
     round_number: int
     problems: list[str]
     block_height: int | None = None
+    rule: str = ""  # how the global model was re-derived (an external federation's rule, flower.py)
 
     @property
     def ok(self):
@@ -98,16 +99,23 @@ def round_audit(*, experiment, number):
     if chain_round is None:
         return report(problems, height)
 
-    federation = federation_for(experiment.config())
     blobs = blobs_read([chain_round.parent_model, chain_round.model, *(update.update for update in chain_round.updates)])
-    previous_blob = blobs[chain_round.parent_model] if chain_round.parent_model else None
     update_blobs = {update.update: blobs[update.update] for update in chain_round.updates}
-    problems += round_rederive(
-        federation, chain_round, previous_blob=previous_blob, update_blobs=update_blobs,
-        model_blob=blobs[chain_round.model],
-    )
+    rule = ""
+    if experiment.kind == experiment.Kind.FLOWER:
+        rule = experiment.external["rule"] if number else "the ServerApp's initial model"
+        problems += flower_round_rederive(
+            experiment.external, chain_round, model_blob=blobs[chain_round.model], update_blobs=update_blobs
+        )
+    else:
+        federation = federation_for(experiment.config())
+        previous_blob = blobs[chain_round.parent_model] if chain_round.parent_model else None
+        problems += round_rederive(
+            federation, chain_round, previous_blob=previous_blob, update_blobs=update_blobs,
+            model_blob=blobs[chain_round.model],
+        )
     problems += _database_disagreements(experiment, number, chain_round)
-    return report(problems, height)
+    return AuditReport(experiment.id, number, problems, height, rule)
 
 
 def _chain_round(bodies, number):

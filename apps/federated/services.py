@@ -46,6 +46,7 @@ class TrainedUpdate:
     worker: str = ""
     accepted: bool = False  # set by round_aggregate
     reason: str = ""
+    metrics: dict | None = None  # what the client reported, when it is more than train_loss (external federations)
 
 
 @dataclass(frozen=True)
@@ -264,20 +265,30 @@ _CLIENT_UPDATE_FIELDS = [
 ]
 
 
-def round_record(*, experiment, number, updates, global_params, metrics, baseline_params=None):
+def round_record(*, experiment, number, updates, global_params, metrics, baseline_params=None, external=None):
     """Records a round in ONE transaction: the Round and its ClientUpdates, their blobs, the round's ledger batch
     (experiment record in round 0, one record per update, the global model record) and a `round` event.
+
+    `external` describes a round that an external federation ran (external.py): {"sampled": how many clients
+    were asked, "config": the experiment record's config, "aggregator": the global model record's aggregator};
+    its updates are recorded in the order given, which is the order its aggregator summed them.
 
     Round `number - 1` must be recorded already; recording the same round twice raises RoundError and writes
     nothing. Sampled clients without an update are recorded as dropped.
     """
     if number > 0 and not updates:
         raise RoundError(f"round {number} has no client updates to record")
-    config = experiment.config()
-    sampled = {int(index) for index in federation_for(config).round_clients(number)} if number else set()
-    for update in updates:
-        if update.client_index not in sampled:
-            raise RoundError(f"client {update.client_index} was not sampled in round {number}")
+    if external is None:
+        config = experiment.config()
+        sampled = {int(index) for index in federation_for(config).round_clients(number)} if number else set()
+        for update in updates:
+            if update.client_index not in sampled:
+                raise RoundError(f"client {update.client_index} was not sampled in round {number}")
+        clients_sampled, experiment_config = len(sampled), config.as_dict()
+        aggregator = config.aggregator if number else "initial"
+    else:
+        clients_sampled, experiment_config = external["sampled"], external["config"]
+        aggregator = external["aggregator"] if number else "initial"
     with transaction.atomic():
         parent_model = None
         if number > 0:
@@ -299,8 +310,8 @@ def round_record(*, experiment, number, updates, global_params, metrics, baselin
                     baseline_model_hash=baseline_hash,
                     baseline_loss=metrics.get("baseline_loss"),
                     baseline_accuracy=metrics.get("baseline_accuracy"),
-                    clients_sampled=len(sampled),
-                    clients_dropped=len(sampled) - len({update.client_index for update in updates}),
+                    clients_sampled=clients_sampled,
+                    clients_dropped=clients_sampled - len({update.client_index for update in updates}),
                     clients_accepted=sum(update.accepted for update in updates),
                     train_seconds=metrics.get("train_seconds", 0.0),
                     aggregate_seconds=metrics.get("aggregate_seconds", 0.0),
@@ -315,7 +326,7 @@ def round_record(*, experiment, number, updates, global_params, metrics, baselin
         )
         rows, records = [], []
         if number == 0:
-            records.append(ledger_records.experiment_record(experiment_id=experiment.id, config=config.as_dict()))
+            records.append(ledger_records.experiment_record(experiment_id=experiment.id, config=experiment_config))
         for update, update_hash in zip(updates, update_hashes):
             if update.client_index not in clients:
                 raise RoundError(f"there is no client {update.client_index} in experiment {experiment.id}")
@@ -339,7 +350,7 @@ def round_record(*, experiment, number, updates, global_params, metrics, baselin
                     client=update.client_index,
                     samples=update.samples,
                     update=update_hash,
-                    metrics={} if update.train_loss is None else {"train_loss": update.train_loss},
+                    metrics=_update_metrics(update),
                     accepted=update.accepted,
                     reason=update.reason[:300],
                 )
@@ -350,7 +361,7 @@ def round_record(*, experiment, number, updates, global_params, metrics, baselin
                 experiment_id=experiment.id,
                 round_number=number,
                 model=model_hash,
-                aggregator=config.aggregator if number else "initial",
+                aggregator=aggregator,
                 loss=metrics["test_loss"],
                 accuracy=metrics["test_accuracy"],
             )
@@ -364,6 +375,12 @@ def round_record(*, experiment, number, updates, global_params, metrics, baselin
         )
         event_emit(type="round", payload=round_payload(round_row), experiment_id=experiment.id)
     return round_row
+
+
+def _update_metrics(update):
+    if update.metrics is not None:
+        return update.metrics
+    return {} if update.train_loss is None else {"train_loss": update.train_loss}
 
 
 def round_payload(round_row):

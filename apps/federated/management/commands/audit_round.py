@@ -5,6 +5,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.federated.flower import NOT_REDERIVABLE
 from apps.federated.models import Experiment
 from apps.federated.selectors import round_audit
 
@@ -27,11 +28,18 @@ class Command(BaseCommand):
         report = round_audit(experiment=found, number=number)
         if as_json:
             self.stdout.write(json.dumps({"experiment": experiment_id, "round": number, "ok": report.ok,
-                                           "block_height": report.block_height, "problems": report.problems}))
-        elif report.ok:
+                                           "block_height": report.block_height, "rule": report.rule,
+                                           "problems": report.problems}))
+        elif report.ok and report.rule == NOT_REDERIVABLE:
             self.stdout.write(
-                f"round {number} of experiment {experiment_id} checks out: re-derived global model and every update "
-                f"hash match block {report.block_height}"
+                f"round {number} of experiment {experiment_id} is {NOT_REDERIVABLE}: every blob hash matches block "
+                f"{report.block_height}; its strategy's aggregate is not recomputed"
+            )
+        elif report.ok:
+            how = f" ({report.rule})" if report.rule else ""
+            self.stdout.write(
+                f"round {number} of experiment {experiment_id} checks out: re-derived global model{how} and every "
+                f"update hash match block {report.block_height}"
             )
         else:
             self.stdout.write(f"round {number} of experiment {experiment_id} FAILS the audit:")

@@ -1,0 +1,105 @@
+"""The API of external (Flower) federations, authenticated by API tokens (apps.tokens) with the "flower" scope:
+
+    POST /api/flower/experiments/               declare an experiment (JSON); 201, or 200 when the key repeats
+    POST /api/flower/experiments/<id>/rounds/   submit a round (multipart: a JSON part `round`, one file part per
+                                                blob named by its SHA-256); 201, or 200 for a repeated round
+
+Refusals are {"error", "detail"} with a 4xx status and store nothing. Bodies larger than
+FEDCHAIN_FLOWER_MAX_UPLOAD are refused by the ASGI guard before they are read (apps.core.bodylimit).
+"""
+
+import json
+
+from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
+from django.http import JsonResponse
+from django.http.multipartparser import MultiPartParserError
+from django.views.decorators.csrf import csrf_exempt
+
+from apps.federated.external import SubmissionConflict, flower_experiment_declare, flower_round_submit
+from apps.federated.flower import FlowerError
+from apps.federated.models import Experiment
+from apps.tokens.services import TokenRefused, api_token_authenticate
+
+from .errors import BadRequest, Conflict, ExplorerError, Forbidden, NotFound, Unauthorized
+from .http import MethodNotAllowed, json_body, json_error
+from .params import parse_integer
+
+FLOWER_PREFIX = "/api/flower/"
+SCOPE = "flower"
+
+
+def request_body_limit(path):
+    """The largest request body accepted on `path` (None: Django's own limits apply)."""
+    return settings.FEDCHAIN_FLOWER_MAX_UPLOAD if path.startswith(FLOWER_PREFIX) else None
+
+
+class TooLarge(ExplorerError):
+    status = 413
+    error = "too_large"
+
+
+def _flower_view(view):
+    """POST only, an API token with the flower scope, and every refusal a JSON 4xx."""
+
+    @csrf_exempt  # no cookies are involved: the token in the Authorization header is the credential
+    def wrapper(request, *args, **kwargs):
+        try:
+            if request.method != "POST":
+                raise MethodNotAllowed(f"{request.method} is not allowed here.", allowed=("POST",))
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+            if length > settings.FEDCHAIN_FLOWER_MAX_UPLOAD:
+                raise TooLarge(f"The body is {length} bytes; at most {settings.FEDCHAIN_FLOWER_MAX_UPLOAD} are taken.")
+            try:
+                user = api_token_authenticate(header=request.META.get("HTTP_AUTHORIZATION", ""), scope=SCOPE)
+            except TokenRefused as error:
+                raise Unauthorized(str(error), error="bad_token") from None
+            return view(request, user, *args, **kwargs)
+        except FlowerError as error:
+            conflict = isinstance(error, SubmissionConflict)
+            return json_error(request, (Conflict if conflict else BadRequest)(str(error), error="refused"))
+        except ExplorerError as error:
+            response = json_error(request, error)
+            if isinstance(error, Unauthorized):
+                response["WWW-Authenticate"] = 'Bearer realm="FedChain API"'
+            return response
+
+    return wrapper
+
+
+@_flower_view
+def experiment_declare(request, user):
+    experiment, created = flower_experiment_declare(owner=user, declaration=json_body(request))
+    return JsonResponse(
+        {"id": experiment.id, "name": experiment.name, "rule": experiment.external["rule"], "created": created,
+         "url": f"/experiments/{experiment.id}/"},
+        status=201 if created else 200,
+    )
+
+
+@_flower_view
+def round_submit(request, user, experiment_id):
+    experiment = Experiment.objects.filter(pk=parse_integer(experiment_id, name="id")).first()
+    if experiment is None:
+        raise NotFound(f"There is no experiment {experiment_id}.")
+    if experiment.owner_id != user.pk:
+        raise Forbidden(f"Experiment {experiment.id} was not declared by {user.get_username()}.")
+    if not request.content_type.startswith("multipart/form-data"):
+        raise BadRequest("Send the round as multipart/form-data: a JSON part 'round' and one part per blob.")
+    try:
+        text = request.POST.get("round")
+        blobs = {name: upload.read() for name, upload in request.FILES.items()}
+    except (MultiPartParserError, SuspiciousOperation) as error:
+        raise BadRequest(f"The multipart body cannot be read: {error}") from None
+    if text is None:
+        raise BadRequest("The round's JSON part 'round' is missing.")
+    try:
+        submission = json.loads(text)
+    except ValueError as error:
+        raise BadRequest(f"The part 'round' is not JSON: {error}", error="bad_json") from None
+    round_row, created = flower_round_submit(experiment=experiment, submission=submission, blobs=blobs)
+    return JsonResponse(
+        {"experiment": experiment.id, "round": round_row.number, "global_model": round_row.global_model_hash,
+         "created": created},
+        status=201 if created else 200,
+    )

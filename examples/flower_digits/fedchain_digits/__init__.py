@@ -1,0 +1,1 @@
+"""A Flower app whose ServerApp records every round on a FedChain node."""
