@@ -303,6 +303,11 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# How much the processes log: 0 warnings and errors only; 1 (the default) also one line per task that ran;
+# 2 everything (each task's start and end as Huey and Django's task API report them, the web access log).
+# `manage.py serve -v N` sets it for every process it starts.
+FEDCHAIN_LOG_VERBOSITY = env_int("FEDCHAIN_LOG_VERBOSITY", 1)
+_CHATTY = "INFO" if FEDCHAIN_LOG_VERBOSITY >= 2 else "WARNING"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -310,7 +315,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("FEDCHAIN_LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own console handler would print each of its messages a second time beside the root's.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.tasks": {"level": _CHATTY},
         "django.channels.server": {"level": "WARNING"},
-        "huey": {"handlers": ["console"], "propagate": False},
+        "daphne": {"level": _CHATTY},
+        "huey": {"handlers": ["console"], "level": _CHATTY, "propagate": False},
+        "fedchain.tasks": {"level": "INFO" if FEDCHAIN_LOG_VERBOSITY >= 1 else "WARNING"},
     },
 }

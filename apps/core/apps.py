@@ -8,6 +8,9 @@ class CoreConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401  (registers the system checks)
+        from . import tasklog
+
+        tasklog.connect()
 
     def before_serve(self, stdout):
         """First run of `manage.py serve` in development: an admin account to sign in with, shown once."""
@@ -17,7 +20,9 @@ class CoreConfig(AppConfig):
 
         password = local_admin_ensure()
         if password is not None:
-            stdout.write(
+            account = (
                 f"Created a local admin account: user {LOCAL_ADMIN_USERNAME!r}, password {password!r}. "
-                "It is shown only this once; sign in at /admin/ to change it."
+                f"It is shown only at this first start; change it with `manage.py changepassword {LOCAL_ADMIN_USERNAME}`."
             )
+            stdout.write(account)
+            return account  # serve repeats it under the server's address, where it does not scroll away

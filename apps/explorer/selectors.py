@@ -7,6 +7,7 @@ only /chain/'s count of stale blocks reads more than a page (by the index on sta
 """
 
 import json
+import math
 
 from django.db.models import Count
 from django.urls import reverse
@@ -46,6 +47,15 @@ def _difficulty(bits):
         return None
 
 
+def _work_bits(bits):
+    """The difficulty in bits, the unit FedChain shows people: log2 of the hashes expected to find a block at
+    this target (12 bits: about 4096 hashes). None for bits that encode no target."""
+    try:
+        return 256 - math.log2(bits_to_target(bits) + 1)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
 def block_summary(block, *, parent_time=None):
     return {
         "hash": block.hash,
@@ -55,11 +65,13 @@ def block_summary(block, *, parent_time=None):
         "time": block.time,
         "bits": f"{block.bits:08x}",
         "nonce": block.nonce,
+        "work_bits": _work_bits(block.bits),
         "difficulty": _difficulty(block.bits),
         "chainwork": block.chainwork,
         "nTx": block.records_count,
         "previousblockhash": block.prev_hash if block.height > 0 else None,
-        "interval": None if parent_time is None else block.time - parent_time,
+        # The genesis block's time is fixed at the chain's creation: the wait after it is no block interval.
+        "interval": None if parent_time is None or block.height <= 1 else block.time - parent_time,
         "time_to_mine": block.mined_seconds,
         "experiment": block.experiment_id,
         "round": block.round_number,
@@ -227,6 +239,7 @@ def chain_overview():
         "time": tip.time if tip else None,
         "mediantime": median_time_past(recent, chain_params().median_time_span) if recent else None,
         "bits": f"{tip.bits:08x}" if tip else None,
+        "work_bits": _work_bits(tip.bits) if tip else None,
         "difficulty": _difficulty(tip.bits) if tip else None,
         "chainwork": tip.chainwork if tip else "0" * 64,
         "stale_blocks": Block.objects.filter(status=STALE).count(),
@@ -242,11 +255,12 @@ def chain_history(*, limit):
             : limit + 1
         ]
     )[::-1]
-    history = {"height": [], "difficulty": [], "interval": [], "time_to_mine": []}
+    history = {"height": [], "work_bits": [], "difficulty": [], "interval": [], "time_to_mine": []}
     for previous, (height, time, bits, mined_seconds) in zip([None, *rows], rows):
         if previous is None and len(rows) > limit:
             continue  # the extra row only gives the first charted block its interval
         history["height"].append(height)
+        history["work_bits"].append(_work_bits(bits))
         history["difficulty"].append(_difficulty(bits))
         # The genesis block's time is fixed at the chain's creation: the wait after it is no block interval.
         history["interval"].append(None if previous is None or previous[0] == 0 else time - previous[1])

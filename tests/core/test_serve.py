@@ -61,6 +61,15 @@ def test_serve_answers_and_stops_every_process_on_sigint(tmp_path):
     output = "".join(lines)
     assert serve.returncode == 0, output
     assert f"Node key: {os.environ['FEDCHAIN_KEY_DIR']}/node.key" in output  # where the key lives, said at start
+    # The first-run account is said before the servers start and again under the address, where noisy logs
+    # do not scroll it away; how to change its password comes with it.
+    printed = [line.strip() for line in lines]
+    account = [line for line in printed if line.startswith("Created a local admin account")]
+    address = next(i for i, line in enumerate(printed) if line.startswith("FedChain is running at"))
+    assert len(account) == 2 and account[0] == account[1] and printed[address + 1] == account[0], output
+    assert "manage.py changepassword admin" in account[0]
+    # Quiet by default: no access log, no per-request or start-up chatter from the web server.
+    assert not [line for line in printed if "INFO daphne" in line or '"GET /' in line], output
     wait_for(lambda: not processes_with_env("FEDCHAIN_DATA_DIR", str(tmp_path)), timeout=10, message="no process left")
 
 

@@ -54,8 +54,11 @@ def test_many_blocks_fill_the_default_page(client, db):
 def test_block_summaries_carry_interval_and_time_to_mine(client, experiment_chain):
     blocks = {b["height"]: b for b in client.get("/api/blocks/").json()["blocks"]}
     stored = {b.height: b for b in Block.objects.filter(status="main")}
+    # The genesis block's time is fixed when the chain is created: block 1 has no interval after it.
+    assert blocks[1]["interval"] is None and blocks[0]["interval"] is None
     for height in (1, 2, 3):
-        assert blocks[height]["interval"] == stored[height].time - stored[height - 1].time
+        if height > 1:
+            assert blocks[height]["interval"] == stored[height].time - stored[height - 1].time
         assert blocks[height]["time_to_mine"] == stored[height].mined_seconds
         assert blocks[height]["previousblockhash"] == stored[height - 1].hash
     assert blocks[3]["experiment"] == experiment_chain.id and blocks[3]["round"] == 2
@@ -76,3 +79,20 @@ def test_the_blocks_page_links_to_older_blocks(client, experiment_chain):
     older = client.get("/blocks/?before=2&limit=2").content.decode()
     assert 'href="/blocks/1/"' in older and 'href="/blocks/0/"' in older and "Newest" in older
     assert "No blocks below height 0" in client.get("/blocks/?before=0").content.decode()
+
+
+def test_difficulty_is_given_in_bits_with_bitcoin_s_difficulty_beside_it(client, experiment_chain):
+    import math
+
+    from apps.ledger.pow import bits_to_target
+    from apps.ledger.services import chain_params
+
+    block = Block.objects.get(status="main", height=2)
+    summary = client.get("/api/blocks/2/").json()
+    target = bits_to_target(block.bits)
+    assert summary["work_bits"] == pytest.approx(256 - math.log2(target + 1))
+    assert summary["difficulty"] == pytest.approx(chain_params().pow_limit / target)
+    assert 0 < summary["work_bits"] < 64
+    page = client.get("/blocks/").content.decode()
+    assert f"{summary['work_bits']:.1f} bits" in page and "Bitcoin " in page
+    assert "after genesis" in page

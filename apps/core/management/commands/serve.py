@@ -60,7 +60,7 @@ class Command(BaseCommand):
             help="listen on a non-loopback address even though DEBUG is on (unsafe: see the refusal's message)",
         )
 
-    def handle(self, *args, host, port, workers, allow_debug_off_loopback, **options):
+    def handle(self, *args, host, port, workers, allow_debug_off_loopback, verbosity=1, **options):
         if workers < 1:
             raise CommandError("--workers must be at least 1.")
         refusal = debug_listen_refusal(host, debug=settings.DEBUG, allowed=allow_debug_off_loopback)
@@ -68,13 +68,18 @@ class Command(BaseCommand):
             raise CommandError(refusal)
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         commands = {
-            "web": [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "fedchain_site.asgi:application"],
+            # Daphne's -v 1 writes an access-log line per request: only at serve -v 2 and more.
+            "web": [
+                sys.executable, "-m", "daphne", "-v", "1" if verbosity >= 2 else "0", "-b", host, "-p", str(port),
+                "fedchain_site.asgi:application",
+            ],
             "workers": [*manage, "run_huey", "--workers", str(workers), "--worker-type", "process"],
             # Re-checks the chain continuously so a tampered row turns the dashboard red within a second.
             "chain watcher": [*manage, "watch_chain"],
         }
-        for hook in self.before_start_hooks():
-            hook(self.stdout)
+        # A hook may return a line worth repeating under the address (the first-run account's password).
+        repeated = [note for note in (hook(self.stdout) for hook in self.before_start_hooks()) if note]
+        env = {**os.environ, "FEDCHAIN_LOG_VERBOSITY": str(verbosity)}  # the children log as -v says
         self.stdout.write(
             f"Node key: {key_dir() / NODE_KEY_FILE} (node id {node_id()}); it signs the chain's checkpoints. "
             "Keep it outside the data directory and back it up: see the README's 'Keys and checkpoints'."
@@ -91,11 +96,13 @@ class Command(BaseCommand):
         try:
             for name, command in commands.items():
                 # Own session: we decide when the children and their children stop.
-                children[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, start_new_session=True)
+                children[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, start_new_session=True)
             self.wait_until_listening(host, port, children, lambda: stopping)
             if not stopping and all(child.poll() is None for child in children.values()):
                 self.stdout.write(f"FedChain is running at http://{host}:{port}/  ({workers} worker processes)")
-                self.stdout.write("Press Ctrl-C to stop.")
+                for note in repeated:
+                    self.stdout.write(note)
+                self.stdout.write("Press Ctrl-C to stop. (-v 2 logs every request and each task's start and end.)")
                 self.stdout.flush()  # at once, also when the output goes to a pipe or a file
             while not stopping:
                 exited = [name for name, child in children.items() if child.poll() is not None]

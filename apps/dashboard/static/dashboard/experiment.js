@@ -1,10 +1,11 @@
 // One experiment, live: learning curves against the centralized baseline, the cost of consensus, client
 // updates, clients and their data, the experiment's newest blocks, mining progress and the chain badge.
 import { embeddedState, startLivePage } from "./live.js";
-import { ChainView, el, formatNumber, formatPercent, formatSeconds, invalidMark, roundLink, throttled } from "./render.js";
+import {
+  ChainView, PLOT_CONFIG, chartLayout, el, formatNumber, formatPercent, formatSeconds, invalidMark, redrawOnThemeChange, roundLink, throttled,
+} from "./render.js";
 
 const COLORS = { federated: "#2f5bd3", baseline: "#8a93a6", mining: "#b26a00", training: "#2f5bd3", accepted: "#1a7f37", rejected: "#c62828", dropped: "#b0b7c3" };
-const PLOT_CONFIG = { responsive: true, displaylogo: false, displayModeBar: false };
 // Which status each staff control applies to (apps/federated/lifecycle.py decides; this only greys buttons).
 const CONTROL_ALLOWED = { pause: ["running"], resume: ["paused"], cancel: ["queued", "running", "paused"] };
 
@@ -20,17 +21,7 @@ function roundAxis({ bars = false } = {}) {
 }
 
 function layout(yTitle, extra = {}) {
-  return {
-    margin: { l: 56, r: 12, t: 8, b: 44 },
-    height: 270,
-    font: { family: "system-ui, sans-serif", size: 12 },
-    xaxis: roundAxis(),
-    yaxis: { title: { text: yTitle }, automargin: true },
-    legend: { orientation: "h", y: -0.28 },
-    paper_bgcolor: "rgba(0,0,0,0)",
-    plot_bgcolor: "rgba(0,0,0,0)",
-    ...extra,
-  };
+  return chartLayout(yTitle, { ...extra, xaxis: extra.xaxis || roundAxis() });
 }
 
 function plot(id, traces, plotLayout) {
@@ -242,3 +233,4 @@ startLivePage(`/ws/experiments/${experimentId}/`, { applySnapshot, applyEvent })
 // plotly.js loads with `defer`; module scripts run after deferred classic scripts, so it is here. Redraw
 // anyway once everything has loaded, in case a browser orders them differently.
 window.addEventListener("load", () => { renderClients(); render(); });
+redrawOnThemeChange(() => { renderClients(); render(); });

@@ -160,7 +160,7 @@ export class BlockList {
         el("td", {}, roundLink(block.experiment, block.round)),
         el("td", { class: "wide-only" }, block.records),
         el("td", {}, formatSeconds(block.mined_seconds)),
-        el("td", { class: "wide-only", title: `compact target ${block.bits}` }, bits === null ? "–" : `${bits.toFixed(1)} bits`));
+        el("td", { class: "wide-only", title: `Difficulty in bits: about 2^${bits === null ? "?" : bits.toFixed(1)} hashes expected per block; each bit doubles the work (compact target ${block.bits.toString(16).padStart(8, "0")})` }, bits === null ? "–" : `${bits.toFixed(1)} bits`));
     });
     this.tbody.replaceChildren(...rows);
     this.empty.hidden = rows.length > 0;
