@@ -49,7 +49,7 @@ from apps.federated.engine import STREAM_TRAINING, federation_for, stream  # noq
 from apps.federated.selectors import round_batch  # noqa: E402
 from apps.federated.services import experiment_create, experiment_run_round  # noqa: E402
 from apps.ledger.pow import block_work  # noqa: E402
-from apps.ledger.services import block_mine  # noqa: E402
+from apps.ledger.store import block_mine  # noqa: E402
 
 OVERHEAD_TARGET = 1.3
 LINEARITY_TARGET = 1.3

@@ -27,7 +27,7 @@ from _django import setup_django
 
 DATA_DIR = setup_django("verify")
 
-from apps.ledger import services  # noqa: E402
+from apps.ledger import store, watch  # noqa: E402
 from apps.ledger.synthetic import SyntheticChain  # noqa: E402
 
 EARLY = 100
@@ -47,8 +47,8 @@ def incremental_check(chain, height):
     """Times the check of the block at `height` against the stored chain below it."""
     chain.grow_to(height - 1)
     header, records = chain.candidate()
-    services.block_check(header=header, records=records)  # valid, or this raises
-    return timed(lambda: services.block_check(header=header, records=records), 100)
+    store.block_check(header=header, records=records)  # valid, or this raises
+    return timed(lambda: store.block_check(header=header, records=records), 100)
 
 
 def main():
@@ -64,13 +64,13 @@ def main():
         if size == large:
             incremental[large] = incremental_check(chain, large)
         chain.grow_to(size)
-        assert services.chain_verify().valid
-        best, median = timed(services.chain_verify, 3)
+        assert watch.chain_verify().valid
+        best, median = timed(watch.chain_verify, 3)
         full[size] = best / (size + 1)
         print(f"chain of {size:>6} blocks: verify_chain {best:.2f} s (median {median:.2f} s), "
               f"{full[size] * 1e3:.3f} ms per block")
     print(f"(building the chain took {time.perf_counter() - started:.1f} s)")
-    watcher = services.ChainWatcher()
+    watcher = watch.ChainWatcher()
     watcher.check()
     best, _ = timed(watcher.check, 3)
     print(f"watch_chain pass over {large} unchanged blocks: {best:.2f} s")

@@ -12,7 +12,7 @@ from apps.events.services import last_event_seq
 from apps.federated.models import Client, ClientUpdate, Experiment, Round
 from apps.federated.services import experiment_payload, round_payload
 from apps.ledger.models import Block
-from apps.ledger.services import block_payload, chain_status
+from apps.ledger.reads import block_payload, chain_status
 
 NEWEST_BLOCKS = 12
 OVERVIEW_EXPERIMENTS = 25

@@ -22,7 +22,9 @@ from apps.ledger.merkle import inclusion_proof, leaf_hash, verify_inclusion
 from apps.ledger.models import Block, Checkpoint, Record
 from apps.ledger.pow import bits_to_target
 from apps.ledger.retarget import median_time_past
-from apps.ledger.services import BlockRejected, block_check, chain_params, chain_status, checkpoint_verify
+from apps.ledger.reads import chain_params, chain_status, checkpoint_verify
+from apps.ledger.store import block_check
+from apps.ledger.rules import BlockRejected
 
 from .errors import NotFound
 from .pagination import keyset_page

@@ -20,7 +20,7 @@ from apps.core.db import rows_insert
 from apps.core.process import process_name
 from apps.events.services import event_emit
 from apps.ledger import records as ledger_records
-from apps.ledger.services import batch_submit, block_mine
+from apps.ledger.store import batch_submit, block_mine
 
 from .blobs import BlobFormatError
 from .config import ConfigError, experiment_config_validate

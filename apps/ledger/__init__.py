@@ -3,8 +3,10 @@
 Pure core (no Django): header.py (80-byte header, SHA-256d, display hex), merkle.py (RFC 6962 tree, RFC 9162
 proof verification), pow.py (compact targets, work, midstate nonce search on one or several processes),
 records.py (RFC 8785 records and their builders), params.py, retarget.py, genesis.py, checkpoint.py and rules.py
-(the rule engine). Django layer: models.py, services.py (what other apps call), admin.py and the commands
-verify_chain, export_chain, import_chain and watch_chain.
+(the rule engine). Django layer, what other apps call: store.py (writes: genesis, checkpoints, batches, blocks,
+mining a block), reads.py (the tip, a block checked against its parent, the chain's status), mining.py (mining a
+batch while the tip moves), exchange.py (export and import), watch.py (verification in full and the continuous
+watcher); models.py, admin.py and the commands verify_chain, export_chain, import_chain and watch_chain.
 
 Choices worth knowing:
 - One chain for all experiments. A block's bits are the harder of what the retarget rule requires at its height

@@ -8,7 +8,7 @@ def genesis_after_migrate(*, using=DEFAULT_DB_ALIAS, **kwargs):
     Skipped while the ledger's schema is not at its latest migration (the models would not match it)."""
     from django.db.migrations.executor import MigrationExecutor
 
-    from .services import genesis_ensure
+    from .store import genesis_ensure
 
     if using != DEFAULT_DB_ALIAS:
         return

@@ -13,7 +13,8 @@ from apps.events.models import Event
 from apps.events.services import event_emit
 
 from .models import Block, PendingBatch
-from .services import BlockRejected, block_mine, main_tip
+from .rules import BlockRejected
+from .store import block_mine, main_tip
 
 TIP_CHECK_SECONDS = 1.0
 PROGRESS_SECONDS = 1.0

@@ -123,6 +123,7 @@ class CheckedBlock:
     round_number: int | None
     difficulty_bits: int
     global_model: str | None
+    record_bytes: tuple[bytes, ...] = ()  # the canonical bytes the records were checked as (what a store keeps)
 
     @property
     def hash_hex(self) -> str:
@@ -246,6 +247,7 @@ class Rules:
             round_number=None,
             difficulty_bits=self.params.pow_limit_bits,
             global_model=None,
+            record_bytes=genesis.record_bytes,
         )
 
     def _check_successor(self, block, header, digest, tip, experiment_tip) -> CheckedBlock:
@@ -297,6 +299,7 @@ class Rules:
             round_number=round_number,
             difficulty_bits=coinbase["difficulty_bits"],
             global_model=global_model,
+            record_bytes=tuple(record_bytes),
         )
 
     def check_round_contents(self, record_bytes: Sequence[bytes], *, height: int, previous, canonical=False) -> str:

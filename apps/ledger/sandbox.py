@@ -12,7 +12,7 @@ from itertools import islice
 from .models import Block
 from .records import GLOBAL_MODEL, canonical_bytes
 from .rules import ChainWalker, verify_blocks
-from .services import _experiments_before, _rules, _stored_blocks, _tip_summary
+from .reads import chain_rules, experiments_before, stored_blocks, tip_summary
 
 SANDBOX_BLOCKS = 64
 CLAIMED_ACCURACY = 0.999
@@ -54,13 +54,13 @@ def sandbox_check(*, tamper_height=None):
     first, last = window
     if tamper_height is not None and not first <= tamper_height <= last:
         raise SandboxError(f"the sandbox copy holds blocks {first} to {last}; block {tamper_height} is not in it")
-    walker = ChainWalker(_rules())
+    walker = ChainWalker(chain_rules())
     if first > 0:
-        walker.tip = _tip_summary(Block.objects.get(status=Block.Status.MAIN, height=first - 1))
-        walker.experiments = _experiments_before(first)
+        walker.tip = tip_summary(Block.objects.get(status=Block.Status.MAIN, height=first - 1))
+        walker.experiments = experiments_before(first)
     copy = []
     tampered = None
-    for block in islice(_stored_blocks(first), last - first + 1):
+    for block in islice(stored_blocks(first), last - first + 1):
         # The copy is the block's bytes alone: its header and its records, as an exported chain carries them.
         block = replace(block, stored=None, checkpoint=None)
         if block.height == tamper_height:

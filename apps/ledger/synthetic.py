@@ -11,7 +11,7 @@ import time
 
 from django.db import transaction
 
-from . import services
+from . import reads, store
 from .genesis import BLOCK_VERSION, genesis_block
 from .header import BlockHeader
 from .merkle import merkle_root
@@ -54,10 +54,10 @@ class SyntheticChain:
     """Grows the stored chain (which must hold only the genesis block, or blocks this object wrote)."""
 
     def __init__(self, *, planned_blocks, experiments=4, clients=7):
-        self.params = services.chain_params()
+        self.params = reads.chain_params()
         self.experiments = experiments
         self.clients = clients
-        services.genesis_ensure()
+        store.genesis_ensure()
         genesis = genesis_block(self.params)
         self.walker = ChainWalker(Rules(self.params, now=int(time.time())))
         self.walker.add(BlockData(0, genesis.header_bytes, genesis.record_bytes))
@@ -99,6 +99,6 @@ class SyntheticChain:
                 block = self.walker.add(BlockData(self.height + 1, header.serialize(), record_bytes))
                 self.rounds[block.experiment_id] = block.round_number
                 self.next_time += 1
-                checked.append((block, record_bytes))
+                checked.append(block)
             with transaction.atomic():
-                services.blocks_store_checked(checked)
+                store.blocks_store_checked(checked)

@@ -20,7 +20,7 @@ from apps.federated.models import Experiment
 from apps.federated.selectors import round_batch
 from apps.federated.services import experiment_create, experiment_run_round
 from apps.ledger.models import Block
-from apps.ledger.services import block_mine
+from apps.ledger.store import block_mine
 from tests.conftest import process_env, wait_for
 
 from .conftest import screenshot

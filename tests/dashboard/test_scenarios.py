@@ -9,7 +9,8 @@ from apps.federated.selectors import round_batch
 from apps.federated.services import experiment_create, experiment_run_round
 from apps.ledger.models import Block, Record
 from apps.ledger.sandbox import sandbox_check
-from apps.ledger.services import block_mine, chain_verify
+from apps.ledger.store import block_mine
+from apps.ledger.watch import chain_verify
 
 pytestmark = pytest.mark.django_db
 

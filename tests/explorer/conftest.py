@@ -13,14 +13,8 @@ from apps.federated.selectors import round_batch
 from apps.federated.services import experiment_create, experiment_run, experiment_run_round
 from apps.ledger.models import Block, Checkpoint, Record
 from apps.ledger.pow import search
-from apps.ledger.services import (
-    ChainWatcher,
-    block_append,
-    block_mine,
-    block_template,
-    chain_status_payload,
-    genesis_ensure,
-)
+from apps.ledger.store import block_append, block_mine, block_template, genesis_ensure
+from apps.ledger.watch import ChainWatcher, chain_status_payload
 
 SMALL_EXPERIMENT = {
     "name": "iris trio",

@@ -67,7 +67,7 @@ def test_a_unique_hash_prefix_goes_to_its_page(client, experiment_chain):
 def test_a_prefix_of_several_hashes_lists_them(client, db):
     from apps.federated.selectors import round_batch
     from apps.federated.services import experiment_create, experiment_run_round
-    from apps.ledger.services import block_mine
+    from apps.ledger.store import block_mine
 
     # At 16 bits of work every block hash starts with four zeros.
     experiment = experiment_create(dataset="iris", clients=2, rounds=1, difficulty_bits=16)

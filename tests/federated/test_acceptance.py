@@ -7,7 +7,7 @@ from apps.federated.models import Round
 from apps.federated.selectors import round_audit
 from apps.federated.services import experiment_create, experiment_run
 from apps.ledger.models import Block
-from apps.ledger.services import chain_verify
+from apps.ledger.watch import chain_verify
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 

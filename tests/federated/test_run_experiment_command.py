@@ -9,7 +9,7 @@ from django.core.management.base import CommandError
 from apps.events.models import Event
 from apps.federated.models import Experiment, Round
 from apps.ledger.models import Block
-from apps.ledger.services import chain_verify
+from apps.ledger.watch import chain_verify
 from tests.conftest import BASE_DIR, process_env
 
 pytestmark = pytest.mark.django_db

@@ -2,7 +2,7 @@ import hashlib
 
 import pytest
 
-from apps.ledger import services
+from apps.ledger import store
 from apps.ledger.records import client_update_record, experiment_record, global_model_record, reward_record
 
 
@@ -46,7 +46,7 @@ def model_hash(experiment_id, round_number):
 
 
 def submit_round(experiment_id, round_number, *, difficulty_bits=8, clients=2):
-    return services.batch_submit(
+    return store.batch_submit(
         experiment_id=experiment_id,
         round_number=round_number,
         parent_model=None if round_number == 0 else model_hash(experiment_id, round_number - 1),
@@ -60,12 +60,12 @@ def mine_rounds(experiment_id, rounds, *, start=0, difficulty_bits=8):
     blocks = []
     for round_number in range(start, start + rounds):
         batch = submit_round(experiment_id, round_number, difficulty_bits=difficulty_bits)
-        blocks.append(services.block_mine(batch=batch))
+        blocks.append(store.block_mine(batch=batch))
     return blocks
 
 
 @pytest.fixture
 def chain(db):
     """Genesis plus 8 rounds of experiment 1 at 10 bits of difficulty (heights 0..8)."""
-    services.genesis_ensure()
+    store.genesis_ensure()
     return mine_rounds(1, 8, difficulty_bits=10)

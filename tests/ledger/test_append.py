@@ -7,7 +7,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from apps.events.models import Event
-from apps.ledger import services
+from apps.ledger import reads, rules, store, watch
 from apps.ledger.header import display_hex
 from apps.ledger.models import Block, Checkpoint, PendingBatch, Record
 from apps.ledger.pow import bits_to_target, meets_target, search
@@ -23,9 +23,9 @@ def counts():
 
 
 def test_a_mined_block_is_stored_with_its_records_checkpoint_and_event():
-    services.genesis_ensure()
+    store.genesis_ensure()
     batch = submit_round(7, 0, difficulty_bits=12)
-    block = services.block_mine(batch=batch)
+    block = store.block_mine(batch=batch)
     assert (block.height, block.status, block.experiment_id, block.round_number) == (1, "main", 7, 0)
     assert meets_target(bytes.fromhex(block.hash)[::-1], bits_to_target(block.bits))
     assert block.bits == 0x1F100000  # 2**244: 12 zero bits: harder than the pow limit's 8
@@ -41,56 +41,56 @@ def test_a_mined_block_is_stored_with_its_records_checkpoint_and_event():
     event = Event.objects.filter(type="block").last()
     assert (event.experiment_id, event.payload["hash"], event.payload["records"]) == (7, block.hash, 6)
     assert block.mined_seconds > 0 and block.hash_rate > 0
-    assert services.chain_status()["valid"] and services.chain_verify().valid
+    assert reads.chain_status()["valid"] and watch.chain_verify().valid
 
 
 def test_an_invalid_block_is_refused_and_nothing_is_stored():
-    services.genesis_ensure()
+    store.genesis_ensure()
     batch = submit_round(1, 0, difficulty_bits=12)
-    header, records = services.block_template(batch=batch)
+    header, records = store.block_template(batch=batch)
     mined = search(header).header
     before = counts()
     unmined = replace(mined, nonce=mined.nonce + 1)
     while meets_target(unmined.hash(), bits_to_target(unmined.bits)):
         unmined = replace(unmined, nonce=unmined.nonce + 1)
-    with pytest.raises(services.BlockRejected) as rejected:
-        services.block_append(header=unmined, records=records, batch=batch)
+    with pytest.raises(rules.BlockRejected) as rejected:
+        store.block_append(header=unmined, records=records, batch=batch)
     assert (rejected.value.rule, rejected.value.height) == ("pow", 1)
     changed = [*records[:-1], {**records[-1], "amount": 99}]
-    with pytest.raises(services.BlockRejected, match="Merkle root") as rejected:
-        services.block_append(header=mined, records=changed, batch=batch)
-    with pytest.raises(services.BlockRejected, match="not a stored block"):
-        services.block_append(header=replace(mined, prev_hash=bytes(32)), records=records)
-    with pytest.raises(services.BlockRejected, match="finite"):
-        services.block_append(header=mined, records=[*records, {"type": "reward", "amount": float("nan")}])
+    with pytest.raises(rules.BlockRejected, match="Merkle root") as rejected:
+        store.block_append(header=mined, records=changed, batch=batch)
+    with pytest.raises(rules.BlockRejected, match="not a stored block"):
+        store.block_append(header=replace(mined, prev_hash=bytes(32)), records=records)
+    with pytest.raises(rules.BlockRejected, match="finite"):
+        store.block_append(header=mined, records=[*records, {"type": "reward", "amount": float("nan")}])
     assert counts() == before
     assert PendingBatch.objects.get().status == "pending"
-    services.block_append(header=mined, records=records, batch=batch)
-    with pytest.raises(services.BlockRejected, match="already stored"):  # appending twice is impossible
-        services.block_append(header=mined, records=records, batch=batch)
+    store.block_append(header=mined, records=records, batch=batch)
+    with pytest.raises(rules.BlockRejected, match="already stored"):  # appending twice is impossible
+        store.block_append(header=mined, records=records, batch=batch)
 
 
 def test_a_block_that_loses_the_race_for_its_height_is_kept_as_stale():
-    services.genesis_ensure()
+    store.genesis_ensure()
     first, second = submit_round(1, 0), submit_round(2, 0)
     # Two miners take templates on the same tip at the same time.
-    header_a, records_a = services.block_template(batch=first)
-    header_b, records_b = services.block_template(batch=second)
-    winner = services.block_append(header=search(header_a).header, records=records_a, batch=first)
-    loser = services.block_append(header=search(header_b).header, records=records_b, batch=second)
+    header_a, records_a = store.block_template(batch=first)
+    header_b, records_b = store.block_template(batch=second)
+    winner = store.block_append(header=search(header_a).header, records=records_a, batch=first)
+    loser = store.block_append(header=search(header_b).header, records=records_b, batch=second)
     assert (winner.height, winner.status) == (1, "main")
     assert (loser.height, loser.status) == (1, "stale")
     second.refresh_from_db()
     assert second.status == "pending"  # its round was not mined: it goes into a later block
     assert Event.objects.filter(type="block").last().payload["status"] == "stale"
-    again = services.block_mine(batch=second)
+    again = store.block_mine(batch=second)
     assert (again.height, again.status) == (2, "main")
-    assert services.chain_verify().valid
+    assert watch.chain_verify().valid
     assert list(Block.objects.filter(status="main").values_list("height", flat=True)) == [0, 1, 2]
 
 
 def test_the_database_refuses_a_second_main_block_at_a_height():
-    genesis = services.genesis_ensure()
+    genesis = store.genesis_ensure()
     with pytest.raises(IntegrityError), transaction.atomic():
         Block.objects.create(**{**{f.attname: getattr(genesis, f.attname) for f in Block._meta.concrete_fields if f.attname != "id"}, "hash": "f" * 64})
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -98,23 +98,23 @@ def test_the_database_refuses_a_second_main_block_at_a_height():
 
 
 def test_mining_follows_round_order_and_returns_none_when_nothing_can_be_mined():
-    services.genesis_ensure()
-    assert services.block_mine() is None
+    store.genesis_ensure()
+    assert store.block_mine() is None
     submit_round(1, 1)  # round 1 first: it must wait for round 0
-    assert services.block_mine() is None
+    assert store.block_mine() is None
     submit_round(1, 0)
-    assert services.block_mine().round_number == 0
-    assert services.block_mine().round_number == 1
-    assert services.block_mine() is None
-    assert services.chain_verify().valid
+    assert store.block_mine().round_number == 0
+    assert store.block_mine().round_number == 1
+    assert store.block_mine() is None
+    assert watch.chain_verify().valid
 
 
 def test_mining_reports_progress_and_a_stopped_search_stores_nothing():
-    services.genesis_ensure()
+    store.genesis_ensure()
     batch = submit_round(1, 0, difficulty_bits=40)
     before = counts()
     progress = []
-    assert services.block_mine(batch=batch, should_stop=lambda: bool(progress), on_progress=progress.append) is None
+    assert store.block_mine(batch=batch, should_stop=lambda: bool(progress), on_progress=progress.append) is None
     assert progress[0]["height"] == 1 and progress[0]["nonces"] > 0 and progress[0]["expected"] == 2.0**40
     assert counts() == before
     batch.refresh_from_db()
@@ -122,7 +122,7 @@ def test_mining_reports_progress_and_a_stopped_search_stores_nothing():
 
 
 def test_a_batch_is_checked_when_submitted():
-    services.genesis_ensure()
+    store.genesis_ensure()
     good = round_records(1, 0)
     cases = [
         (dict(records=good[1:]), "experiment record"),  # round 0 without its experiment record
@@ -135,7 +135,7 @@ def test_a_batch_is_checked_when_submitted():
     for overrides, message in cases:
         arguments = dict(experiment_id=1, round_number=0, parent_model=None, difficulty_bits=8, records=good) | overrides
         with pytest.raises(ValueError, match=message):
-            services.batch_submit(**arguments)
+            store.batch_submit(**arguments)
     assert not PendingBatch.objects.exists()
     submit_round(1, 0)
     with pytest.raises(ValueError, match="already submitted"):
@@ -144,10 +144,10 @@ def test_a_batch_is_checked_when_submitted():
 
 
 def test_the_block_template_commits_the_tip_and_the_batch():
-    services.genesis_ensure()
-    mined = services.block_mine(batch=submit_round(1, 0))
+    store.genesis_ensure()
+    mined = store.block_mine(batch=submit_round(1, 0))
     batch = submit_round(1, 1)
-    header, records = services.block_template(batch=batch)
+    header, records = store.block_template(batch=batch)
     assert display_hex(header.prev_hash) == mined.hash
     assert records[0] == {
         "type": "coinbase", "height": 2, "experiment": 1, "round": 1, "parent_model": model_hash(1, 0), "difficulty_bits": 8,
@@ -164,7 +164,7 @@ def test_a_tampered_chain_refuses_new_blocks_instead_of_crashing(chain, column, 
     with connection.cursor() as cursor:  # SQLite stores whatever type a raw edit gives it
         cursor.execute(f"UPDATE ledger_block SET {column} = %s WHERE height = 8", [value])
     before = counts()
-    with pytest.raises(services.BlockRejected) as rejected:
-        services.block_mine(batch=submit_round(1, 8, difficulty_bits=10))
+    with pytest.raises(rules.BlockRejected) as rejected:
+        store.block_mine(batch=submit_round(1, 8, difficulty_bits=10))
     assert (rejected.value.rule, rejected.value.height) == (rule, 8)
     assert counts() == before

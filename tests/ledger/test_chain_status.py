@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.test.utils import CaptureQueriesContext
 from django.db import connection
 
-from apps.ledger import services
+from apps.ledger import reads, watch
 from apps.ledger.models import Block, Checkpoint, Record
 
 from .conftest import mine_rounds
@@ -25,7 +25,7 @@ def delete_blocks(**filters):
 
 def status_without_writes():
     with CaptureQueriesContext(connection) as queries:
-        status = services.chain_status()
+        status = reads.chain_status()
     writes = [query["sql"] for query in queries if query["sql"].lstrip().upper().startswith(WRITES)]
     assert writes == []
     return status
@@ -59,4 +59,4 @@ def test_blocks_without_the_genesis_block_are_invalid_and_it_is_not_put_back():
 def test_the_first_append_stores_the_genesis_block():
     delete_blocks()
     block = mine_rounds(1, 1)[0]
-    assert block.height == 1 and services.chain_verify().valid
+    assert block.height == 1 and watch.chain_verify().valid

@@ -6,7 +6,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from apps.core import keys
-from apps.ledger import services
+from apps.ledger import reads, store, watch
 from apps.ledger.checkpoint import (
     checkpoint_signature,
     checkpoint_valid,
@@ -35,7 +35,7 @@ def test_signatures_bind_key_height_and_hash():
 
 def test_every_main_block_gets_a_checkpoint_and_the_key_is_never_stored(chain, settings):
     assert list(Checkpoint.objects.values_list("height", flat=True)) == list(range(9))
-    assert all(services.checkpoint_verify(c) for c in Checkpoint.objects.all())
+    assert all(reads.checkpoint_verify(c) for c in Checkpoint.objects.all())
     dump = "\n".join(connection.connection.iterdump())
     private = (settings.FEDCHAIN_KEY_DIR / "node.key").read_text()
     assert private.splitlines()[1] not in dump
@@ -44,17 +44,17 @@ def test_every_main_block_gets_a_checkpoint_and_the_key_is_never_stored(chain, s
 
 def test_checkpoint_sign_signs_the_tip(chain):
     Checkpoint.objects.filter(height=8).delete()
-    checkpoint = services.checkpoint_sign()
+    checkpoint = store.checkpoint_sign()
     assert (checkpoint.height, checkpoint.hash) == (8, chain[-1].hash)
-    assert services.chain_verify().valid
+    assert watch.chain_verify().valid
 
 
 def test_a_node_with_another_key_rejects_the_checkpoints(chain, settings, tmp_path):
     settings.FEDCHAIN_KEY_DIR = tmp_path / "another node's keys"
-    report = services.chain_verify()
+    report = watch.chain_verify()
     assert (report.first_invalid.height, report.first_invalid.rule) == (0, "checkpoint")
     assert "does not verify with the checkpoint key" in report.first_invalid.message
-    assert services.chain_status()["checkpoint"] is False
+    assert reads.chain_status()["checkpoint"] is False
 
 
 def test_anyone_with_the_public_key_can_check_a_checkpoint(chain):
@@ -65,19 +65,19 @@ def test_anyone_with_the_public_key_can_check_a_checkpoint(chain):
 
 def test_chain_status_is_cheap_and_tells_the_dashboard_enough(chain, django_assert_max_num_queries):
     with django_assert_max_num_queries(4):
-        status = services.chain_status()
+        status = reads.chain_status()
     assert status == {
         "valid": True, "height": 8, "tip": chain[-1].hash, "chainwork": chain[-1].chainwork, "checkpoint": True,
         "first_invalid": None, "checked_at": None,
     }
     Checkpoint.objects.filter(height=8).update(signature="00" * 64)
-    status = services.chain_status()
+    status = reads.chain_status()
     assert (status["valid"], status["first_invalid"]["rule"]) == (False, "checkpoint")
 
 
 def test_genesis_is_fixed_and_stored_once():
-    first = services.genesis_ensure()
-    assert services.genesis_ensure().pk == first.pk
+    first = store.genesis_ensure()
+    assert store.genesis_ensure().pk == first.pk
     # The default chain parameters' genesis, the same on every install.
     assert first.hash == "00750a19c45b7efa52632c9362f266355eeb82a245da6ccb1784907911f2ef2f"
     assert (first.height, first.experiment_id, first.round_number, first.time) == (0, None, None, 1735689600)
@@ -94,7 +94,7 @@ def test_an_upgraded_install_keeps_what_its_old_key_signed_and_nothing_else(sett
     import hashlib
     import hmac
 
-    services.genesis_ensure()
+    store.genesis_ensure()
     blocks = mine_rounds(1, 3)
     old_key = settings.SECRET_KEY.encode()  # what earlier versions signed with by default
 
@@ -111,10 +111,10 @@ def test_an_upgraded_install_keeps_what_its_old_key_signed_and_nothing_else(sett
         migrate([("ledger", "0004_checkpoint_ed25519")])
         signatures = dict(Checkpoint.objects.values_list("height", "signature"))
         assert [len(signatures[h]) for h in range(4)] == [128, 128, 64, 128]
-        report = services.chain_verify()
+        report = watch.chain_verify()
         assert (report.valid, report.first_invalid.height, report.first_invalid.rule) == (False, 2, "checkpoint")
         Checkpoint.objects.filter(height=2).delete()
-        services.checkpoint_sign(block=blocks[1])
-        assert services.chain_verify().valid
+        store.checkpoint_sign(block=blocks[1])
+        assert watch.chain_verify().valid
     finally:
         migrate()

@@ -6,7 +6,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from apps.ledger import services
+from apps.ledger import store, watch
 from apps.ledger.models import Block, Checkpoint, PendingBatch, Record
 
 from .conftest import mine_rounds
@@ -61,7 +61,7 @@ def test_a_chain_exported_and_imported_into_an_empty_node_is_the_same_chain(chai
     assert list(Block.objects.filter(status="main").order_by("height").values_list("hash", flat=True)) == [
         b["hash"] for b in data["blocks"]
     ]
-    assert services.chain_verify().valid  # checkpoints were signed for the imported blocks
+    assert watch.chain_verify().valid  # checkpoints were signed for the imported blocks
     assert export(tmp_path / "again.json") == data
     assert "imported 0 blocks" in import_file(tmp_path / "chain.json")  # nothing new
 
@@ -73,11 +73,11 @@ def test_import_extends_a_stored_prefix_of_the_chain(chain, tmp_path):
     (tmp_path / "prefix.json").write_text(json.dumps({**full, "blocks": full["blocks"][:4]}))
     import_file(tmp_path / "prefix.json")
     assert "imported 5 blocks (replacing 0)" in import_file(tmp_path / "chain.json")
-    assert services.chain_verify().height == 8
+    assert watch.chain_verify().height == 8
 
 
 def test_where_chains_diverge_the_one_with_more_work_wins(db, tmp_path):
-    services.genesis_ensure()
+    store.genesis_ensure()
     mine_rounds(1, 3)  # heights 1..3
     mine_rounds(1, 2, start=3)  # heights 4..5: the local tail
     export(tmp_path / "local.json")
@@ -97,7 +97,7 @@ def test_where_chains_diverge_the_one_with_more_work_wins(db, tmp_path):
         b["hash"] for b in heavier["blocks"]
     ]
     assert Block.objects.filter(status="stale").count() == 2  # the replaced tail is kept, as stale
-    assert services.chain_verify().valid
+    assert watch.chain_verify().valid
     before = snapshot()
     with pytest.raises(CommandError, match="diverge at height 4 and the stored chain has at least as much work"):
         import_file(tmp_path / "local.json")
@@ -105,7 +105,7 @@ def test_where_chains_diverge_the_one_with_more_work_wins(db, tmp_path):
 
 
 def test_a_replaced_blocks_batch_goes_back_to_pending(db, tmp_path):
-    services.genesis_ensure()
+    store.genesis_ensure()
     mine_rounds(1, 1)
     export(tmp_path / "base.json")
     mine_rounds(2, 2, difficulty_bits=9)
@@ -118,8 +118,8 @@ def test_a_replaced_blocks_batch_goes_back_to_pending(db, tmp_path):
     assert (batch.status, batch.block_id) == ("pending", None)
     local.refresh_from_db()
     assert local.status == "stale"
-    assert services.chain_verify().tip == heavier["blocks"][-1]["hash"]
-    assert services.block_mine(batch=batch).height == 4  # its round goes on the new chain
+    assert watch.chain_verify().tip == heavier["blocks"][-1]["hash"]
+    assert store.block_mine(batch=batch).height == 4  # its round goes on the new chain
 
 
 def rewrite_file(path, change):

@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.ledger import services
+from apps.ledger import exchange
 
 from .test_export_import import snapshot
 
@@ -48,7 +48,7 @@ def replaced(data, path, value):
 def import_or_refuse(data):
     before = snapshot()
     try:
-        services.chain_import(data)
+        exchange.chain_import(data)
     except ValueError as error:
         assert str(error)
         assert snapshot() == before
@@ -63,7 +63,7 @@ def test_any_json_value_is_refused_clearly(chain, data):
 @FUZZ
 @given(st.data())
 def test_an_export_with_any_part_replaced_is_imported_or_refused_clearly(chain, data):
-    export = services.chain_export()
+    export = exchange.chain_export()
     path = data.draw(st.sampled_from(list(paths(export))))
     import_or_refuse(replaced(export, path, data.draw(json_values)))
 
@@ -73,7 +73,7 @@ def test_a_deeply_nested_file_is_a_clear_error(db, tmp_path):
     path.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(CommandError, match="nested too deeply"):
         call_command("import_chain", str(path), stdout=io.StringIO())
-    export = services.chain_export()
+    export = exchange.chain_export()
     deep = []
     for _ in range(50_000):
         deep = [deep]

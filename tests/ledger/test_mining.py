@@ -10,7 +10,8 @@ from apps.events.models import Event
 from apps.federated.services import experiment_create, experiment_run_round
 from apps.ledger.models import Block, PendingBatch
 from apps.ledger.pow import search
-from apps.ledger.services import block_mine, block_template, chain_verify
+from apps.ledger.store import block_mine, block_template
+from apps.ledger.watch import chain_verify
 from apps.ledger import mining
 from apps.ledger.mining import MiningProgress, batch_mine_to_chain
 

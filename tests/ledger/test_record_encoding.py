@@ -9,7 +9,7 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from apps.ledger import records, services
+from apps.ledger import records, store, watch
 from apps.ledger.genesis import BLOCK_VERSION, genesis_block
 from apps.ledger.header import BlockHeader
 from apps.ledger.merkle import merkle_root
@@ -39,7 +39,7 @@ def encodings(monkeypatch):
 
 @pytest.mark.django_db
 def test_each_record_is_encoded_once_when_submitted_once_when_mined_and_again_by_full_verification(encodings):
-    services.genesis_ensure()
+    store.genesis_ensure()
     records = round_records(1, 0, clients=5)
     encodings.clear()
 
@@ -47,12 +47,12 @@ def test_each_record_is_encoded_once_when_submitted_once_when_mined_and_again_by
     assert len(encodings) == len(records) + 1  # the records and the coinbase checked with them
 
     encodings.clear()
-    block = services.block_mine(batch=batch)
+    block = store.block_mine(batch=batch)
     assert block is not None and block.records_count == len(records) + 1
     assert len(encodings) == len(records) + 1  # txids, Merkle leaves, validation and storage share one encoding
 
     encodings.clear()
-    assert services.chain_verify().valid
+    assert watch.chain_verify().valid
     # Every stored body is re-encoded and compared (genesis is compared with its fixed bytes instead).
     assert len(encodings) == Record.objects.exclude(block__height=0).count() == len(records) + 1
 
@@ -79,11 +79,11 @@ def test_stored_bytes_that_are_not_canonical_are_refused_even_when_mined_into_a_
 
 @pytest.mark.django_db
 def test_a_float_that_reads_back_as_an_integer_beyond_json_range_is_refused_when_submitted():
-    services.genesis_ensure()
+    store.genesis_ensure()
     records = round_records(1, 0)
     records[1] = {**records[1], "metrics": {"loss": 2.0**60}}  # RFC 8785 would write the integer 1152921504606847000
     with pytest.raises(ValueError, match=r"record 2: record.metrics.loss is 1.152921504606847e\+18: a whole number this large cannot be recorded exactly"):
-        services.batch_submit(experiment_id=1, round_number=0, parent_model=None, difficulty_bits=8, records=records)
+        store.batch_submit(experiment_id=1, round_number=0, parent_model=None, difficulty_bits=8, records=records)
     assert not PendingBatch.objects.exists()
 
 

@@ -16,7 +16,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from apps.ledger import services
+from apps.ledger import reads, store
 from apps.ledger.header import BlockHeader, display_hex
 from apps.ledger.merkle import merkle_root
 from apps.ledger.models import Block, Checkpoint, PendingBatch, Record
@@ -217,7 +217,7 @@ def time_in_future(writer):
 
 def easier_bits(writer):
     _, header, _ = stored(H)
-    rewrite(writer, H, replace(header, bits=services.chain_params().pow_limit_compact))
+    rewrite(writer, H, replace(header, bits=reads.chain_params().pow_limit_compact))
 
 
 def truncate_header(writer):
@@ -270,13 +270,13 @@ def insert_record(writer):
 def insert_forged_block(writer):
     """A block mined on the tip by the database writer, perfect in every way but unsigned."""
     tip, tip_header, _ = stored(8)
-    batch = services.batch_submit(
+    batch = store.batch_submit(
         experiment_id=1, round_number=8, parent_model=json.loads(stored(8)[2][-2])["model"], difficulty_bits=10,
         records=round_records(1, 8),
     )
-    header, records = services.block_template(batch=batch)
+    header, records = store.block_template(batch=batch)
     header = search(header).header
-    checked = services.block_check(header=header, records=records)
+    checked = store.block_check(header=header, records=records)
     columns = checked.columns()
     block_id = writer.insert_block(
         height=9, hash=columns["hash"], header=header.serialize(), status="main", version=1,

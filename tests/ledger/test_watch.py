@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
 
 from apps.events.models import Event
-from apps.ledger import services
+from apps.ledger import reads, watch
 from apps.ledger.management.commands import watch_chain
 from apps.ledger.models import Block, Checkpoint, PendingBatch, Record
 
@@ -44,7 +44,7 @@ def replace_in_body(height, position, old, new):
 
 @pytest.mark.django_db
 def test_the_watcher_sees_edits_repairs_and_new_blocks(chain):
-    watcher = services.ChainWatcher()
+    watcher = watch.ChainWatcher()
     first = watcher.check()
     assert first.valid and first.height == 8
     assert watcher.check() is first  # nothing changed: nothing re-checked
@@ -64,7 +64,7 @@ def test_the_watcher_sees_edits_repairs_and_new_blocks(chain):
 @pytest.mark.django_db
 @pytest.mark.parametrize("column, value", [("nonce", 1), ("status", "stale"), ("hash", "ab" * 32)])
 def test_the_watcher_sees_an_edited_block_column(chain, column, value):
-    watcher = services.ChainWatcher()
+    watcher = watch.ChainWatcher()
     assert watcher.check().valid
     raw_sql(f"UPDATE ledger_block SET {column} = %s WHERE height = 5", [value])
     report = watcher.check()
@@ -73,7 +73,7 @@ def test_the_watcher_sees_an_edited_block_column(chain, column, value):
 
 @pytest.mark.django_db
 def test_the_watcher_remembers_a_tail_deleted_with_its_checkpoints(chain):
-    watcher = services.ChainWatcher()
+    watcher = watch.ChainWatcher()
     assert watcher.check().height == 8
     for height in (8, 7):
         block = Block.objects.get(status="main", height=height)
@@ -81,7 +81,7 @@ def test_the_watcher_remembers_a_tail_deleted_with_its_checkpoints(chain):
         block.records.all().delete()
         Checkpoint.objects.filter(height=height).delete()
         block.delete()
-    assert services.chain_verify().valid  # a fresh check cannot tell...
+    assert watch.chain_verify().valid  # a fresh check cannot tell...
     report = watcher.check()  # ...but the watcher verified blocks 7 and 8 before
     assert (report.valid, report.first_invalid.height, report.first_invalid.rule) == (False, 7, "height")
     assert "verified earlier and are gone" in report.first_invalid.message
@@ -106,7 +106,7 @@ def test_watch_chain_reports_a_raw_sql_edit_within_a_second():
         assert time.monotonic() - edited < 1.0
         invalid = statuses.last().payload
         assert (invalid["valid"], invalid["first_invalid"]["height"], invalid["first_invalid"]["rule"]) == (False, 2, "merkle")
-        assert services.chain_status()["valid"] is False
+        assert reads.chain_status()["valid"] is False
         replace_in_body(2, 1, "client-x", "client-0")
         wait_for(lambda: statuses.count() == 3, timeout=5, message="the chain_status event after the repair")
         assert statuses.last().payload["valid"] is True
@@ -132,7 +132,7 @@ def test_watch_chain_once_exits_0_or_1_and_a_new_install_starts_valid():
 
 def failing_first(monkeypatch, failures):
     """Makes the watcher's first `failures` checks fail as a locked database does, then check for real."""
-    real_check = services.ChainWatcher.check
+    real_check = watch.ChainWatcher.check
     calls = []
 
     def check(watcher):
@@ -141,7 +141,7 @@ def failing_first(monkeypatch, failures):
             raise OperationalError("database is locked")
         return real_check(watcher)
 
-    monkeypatch.setattr(services.ChainWatcher, "check", check)
+    monkeypatch.setattr(watch.ChainWatcher, "check", check)
     return calls
 
 

@@ -9,7 +9,7 @@ from apps.events.models import Event
 from apps.federated.lifecycle import experiment_start
 from apps.federated.models import ClientUpdate, Experiment, Round
 from apps.federated.services import experiment_create
-from apps.ledger.services import chain_verify
+from apps.ledger.watch import chain_verify
 from apps.workers.models import Job
 from apps.workers.services import job_claim
 

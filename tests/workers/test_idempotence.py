@@ -6,7 +6,7 @@ from apps.federated.lifecycle import experiment_start
 from apps.federated.models import ClientUpdate, Experiment, Round
 from apps.federated.services import experiment_create
 from apps.ledger.models import Block
-from apps.ledger.services import chain_verify
+from apps.ledger.watch import chain_verify
 from apps.workers.models import Job
 
 from .test_pipeline import SMALL

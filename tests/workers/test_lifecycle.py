@@ -15,7 +15,7 @@ from apps.federated.lifecycle import (
 from apps.federated.models import Blob, ClientUpdate, Experiment, Round
 from apps.federated.services import experiment_create, round_aggregate
 from apps.ledger.models import Block, PendingBatch
-from apps.ledger.services import chain_verify
+from apps.ledger.watch import chain_verify
 from apps.workers.models import Job
 
 from .test_pipeline import SMALL

@@ -13,7 +13,7 @@ from apps.federated.lifecycle import experiment_start
 from apps.federated.models import Experiment, Round
 from apps.federated.services import experiment_create
 from apps.ledger.models import Block
-from apps.ledger.services import chain_verify
+from apps.ledger.watch import chain_verify
 from apps.workers.models import Job
 from apps.core.process import process_alive
 from apps.workers.services import job_claim, job_create, job_enqueue, jobs_recover

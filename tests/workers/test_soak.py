@@ -10,7 +10,7 @@ from apps.federated.lifecycle import experiment_cancel, experiment_start
 from apps.federated.models import Experiment, Round
 from apps.federated.services import experiment_create
 from apps.ledger.models import Block, PendingBatch
-from apps.ledger.services import chain_verify
+from apps.ledger.watch import chain_verify
 from apps.workers.models import Job
 from tests.conftest import wait_for
 

@@ -14,7 +14,7 @@ from apps.federated.models import ClientUpdate, Experiment, Round
 from apps.federated.selectors import round_audit
 from apps.federated.services import experiment_create
 from apps.ledger.models import Block, PendingBatch
-from apps.ledger.services import chain_verify
+from apps.ledger.watch import chain_verify
 from apps.workers.models import Job
 from tests.conftest import wait_for
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.ledger.services import chain_export
+from apps.ledger.exchange import chain_export
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.ledger.services import chain_import
+from apps.ledger.exchange import chain_import
 
 
 class Command(BaseCommand):

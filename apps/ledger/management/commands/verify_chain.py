@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.ledger.services import chain_verify
+from apps.ledger.watch import chain_verify
 
 
 class Command(BaseCommand):

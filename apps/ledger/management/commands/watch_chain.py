@@ -7,7 +7,7 @@ from django.db import DatabaseError, close_old_connections
 
 from apps.events.models import Event
 from apps.events.services import event_emit
-from apps.ledger.services import ChainWatcher, chain_status_payload
+from apps.ledger.watch import ChainWatcher, chain_status_payload
 
 logger = logging.getLogger(__name__)
 
