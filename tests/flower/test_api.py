@@ -21,7 +21,7 @@ from apps.federated.blobs import params_parse, params_serialize
 from apps.federated.models import Blob, Experiment, Round
 from apps.federated.selectors import round_audit
 from apps.ledger.models import PendingBatch
-from apps.ledger.services import block_mine
+from apps.ledger.store import block_mine
 from apps.tokens.models import ApiToken
 from apps.tokens.services import api_token_create, api_token_revoke
 from fedchain_flower.wire import blob_of, multipart

@@ -25,7 +25,8 @@ from apps.federated.selectors import round_audit
 from apps.federated.storage import blob_read
 from apps.federated.blobs import params_parse
 from apps.ledger.models import PendingBatch
-from apps.ledger.services import block_mine, chain_verify
+from apps.ledger.store import block_mine
+from apps.ledger.watch import chain_verify
 from apps.tokens.services import api_token_create
 from tests.conftest import free_port, process_env, wait_for
 from tests.flower.federation import Federation

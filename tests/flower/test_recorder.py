@@ -19,7 +19,7 @@ from flwr.supercore.task_identity import TaskIdentity
 from apps.federated.models import Experiment
 from apps.federated.selectors import round_audit
 from apps.ledger.models import PendingBatch
-from apps.ledger.services import block_mine
+from apps.ledger.store import block_mine
 from apps.tokens.services import api_token_create
 from fedchain_flower import ChainRecorder, RecordingError
 from tests.conftest import free_port
