@@ -85,7 +85,7 @@ def test_difficulty_is_given_in_bits_with_bitcoin_s_difficulty_beside_it(client,
     import math
 
     from apps.ledger.pow import bits_to_target
-    from apps.ledger.services import chain_params
+    from apps.ledger.reads import chain_params
 
     block = Block.objects.get(status="main", height=2)
     summary = client.get("/api/blocks/2/").json()
