@@ -155,6 +155,22 @@ FEDCHAIN_EXPLORER_CHART_BLOCKS = env_int("FEDCHAIN_EXPLORER_CHART_BLOCKS", 1000)
 if FEDCHAIN_EXPLORER_CHART_BLOCKS < 2:
     raise ImproperlyConfigured("FEDCHAIN_EXPLORER_CHART_BLOCKS must be at least 2.")
 
+# --- Work budget (apps/federated/budget.py): what creating an experiment may commit the machine to ---
+# Estimated core-seconds (training, aggregation, evaluation, mining) and stored bytes of one experiment; the
+# memory of its largest job; what one user's unfinished experiments, and every unfinished experiment, may still
+# need together; how many unfinished experiments a user may have.
+FEDCHAIN_BUDGET_CORE_SECONDS = env_int("FEDCHAIN_BUDGET_CORE_SECONDS", 6 * 3600)
+FEDCHAIN_BUDGET_STORED_BYTES = env_int("FEDCHAIN_BUDGET_STORED_BYTES", 10 * 10**9)
+FEDCHAIN_BUDGET_JOB_MEMORY_BYTES = env_int("FEDCHAIN_BUDGET_JOB_MEMORY_BYTES", 2 * 10**9)
+FEDCHAIN_BUDGET_USER_CORE_SECONDS = env_int("FEDCHAIN_BUDGET_USER_CORE_SECONDS", 24 * 3600)
+FEDCHAIN_BUDGET_USER_EXPERIMENTS = env_int("FEDCHAIN_BUDGET_USER_EXPERIMENTS", 5)
+FEDCHAIN_BUDGET_SITE_CORE_SECONDS = env_int("FEDCHAIN_BUDGET_SITE_CORE_SECONDS", 7 * 24 * 3600)
+FEDCHAIN_BUDGET_SITE_STORED_BYTES = env_int("FEDCHAIN_BUDGET_SITE_STORED_BYTES", 50 * 10**9)
+if min(FEDCHAIN_BUDGET_CORE_SECONDS, FEDCHAIN_BUDGET_STORED_BYTES, FEDCHAIN_BUDGET_JOB_MEMORY_BYTES,
+       FEDCHAIN_BUDGET_USER_CORE_SECONDS, FEDCHAIN_BUDGET_USER_EXPERIMENTS, FEDCHAIN_BUDGET_SITE_CORE_SECONDS,
+       FEDCHAIN_BUDGET_SITE_STORED_BYTES) < 1:
+    raise ImproperlyConfigured("Every FEDCHAIN_BUDGET_* limit must be at least 1.")
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",

@@ -104,3 +104,15 @@ def wait_for(predicate, timeout=30.0, interval=0.1, message="condition"):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+EXPERIMENT_PERMISSIONS = ("add_experiment", "change_experiment")
+
+
+def grant_experiment_permissions(user, codenames=EXPERIMENT_PERMISSIONS):
+    """Gives the user Django's permissions to create and to control experiments (what the dashboard and the API
+    check); returns the user fresh from the database (permissions are cached on the object)."""
+    from django.contrib.auth.models import Permission
+
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="federated", codename__in=codenames))
+    return type(user).objects.get(pk=user.pk)

@@ -54,7 +54,8 @@ TAMPER = {
 }
 
 
-def scenario_launch(key):
-    """Starts the scenario's experiments; returns their ids in order."""
+def scenario_launch(key, *, owner=None):
+    """Starts the scenario's experiments (all or, when the work budget refuses one, none: ValidationError);
+    returns their ids in order."""
     with transaction.atomic():
-        return [experiment_launch(**settings).id for settings in SCENARIOS[key]["experiments"]]
+        return [experiment_launch(owner=owner, **settings).id for settings in SCENARIOS[key]["experiments"]]

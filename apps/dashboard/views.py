@@ -3,7 +3,6 @@ import json
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse, StreamingHttpResponse
@@ -11,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from apps.core.permissions import permission_required_page
 from apps.federated.forms import ExperimentForm
 from apps.federated.demo import demo_launch
 from apps.federated.lifecycle import (
@@ -29,6 +29,7 @@ from .scenarios import SCENARIOS, TAMPER, scenario_launch
 from .protocol import finite
 
 CONTROLS = {"pause": experiment_pause, "resume": experiment_resume, "cancel": experiment_cancel}
+ADD, CHANGE = "federated.add_experiment", "federated.change_experiment"
 
 # The new-experiment form, in the order one thinks about an experiment.
 FORM_SECTIONS = [
@@ -78,7 +79,7 @@ def experiment_detail(request, experiment_id):
         {
             "live": live,
             "experiment": live["data"]["experiment"],
-            "can_control": request.user.is_staff,
+            "can_control": request.user.has_perm(CHANGE),
             "controls": [("pause", "Pause", "secondary"), ("resume", "Resume", ""), ("cancel", "Cancel", "danger")],
         },
     )
@@ -90,12 +91,13 @@ def experiment_clients(request, experiment_id):
     return JsonResponse(finite(selectors.experiment_client_detail(experiment_id)))
 
 
-@staff_member_required
+@permission_required_page(ADD)
 def experiment_new(request):
     form = ExperimentForm(request.POST or None)
+    form.owner = request.user
     if request.method == "POST" and form.is_valid():
         try:
-            experiment = experiment_launch(**form.experiment_settings())
+            experiment = experiment_launch(owner=request.user, **form.experiment_settings())
         except ValidationError as error:
             for field, errors in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
@@ -116,7 +118,7 @@ def demo_start(request):
 
 
 @require_POST
-@staff_member_required
+@permission_required_page(CHANGE)
 def experiment_control(request, experiment_id, action):
     experiment = get_object_or_404(Experiment, pk=int(experiment_id))
     try:
@@ -236,16 +238,20 @@ def scenario_list(request):
     return render(
         request,
         "dashboard/scenarios.html",
-        {"scenarios": SCENARIOS, "tamper": TAMPER, "can_launch": request.user.is_staff},
+        {"scenarios": SCENARIOS, "tamper": TAMPER, "can_launch": request.user.has_perm(ADD)},
     )
 
 
 @require_POST
-@staff_member_required
+@permission_required_page(ADD)
 def scenario_start(request, key):
     if key not in SCENARIOS:
         raise Http404(f"There is no scenario {key!r}.")
-    ids = scenario_launch(key)
+    try:
+        ids = scenario_launch(key, owner=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(message for messages_ in error.message_dict.values() for message in messages_))
+        return redirect("dashboard:scenarios")
     messages.success(request, f"{SCENARIOS[key]['title']}: experiments {', '.join(map(str, ids))} started.")
     return redirect(f"{reverse('dashboard:compare')}?{urlencode({'ids': ','.join(map(str, ids)), 'scenario': key})}")
 

@@ -1,5 +1,5 @@
 """The JSON API, described by openapi.SCHEMA (served at /api/schema/): reads for anyone, experiment control
-(create and start, pause, resume, cancel) for staff."""
+(create and start: Django's federated.add_experiment permission; pause, resume, cancel: change_experiment)."""
 
 from urllib.parse import urlencode
 
@@ -91,11 +91,14 @@ def experiment_detail(request, experiment_id):
 
 def _experiment_create(request):
     settings = json_body(request)
+    if "owner" in settings:
+        raise InvalidSettings("The experiment's owner is whoever creates it.",
+                              fields={"owner": ["unknown setting: the owner is the authenticated user"]})
     name = settings.pop("name", "")
     if not isinstance(name, str) or len(name) > NAME_LENGTH:
         raise InvalidSettings("The experiment's name is not valid.", fields={"name": [NAME_RULE]})
     try:
-        experiment = experiment_launch(name=name, **settings)
+        experiment = experiment_launch(name=name, owner=request.user, **settings)
     except ValidationError as error:
         raise InvalidSettings("These settings do not make a valid experiment.", fields=error.message_dict) from None
     response = JsonResponse(selectors.experiment_detail(experiment), status=201, json_dumps_params={"ensure_ascii": False})

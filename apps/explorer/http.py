@@ -76,11 +76,12 @@ def _basic_credentials(request):
     return username, password
 
 
-def _staff_writer(request):
-    """The staff user a write comes from, or a refusal.
+def _writer(request, permission):
+    """The user a write comes from, who must have Django's `permission` (e.g. federated.add_experiment), or a
+    refusal.
 
     Browsers use their session and send the CSRF token (header X-CSRFToken, the csrftoken cookie's value).
-    Scripts may send HTTP Basic credentials of a staff account instead: such a request is exempt from the CSRF
+    Scripts may send HTTP Basic credentials instead: such a request is exempt from the CSRF
     check only when it carries no session cookie and no Origin header, which browsers send with every POST, so a
     page cannot ride on Basic credentials a browser has cached.
     """
@@ -96,8 +97,8 @@ def _staff_writer(request):
         user = request.user
         if not user.is_authenticated:
             raise Unauthorized(
-                "Writes need a staff account: log in (session, with the X-CSRFToken header) or send HTTP Basic "
-                "credentials."
+                "Writes need an account with permission to change experiments: log in (session, with the "
+                "X-CSRFToken header) or send HTTP Basic credentials."
             )
         needs_csrf = True
     if needs_csrf:
@@ -107,14 +108,15 @@ def _staff_writer(request):
                 f"CSRF check failed ({reason}): send the csrftoken cookie's value in the X-CSRFToken header.",
                 error="csrf_failed",
             )
-    if not user.is_staff:
-        raise Forbidden(f"{user.get_username()} is not a staff user; only staff may change experiments.")
+    if not user.has_perm(permission):
+        raise Forbidden(f"{user.get_username()} does not have the permission {permission!r}.",
+                        error="permission_denied")
     return user
 
 
-def _view(refuse, answer=lambda result: result, *, reads=READ_METHODS, writes=()):
-    """A view answering `reads` to anyone and `writes` (e.g. POST) to staff only; its refusals
-    (ExplorerError, Http404) are answered by `refuse(request, error)`."""
+def _view(refuse, answer=lambda result: result, *, reads=READ_METHODS, writes=(), permission=None):
+    """A view answering `reads` to anyone and `writes` (e.g. POST) to users with Django's `permission` only;
+    its refusals (ExplorerError, Http404) are answered by `refuse(request, error)`."""
     allowed = (*reads, *writes)
 
     def decorate(view):
@@ -125,7 +127,7 @@ def _view(refuse, answer=lambda result: result, *, reads=READ_METHODS, writes=()
                     read_only = "" if writes else ": this is read-only (use GET)"
                     raise MethodNotAllowed(f"{request.method} is not allowed here{read_only}.", allowed=allowed)
                 if request.method in writes:
-                    _staff_writer(request)
+                    _writer(request, permission)
                 return answer(view(request, *args, **kwargs))
             except ExplorerError as error:
                 return refuse(request, error)
@@ -133,7 +135,7 @@ def _view(refuse, answer=lambda result: result, *, reads=READ_METHODS, writes=()
                 return refuse(request, NotFound(str(missing) or "Nothing here."))
 
         if writes:
-            # The CSRF check runs in _staff_writer, after authentication, so that its refusal is JSON and
+            # The CSRF check runs in _writer, after authentication, so that its refusal is JSON and
             # requests with Basic credentials can skip it.
             wrapper.csrf_exempt = True
         return wrapper
@@ -154,9 +156,9 @@ def json_body(request):
 
 # A JSON endpoint: a returned dict becomes the body; refusals are {"error", "detail"} with a 4xx status.
 api_view = _view(json_error, _as_json)
-# A JSON endpoint that staff may also POST to.
-api_write_view = _view(json_error, _as_json, writes=("POST",))
-# A JSON endpoint only staff may POST to, and nothing else.
-api_action_view = _view(json_error, _as_json, reads=(), writes=("POST",))
+# A JSON endpoint that users who may add experiments may also POST to (to create one).
+api_write_view = _view(json_error, _as_json, writes=("POST",), permission="federated.add_experiment")
+# A JSON endpoint only users who may change experiments may POST to, and nothing else.
+api_action_view = _view(json_error, _as_json, reads=(), writes=("POST",), permission="federated.change_experiment")
 # An HTML page: refusals render the explorer's error page with their status.
 page_view = _view(error_page)

@@ -359,14 +359,14 @@ def _operation(operation_id, summary, ok, *, parameters=(), ok_content=None, des
     return {"get": operation}
 
 
-# Writes: a logged-in staff session with Django's CSRF token, or HTTP Basic credentials of a staff account.
+# Writes: a logged-in session with Django's CSRF token, or HTTP Basic credentials, of a user with the permission.
 WRITE_SECURITY = [{"session": [], "csrfToken": []}, {"basic": []}]
 SECURITY_SCHEMES = {
     "session": {
         "type": "apiKey",
         "in": "cookie",
         "name": "sessionid",
-        "description": "the session of a staff user logged in at /admin/login/",
+        "description": "the session of a user logged in at /admin/login/",
     },
     "csrfToken": {
         "type": "apiKey",
@@ -381,7 +381,7 @@ SECURITY_SCHEMES = {
         "type": "http",
         "scheme": "basic",
         "description": (
-            "A staff account's username and password, for scripts. Such requests skip the CSRF check only "
+            "An account's username and password, for scripts. Such requests skip the CSRF check only "
             "when they carry no session cookie and no Origin header (browsers send one with every POST)."
         ),
     },
@@ -389,7 +389,7 @@ SECURITY_SCHEMES = {
 
 
 def _write_operation(operation_id, summary, ok, *, ok_status="200", parameters=(), request_body=None, extra=()):
-    """A staff-only POST: anonymous requests get 401 (with a Basic challenge), other users 403."""
+    """A POST for users with a permission: anonymous requests get 401 (with a Basic challenge), others 403."""
     responses = {
         ok_status: {"description": "Done: the experiment as GET returns it", "content": _json(ok)},
         "400": _refusal("A malformed parameter"),
@@ -398,7 +398,7 @@ def _write_operation(operation_id, summary, ok, *, ok_status="200", parameters=(
             "headers": {"WWW-Authenticate": {"schema": STRING, "description": 'Basic realm="FedChain API"'}},
             "content": _json("Error"),
         },
-        "403": _refusal("Not a staff user, or (session) the CSRF token is missing or wrong"),
+        "403": _refusal("The user lacks the permission, or (session) the CSRF token is missing or wrong"),
         **dict(extra),
     }
     operation = {
@@ -457,10 +457,11 @@ SCHEMA = {
         "title": "FedChain explorer API",
         "version": API_VERSION,
         "description": (
-            "Access to the FedChain ledger and the federated learning it records. Anyone may read (GET); staff "
-            "may create experiments and pause, resume or cancel them (POST, authenticated by a session with "
+            "Access to the FedChain ledger and the federated learning it records. Anyone may read (GET); users with "
+            "Django's permissions may create experiments (federated.add_experiment) and pause, resume or cancel "
+            "them (federated.change_experiment) (POST, authenticated by a session with "
             "the X-CSRFToken header, or by HTTP Basic). Errors are JSON objects {error, detail}: 400 for a "
-            "malformed parameter or body, 401 without credentials, 403 for a non-staff user or a failed CSRF "
+            "malformed parameter or body, 401 without credentials, 403 for a user without the permission or a failed CSRF "
             "check, 404 for something unknown, 409 for a change the experiment's status does not allow. Lists "
             "are paginated by keyset: pass a page's `next_before` as `before`."
         ),

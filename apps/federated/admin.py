@@ -52,6 +52,11 @@ class ExperimentAdmin(admin.ModelAdmin):
         _lifecycle_action(experiment_cancel, "cancelled"),
     ]
 
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)  # a class of this request's own
+        form.owner = request.user
+        return form
+
     def get_readonly_fields(self, request, obj=None):
         # Recorded rounds and the chain depend on the settings: once created, they never change.
         if obj is None:
@@ -68,7 +73,7 @@ class ExperimentAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return
-        created = experiment_create(**form.experiment_settings())
+        created = experiment_create(owner=request.user, **form.experiment_settings())
         obj.pk = created.pk
         obj.refresh_from_db()
 

@@ -2,6 +2,7 @@ from django import forms
 
 from .config import SETTING_NAMES
 from .models import Experiment
+from .selectors import experiment_budget_refusals
 
 
 class ExperimentForm(forms.ModelForm):
@@ -18,9 +19,19 @@ class ExperimentForm(forms.ModelForm):
         help_text="mlp only: hidden layer widths, comma-separated (e.g. 64,32); empty for the default",
     )
 
+    # Whose work budget the new experiment counts against (the admin and the dashboard set the request's user).
+    owner = None
+
     class Meta:
         model = Experiment
         fields = ["name", *SETTING_NAMES]
+
+    def _post_clean(self):
+        super()._post_clean()  # the model's clean: the settings' own rules
+        if not self.errors and self.instance.pk is None:
+            for messages in experiment_budget_refusals(self.instance.config(), owner=self.owner).values():
+                for message in messages:
+                    self.add_error(None, message)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,15 +1,75 @@
 """Reads of the federated app: experiment summaries and round audits against the chain."""
 
 import json
+
+from django.conf import settings
+from django.db.models import Max
 from dataclasses import dataclass
 
 from apps.ledger import records as ledger_records
 from apps.ledger.models import Block, PendingBatch, Record
 
 from .audit import ChainRound, ChainUpdate, flower_round_rederive, round_rederive
+from .budget import Committed, Limits, budget_refusals, experiment_cost
+from .config import ConfigError
 from .engine import federation_for
-from .models import Round
+from .models import Experiment, Round
 from .storage import blobs_read
+
+
+def budget_limits():
+    """The work budget's limits, from the FEDCHAIN_BUDGET_* settings."""
+    return Limits(
+        core_seconds=settings.FEDCHAIN_BUDGET_CORE_SECONDS,
+        stored_bytes=settings.FEDCHAIN_BUDGET_STORED_BYTES,
+        job_memory_bytes=settings.FEDCHAIN_BUDGET_JOB_MEMORY_BYTES,
+        user_core_seconds=settings.FEDCHAIN_BUDGET_USER_CORE_SECONDS,
+        user_experiments=settings.FEDCHAIN_BUDGET_USER_EXPERIMENTS,
+        site_core_seconds=settings.FEDCHAIN_BUDGET_SITE_CORE_SECONDS,
+        site_stored_bytes=settings.FEDCHAIN_BUDGET_SITE_STORED_BYTES,
+    )
+
+
+def experiment_config_cost(config):
+    """The estimated Cost of an experiment's settings on this node's chain."""
+    return experiment_cost(
+        config, pow_limit_bits=settings.FEDCHAIN_POW_LIMIT_BITS, max_block_records=settings.FEDCHAIN_MAX_BLOCK_RECORDS
+    )
+
+
+def experiment_budget_refusals(config, *, owner=None):
+    """{setting: [message]} for each work-budget limit a new experiment of these settings would exceed: its own,
+    its owner's (a user; None for a command's), the installation's."""
+    return budget_refusals(
+        experiment_config_cost(config),
+        limits=budget_limits(),
+        user=budget_committed(owner=owner) if owner is not None else None,
+        site=budget_committed(),
+    )
+
+
+def budget_committed(*, owner=None):
+    """What the unfinished experiments that train here (of `owner`, or all of them) still have to do: each one's
+    cost for the rounds it has not recorded yet."""
+    unfinished = Experiment.objects.filter(
+        status__in=[Experiment.Status.QUEUED, Experiment.Status.RUNNING, Experiment.Status.PAUSED],
+        kind=Experiment.Kind.SIMULATED,
+    )
+    if owner is not None:
+        unfinished = unfinished.filter(owner=owner)
+    recorded = dict(
+        Round.objects.filter(experiment__in=unfinished).values("experiment").annotate(last=Max("number"))
+        .values_list("experiment", "last")
+    )
+    committed = Committed()
+    for experiment in unfinished:
+        try:
+            cost = experiment_config_cost(experiment.config())
+        except ConfigError:
+            continue  # settings stored by an older version that no longer validate: they cannot run either
+        left = (experiment.rounds - recorded.get(experiment.pk, -1)) / (experiment.rounds + 1)
+        committed = committed.add(cost.share(left))
+    return committed
 
 
 def round_batch(round_row):

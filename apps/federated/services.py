@@ -26,7 +26,7 @@ from .blobs import BlobFormatError
 from .config import ConfigError, experiment_config_validate
 from .engine import federation_for
 from .models import Client, ClientUpdate, Experiment, Round
-from .selectors import round_batch
+from .selectors import experiment_budget_refusals, round_batch
 from .storage import blob_read, blob_write, blobs_read, blobs_write
 
 
@@ -60,18 +60,23 @@ class AggregatedRound:
     baseline_params: bytes | None = None
 
 
-def experiment_create(*, name="", **settings):
+def experiment_create(*, name="", owner=None, **settings):
     """A validated experiment with its clients (shard sizes and label counts), announced by an event.
 
-    Raises ValidationError with a message per bad setting; nothing is created then.
+    Raises ValidationError with a message per bad setting, or per work-budget limit it would exceed (the
+    experiment's own, the owner's when there is one, the installation's: budget.py); nothing is created then.
     """
     try:
         config = experiment_config_validate(settings)
     except ConfigError as error:
         raise ValidationError(error.errors) from None
-    federation = federation_for(config)
     with transaction.atomic():
-        experiment = Experiment.objects.create(name=name, **config.as_dict())
+        # In the transaction: on SQLite (IMMEDIATE) two creations cannot both fit in what is left.
+        refusals = experiment_budget_refusals(config, owner=owner)
+        if refusals:
+            raise ValidationError(refusals)
+        federation = federation_for(config)
+        experiment = Experiment.objects.create(name=name, owner=owner, **config.as_dict())
         Client.objects.bulk_create(
             Client(experiment=experiment, index=index, shard_size=len(shard), label_counts=counts.tolist())
             for index, (shard, counts) in enumerate(zip(federation.shards, federation.label_counts))

@@ -21,7 +21,7 @@ from apps.federated.selectors import round_batch
 from apps.federated.services import experiment_create, experiment_run_round
 from apps.ledger.models import Block
 from apps.ledger.store import block_mine
-from tests.conftest import process_env, wait_for
+from tests.conftest import grant_experiment_permissions, process_env, wait_for
 
 from .conftest import screenshot
 
@@ -53,7 +53,7 @@ def badge(page):
 
 
 def sign_in(page, base, next_path):
-    get_user_model().objects.create_user("operator", password=PASSWORD, is_staff=True)
+    grant_experiment_permissions(get_user_model().objects.create_user("operator", password=PASSWORD, is_staff=True))
     page.goto(f"{base}/admin/login/?next={next_path}")
     page.fill("#id_username", "operator")
     page.fill("#id_password", PASSWORD)

@@ -12,6 +12,7 @@ from apps.federated.lifecycle import experiment_start
 from apps.federated.models import Experiment
 from apps.federated.services import experiment_create
 from apps.workers.models import Job
+from tests.conftest import grant_experiment_permissions
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,9 @@ def embedded_state(response):
 
 @pytest.fixture
 def staff_client():
-    user = get_user_model().objects.create_user("staff", password="pw-for-tests-only", is_staff=True)
+    user = grant_experiment_permissions(
+        get_user_model().objects.create_user("staff", password="pw-for-tests-only", is_staff=True)
+    )
     staff = Client()
     staff.force_login(user)
     return staff
@@ -109,6 +112,14 @@ def test_bad_settings_come_back_with_a_message_per_setting_and_create_nothing(st
     form = response.context["form"]
     assert set(form.errors) >= {"clients", "lr", "hidden"}
     assert "hidden layers belong to the mlp model only" in form.errors["hidden"][0]
+    assert not Experiment.objects.exists()
+
+
+def test_the_work_budget_refuses_on_the_form_with_its_message_and_creates_nothing(staff_client, settings):
+    settings.FEDCHAIN_BUDGET_CORE_SECONDS = 1
+    response = staff_client.post("/experiments/new/", form_data(**{**SMALL, "rounds": 10_000}))
+    assert response.status_code == 200
+    assert "one experiment may use 1.0 core-seconds" in response.context["form"].non_field_errors()[0]
     assert not Experiment.objects.exists()
 
 

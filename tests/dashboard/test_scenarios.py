@@ -11,13 +11,16 @@ from apps.ledger.models import Block, Record
 from apps.ledger.sandbox import sandbox_check
 from apps.ledger.store import block_mine
 from apps.ledger.watch import chain_verify
+from tests.conftest import grant_experiment_permissions
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def staff_client():
-    user = get_user_model().objects.create_user("staff", password="pw-for-tests-only", is_staff=True)
+    user = grant_experiment_permissions(
+        get_user_model().objects.create_user("staff", password="pw-for-tests-only", is_staff=True)
+    )
     staff = Client()
     staff.force_login(user)
     return staff

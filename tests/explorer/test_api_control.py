@@ -11,6 +11,7 @@ from apps.federated.models import Experiment
 from apps.workers.models import Job
 
 from .conftest import SMALL_EXPERIMENT
+from tests.conftest import grant_experiment_permissions
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +21,7 @@ PASSWORD = "a long staff password"
 
 @pytest.fixture
 def staff(django_user_model):
-    return django_user_model.objects.create_user("operator", password=PASSWORD, is_staff=True)
+    return grant_experiment_permissions(django_user_model.objects.create_user("operator", password=PASSWORD, is_staff=True))
 
 
 @pytest.fixture
@@ -129,16 +130,33 @@ def test_anonymous_writes_are_401_with_a_basic_challenge_and_reads_stay_open(sta
     assert anonymous.get(f"/api/experiments/{experiment_id}/").json()["status"] == "running"
 
 
-def test_users_who_are_not_staff_get_403(django_user_model):
-    user = django_user_model.objects.create_user("visitor", password=PASSWORD)
+@pytest.mark.parametrize("staff", [False, True])
+def test_users_without_the_permissions_get_403_staff_or_not(django_user_model, staff):
+    user = django_user_model.objects.create_user("visitor", password=PASSWORD, is_staff=staff)
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
     client.cookies["csrftoken"] = TOKEN
-    assert "not a staff user" in assert_json_error(
-        post_with_token(client, "/api/experiments/", SMALL_EXPERIMENT), 403, "forbidden"
+    assert "does not have the permission 'federated.add_experiment'" in assert_json_error(
+        post_with_token(client, "/api/experiments/", SMALL_EXPERIMENT), 403, "permission_denied"
     )["detail"]
     assert_json_error(post(Client(), "/api/experiments/", SMALL_EXPERIMENT, Authorization=basic("visitor", PASSWORD)),
-                      403, "forbidden")
+                      403, "permission_denied")
+    assert not Experiment.objects.exists()
+
+
+def test_adding_and_changing_are_separate_permissions(django_user_model, staff_client):
+    experiment_id = create(staff_client)["id"]
+    adder = grant_experiment_permissions(django_user_model.objects.create_user("adder", password=PASSWORD),
+                                         ["add_experiment"])
+    assert post(Client(), "/api/experiments/", SMALL_EXPERIMENT, Authorization=basic("adder", PASSWORD)).status_code == 201
+    assert Experiment.objects.filter(owner=adder).count() == 1
+    assert_json_error(post(Client(), f"/api/experiments/{experiment_id}/pause/", Authorization=basic("adder", PASSWORD)),
+                      403, "permission_denied")
+
+
+def test_an_owner_in_the_body_is_refused(staff_client):
+    response = post_with_token(staff_client, "/api/experiments/", {**SMALL_EXPERIMENT, "owner": 1})
+    assert "owner" in assert_json_error(response, 400, "invalid_settings")["fields"]
     assert not Experiment.objects.exists()
 
 

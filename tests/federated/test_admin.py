@@ -27,6 +27,16 @@ def test_bad_settings_in_the_admin_show_the_messages_and_create_nothing(admin_cl
     assert not Experiment.objects.exists()
 
 
+def test_the_work_budget_refuses_in_the_admin_with_its_message_and_creates_nothing(admin_client, settings):
+    settings.FEDCHAIN_BUDGET_CORE_SECONDS = 1
+    response = admin_client.post(reverse("admin:federated_experiment_add"), form_data(rounds=10_000))
+    assert response.status_code == 200
+    assert "one experiment may use 1.0 core-seconds" in response.content.decode()
+    assert not Experiment.objects.exists()
+    admin_client.post(reverse("admin:federated_experiment_add"), form_data(rounds=1))
+    assert Experiment.objects.get().owner.username == "admin"
+
+
 def test_recorded_experiments_are_read_only_and_every_page_renders(admin_client):
     experiment = experiment_run(experiment=experiment_create(**SMALL))
     page = admin_client.get(reverse("admin:federated_experiment_change", args=[experiment.pk]))

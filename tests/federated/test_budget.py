@@ -115,3 +115,60 @@ def test_amounts_read_plainly():
     assert size(404_161_176) == "404.2 MB"
     assert size(12) == "12 bytes"
 
+
+
+# --- the budget where experiments are created ---------------------------------------------------------------
+
+
+@pytest.fixture
+def owner(django_user_model):
+    return django_user_model.objects.create_user("researcher")
+
+
+@pytest.mark.django_db
+def test_creation_refuses_an_experiment_over_its_own_limit_and_creates_nothing(settings, owner):
+    from django.core.exceptions import ValidationError
+
+    from apps.federated.models import Experiment
+    from apps.federated.services import experiment_create
+
+    settings.FEDCHAIN_BUDGET_CORE_SECONDS = 1
+    with pytest.raises(ValidationError) as refused:
+        experiment_create(owner=owner, rounds=10_000)
+    assert "one experiment may use 1.0 core-seconds" in refused.value.message_dict["budget"][0]
+    assert not Experiment.objects.exists()
+    assert experiment_create(owner=owner, rounds=1).owner == owner
+
+
+@pytest.mark.django_db
+def test_a_users_unfinished_experiments_count_until_they_end(settings, owner, django_user_model):
+    from django.core.exceptions import ValidationError
+
+    from apps.federated.lifecycle import experiment_cancel
+    from apps.federated.services import experiment_create
+
+    settings.FEDCHAIN_BUDGET_USER_EXPERIMENTS = 2
+    first, _ = experiment_create(owner=owner), experiment_create(owner=owner)
+    with pytest.raises(ValidationError) as refused:
+        experiment_create(owner=owner)
+    assert "you have 2 unfinished experiments" in refused.value.message_dict["user"][0]
+    experiment_create(owner=django_user_model.objects.create_user("someone else"))  # a budget of their own
+    experiment_create()  # a command's experiment has no owner: only the installation's limits
+    experiment_cancel(experiment=first)
+    experiment_create(owner=owner)
+
+
+@pytest.mark.django_db
+def test_the_installation_limit_counts_what_every_unfinished_experiment_has_left(settings, owner):
+    from django.core.exceptions import ValidationError
+
+    from apps.federated.selectors import budget_committed, experiment_config_cost
+    from apps.federated.services import experiment_create
+
+    experiment = experiment_create(rounds=200, difficulty_bits=20)
+    cost = experiment_config_cost(experiment.config())
+    assert budget_committed().core_seconds == pytest.approx(cost.core_seconds)
+    settings.FEDCHAIN_BUDGET_SITE_CORE_SECONDS = int(cost.core_seconds * 1.5)
+    with pytest.raises(ValidationError) as refused:
+        experiment_create(owner=owner, rounds=200, difficulty_bits=20)
+    assert "the installation's 1 other unfinished experiments" in refused.value.message_dict["site"][0]
