@@ -53,7 +53,7 @@ def experiment_state(experiment_id):
         for row in blocks.values("round_number", "height", "hash", "mined_seconds", "hash_rate")
     }
     return {
-        "experiment": {**experiment_payload(experiment), "clients_per_round": experiment.config().clients_per_round},
+        "experiment": {**experiment_payload(experiment), "clients_per_round": _clients_per_round(experiment)},
         "rounds": [round_payload(round_row) for round_row in rounds],
         "mined": [mined[number] for number in sorted(mined)],
         "clients": list(Client.objects.filter(experiment=experiment).values("index", "shard_size", "label_counts")),
@@ -61,6 +61,12 @@ def experiment_state(experiment_id):
         "chain": chain_status(),
         "mining": _latest_mining_progress(Event.objects.filter(experiment_id=experiment.id)),
     }
+
+
+def _clients_per_round(experiment):
+    if experiment.kind == Experiment.Kind.FLOWER:
+        return experiment.clients  # the Flower nodes seen so far
+    return experiment.config().clients_per_round
 
 
 def experiment_client_detail(experiment_id):

@@ -217,6 +217,11 @@ EXPERIMENT_SUMMARY_PROPERTIES = {
     "name": STRING,
     "status": {"type": "string", "enum": ["queued", "running", "paused", "finished", "failed", "cancelled"]},
     "settings": {"type": "object", "description": "the experiment's settings (data set, clients, aggregator, ...)"},
+    "kind": {"type": "string", "enum": ["simulated", "flower"], "description": "simulated by FedChain, or an external Flower federation"},
+    "external": {
+        "type": "object",
+        "description": "an external federation's layers, strategy and re-derivation rule (empty for simulated ones)",
+    },
     "rounds_recorded": _integer("rounds recorded so far, round 0 (the initial model) included"),
     "created_at": TIMESTAMP,
     "started_at": _nullable(TIMESTAMP),
@@ -413,6 +418,55 @@ def _write_operation(operation_id, summary, ok, *, ok_status="200", parameters=(
     return {"post": operation}
 
 
+# External federations (Flower): a user's API token with the "flower" scope (apps.tokens; `manage.py api_token`).
+TOKEN_SECURITY = [{"apiToken": []}]
+FLOWER_DECLARATION = {
+    "type": "object",
+    "properties": {
+        "name": {**STRING, "maxLength": 200},
+        "key": {"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "a repeated key returns the same experiment"},
+        "rounds": {"type": "integer", "minimum": 0, "description": "rounds the run will have (0: not known)"},
+        "layers": {"type": "array", "items": {"type": "object"}, "description": "name, shape and dtype of each layer"},
+        "strategy": {"type": "object", "description": "name, module, flower (version) and settings of the strategy"},
+    },
+    "required": ["layers", "strategy"],
+}
+FLOWER_DECLARED = _object(
+    {"id": INTEGER, "name": STRING, "rule": STRING, "created": {"type": "boolean"}, "url": STRING},
+    required=["id", "rule", "created"],
+)
+FLOWER_ROUND_RECORDED = _object(
+    {"experiment": INTEGER, "round": INTEGER, "global_model": STRING, "created": {"type": "boolean"}},
+    required=["experiment", "round", "global_model", "created"],
+)
+
+
+def _flower_operation(operation_id, summary, ok_schema, *, parameters=(), request_body, extra=()):
+    """A POST authenticated by an API token; refusals store nothing."""
+    done = {"description": "Recorded", "content": {"application/json": {"schema": ok_schema}}}
+    return {
+        "post": {
+            "operationId": operation_id,
+            "summary": summary,
+            "parameters": list(parameters),
+            "security": TOKEN_SECURITY,
+            "requestBody": request_body,
+            "responses": {
+                "200": {**done, "description": "Already recorded: the same declaration key or the same round again"},
+                "201": done,
+                "400": _refusal("A malformed or invalid body (a wrong hash, shape, NaN, an unnamed blob, ...)"),
+                "401": {
+                    "description": "No API token, an unknown or revoked one, or one without the flower scope",
+                    "headers": {"WWW-Authenticate": {"schema": STRING, "description": 'Bearer realm="FedChain API"'}},
+                    "content": _json("Error"),
+                },
+                "413": _refusal("The body is larger than FEDCHAIN_FLOWER_MAX_UPLOAD"),
+                **dict(extra),
+            },
+        }
+    }
+
+
 def _lifecycle_operation(operation_id, summary, from_statuses):
     return _write_operation(
         operation_id,
@@ -530,6 +584,32 @@ SCHEMA = {
             ok_content={"application/octet-stream": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}},
             description="The bytes themselves, so anyone can hash them and compare with the chain.",
         ),
+        "/api/flower/experiments/": _flower_operation(
+            "declareFlowerExperiment",
+            "Declares an external Flower federation: its layers and strategy (ChainRecorder does it)",
+            FLOWER_DECLARED,
+            request_body={"required": True, "content": {"application/json": {"schema": FLOWER_DECLARATION}}},
+        ),
+        "/api/flower/experiments/{id}/rounds/": _flower_operation(
+            "submitFlowerRound",
+            "Submits a round of an external federation: its JSON part `round` and one part per blob, named by "
+            "its SHA-256",
+            FLOWER_ROUND_RECORDED,
+            parameters=[EXPERIMENT_ID],
+            request_body={
+                "required": True,
+                "content": {"multipart/form-data": {"schema": {
+                    "type": "object",
+                    "properties": {"round": {"type": "string", "description": "the round as JSON"}},
+                    "required": ["round"],
+                }}},
+            },
+            extra=[
+                ("403", _refusal("The experiment was declared by another user")),
+                ("404", _refusal("No experiment with that id")),
+                ("409", _refusal("Not the round the experiment expects next, or a different one already recorded")),
+            ],
+        ),
         "/api/schema/": _operation(
             "getSchema",
             "This description",
@@ -538,7 +618,14 @@ SCHEMA = {
         ),
     },
     "components": {
-        "securitySchemes": SECURITY_SCHEMES,
+        "securitySchemes": {
+            **SECURITY_SCHEMES,
+            "apiToken": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "a user's API token (fct_...), created in the admin or with `manage.py api_token create`",
+            },
+        },
         "schemas": {
             "Error": ERROR,
             "SettingsError": SETTINGS_ERROR,

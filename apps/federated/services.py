@@ -92,6 +92,9 @@ def experiment_payload(experiment):
         "status": experiment.status,
         "error": experiment.error,
         "settings": experiment.settings(),
+        "kind": experiment.kind,
+        # An external federation's declaration: its layers, strategy and the rule that re-derives its rounds.
+        "external": {key: experiment.external[key] for key in ("layers", "strategy", "rule") if key in experiment.external},
         "created_at": experiment.created_at.isoformat(),
         "started_at": experiment.started_at and experiment.started_at.isoformat(),
         "finished_at": experiment.finished_at and experiment.finished_at.isoformat(),

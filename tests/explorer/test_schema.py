@@ -53,6 +53,8 @@ def test_the_served_description_is_openapi_3_1_and_covers_every_endpoint(client)
         "/api/experiments/{id}/resume/",
         "/api/experiments/{id}/cancel/",
         "/api/models/{sha256}/",
+        "/api/flower/experiments/",
+        "/api/flower/experiments/{id}/rounds/",
         "/api/schema/",
     }
 

@@ -224,3 +224,20 @@ def test_oversized_bodies_are_refused_before_any_is_read():
     sent.clear()
     asyncio.run(BodyLimit(app, request_body_limit)(scope, receive, send))
     assert sent[0]["status"] == 411
+
+
+def test_an_external_experiment_is_shown_like_any_other(client, token):
+    experiment_id = _declare(client, token).json()["id"]
+    assert client.get(f"/experiments/{experiment_id}/").status_code == 200  # declared, no node seen yet
+    _submit(client, token, experiment_id, 0, [_blob(0)])
+    _submit(client, token, experiment_id, 1, [_blob(1), _blob(2)])
+    for batch in PendingBatch.objects.filter(experiment_id=experiment_id).order_by("round_number"):
+        block_mine(batch=batch)
+    page = client.get(f"/experiments/{experiment_id}/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Flower federation" in text and "flower-fedavg" in text and "w 3×2 float64" in text
+    assert client.get("/").status_code == 200
+    detail = client.get(f"/api/experiments/{experiment_id}/").json()
+    assert [row["round"] for row in detail["metrics"]] == [0, 1]
+    assert client.get(f"/experiments/{experiment_id}/rounds/1/").status_code == 200
