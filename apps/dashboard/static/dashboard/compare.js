@@ -1,6 +1,8 @@
 // The comparison view: several experiments' loss and accuracy overlaid, with their centralized baselines,
 // smoothed as the slider says; the URL always links to what is shown.
-import { PALETTE, PLOT_CONFIG, chartLayout, formatNumber, formatPercent, metricTrace, redrawOnThemeChange } from "./render.js";
+import {
+  LEGEND_ABOVE, PALETTE, PLOT_CONFIG, chartLayout, formatNumber, formatPercent, metricTrace, redrawOnThemeChange, roundTicks,
+} from "./render.js";
 
 const view = JSON.parse(document.getElementById("compare-state").textContent);
 const slider = document.getElementById("smoothing");
@@ -28,9 +30,11 @@ function traces(metric, baselineMetric, weight) {
 function draw() {
   if (!window.Plotly) return;
   const weight = Number(slider.value);
-  window.Plotly.react("compare-loss", traces("test_loss", "baseline_loss", weight), chartLayout("test loss"), PLOT_CONFIG);
+  const last = Math.max(1, ...view.experiments.map((e) => (e.final ? e.final.round : 0)));
+  const shared = { ...LEGEND_ABOVE, height: 340, xaxis: { title: { text: "round" }, ...roundTicks(last) } };
+  window.Plotly.react("compare-loss", traces("test_loss", "baseline_loss", weight), chartLayout("test loss", shared), PLOT_CONFIG);
   window.Plotly.react("compare-accuracy", traces("test_accuracy", "baseline_accuracy", weight),
-    chartLayout("test accuracy", { yaxis: { title: { text: "test accuracy" }, range: [0, 1], tickformat: ".0%" } }), PLOT_CONFIG);
+    chartLayout("test accuracy", { ...shared, yaxis: { title: { text: "test accuracy" }, range: [0, 1], tickformat: ".0%" } }), PLOT_CONFIG);
 }
 
 function remember() {

@@ -2,7 +2,8 @@
 // chain badge, kept live.
 import { startLivePage } from "./live.js";
 import {
-  ChainView, PALETTE, PLOT_CONFIG, chartLayout, el, formatNumber, formatPercent, metricTrace, redrawOnThemeChange, throttled,
+  ChainView, LEGEND_ABOVE, PALETTE, PLOT_CONFIG, chartLayout, el, formatNumber, formatPercent, metricTrace, redrawOnThemeChange,
+  roundTicks, throttled,
 } from "./render.js";
 
 const SHOWN_EXPERIMENTS = 25;
@@ -46,9 +47,11 @@ const renderCurves = throttled(() => {
     loss.push(metricTrace(rounds, "test_loss", { name, color }));
     accuracy.push(metricTrace(rounds, "test_accuracy", { name, color }));
   });
-  window.Plotly.react("overview-loss", loss, chartLayout("test loss"), PLOT_CONFIG);
+  const last = Math.max(1, ...loss.map((trace) => Math.max(0, ...trace.x)));
+  const shared = { ...LEGEND_ABOVE, height: 300, xaxis: { title: { text: "round" }, ...roundTicks(last) } };
+  window.Plotly.react("overview-loss", loss, chartLayout("test loss", shared), PLOT_CONFIG);
   window.Plotly.react("overview-accuracy", accuracy,
-    chartLayout("test accuracy", { yaxis: { title: { text: "test accuracy" }, range: [0, 1], tickformat: ".0%" } }), PLOT_CONFIG);
+    chartLayout("test accuracy", { ...shared, yaxis: { title: { text: "test accuracy" }, range: [0, 1], tickformat: ".0%" } }), PLOT_CONFIG);
 });
 
 // A new experiment takes the place of the oldest curve that is not running.

@@ -307,6 +307,15 @@ export function chartColors() {
   return { text: style.getPropertyValue("--fg").trim() || "#1d2330", grid: style.getPropertyValue("--line").trim() || "#dde1e8" };
 }
 
+// Whole rounds on a round axis, about ten ticks whatever the number of rounds.
+export function roundTicks(lastRound) {
+  return { tick0: 0, dtick: Math.max(1, Math.ceil(Math.max(1, lastRound) / 10)) };
+}
+
+// A chart of several experiments: the legend above the plot, where it grows with the number of lines without
+// covering the axis title.
+export const LEGEND_ABOVE = { legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" }, margin: { l: 56, r: 12, t: 8, b: 44 } };
+
 export function chartLayout(yTitle, extra = {}) {
   const colors = chartColors();
   const axis = { gridcolor: colors.grid, zerolinecolor: colors.grid, automargin: true };

@@ -1,0 +1,298 @@
+"""What users look at, in headless Chromium against the real ASGI application: the comparison view, the
+dashboard's curves, layouts at 1366 and 390 px, the dark theme, the tamper sandbox, copy buttons, times,
+hash-prefix search, the favicon and the guided scenarios.
+
+Screenshots land in test-artifacts/dashboard/ (views-*.png).
+"""
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from apps.events.services import event_emit
+from apps.federated.models import Experiment
+from apps.federated.selectors import round_batch
+from apps.federated.services import experiment_create, experiment_run_round
+from apps.ledger.models import Block, Record
+from apps.ledger.services import block_mine
+
+from .conftest import screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+SMALL = {"dataset": "iris", "clients": 3, "rounds": 3, "difficulty_bits": 6}
+PASSWORD = "a-password-for-tests-only"
+WIDTHS = {"desktop": (1366, 800), "phone": (390, 844)}
+FIT_ON_PHONE = {"dashboard", "experiment", "compare", "scenarios", "tamper"}
+
+
+def trained(name, **settings):
+    """An experiment whose every round is recorded and mined, as the workers do it (in this process)."""
+    experiment = experiment_create(name=name, **{**SMALL, **settings})
+    for number in range(experiment.rounds + 1):
+        block_mine(batch=round_batch(experiment_run_round(experiment=experiment, number=number)))
+    return experiment
+
+
+def traces(page, chart_id):
+    return page.evaluate(
+        "id => (document.getElementById(id).data || []).map(t => ({name: t.name, x: t.x, y: t.y}))", chart_id
+    )
+
+
+def overflow(page):
+    """How far the page is wider than the window (0: no horizontal scrolling), and each table that scrolls
+    inside its card (its columns would be cut off at the card's edge)."""
+    return page.evaluate(
+        """() => ({
+            page: document.documentElement.scrollWidth - window.innerWidth,
+            tables: [...document.querySelectorAll('.table-wrap')]
+                .filter(w => w.offsetParent !== null && w.scrollWidth > w.clientWidth + 1)
+                .map(w => (w.closest('section, .card') || w).querySelector('h2')?.textContent || w.id),
+        })"""
+    )
+
+
+def new_page(chromium, width, height, **options):
+    context = chromium.new_context(viewport={"width": width, "height": height}, **options)
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    # No request of a page may fail: the favicon included.
+    page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status} {r.url}"))
+    return context, page, problems
+
+
+def sign_in(page, base, next_path):
+    get_user_model().objects.create_user("operator", password=PASSWORD, is_staff=True)
+    page.goto(f"{base}/admin/login/?next={next_path}")
+    page.fill("#id_username", "operator")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base}{next_path}")
+
+
+def test_three_experiments_compared_overlaid_smoothed_and_linkable(asgi_server, browser_page):
+    page = browser_page
+    runs = [
+        trained("even split"),
+        trained("skewed split", partition="dirichlet", alpha=0.1),
+        trained("two classes each", partition="shards", classes_per_client=2),
+    ]
+    ids = ",".join(str(e.id) for e in runs)
+    page.goto(f"{asgi_server}/compare/?ids={ids}")
+    page.wait_for_function("(document.getElementById('compare-loss').data || []).length === 6")
+    loss = traces(page, "compare-loss")
+    names = [t["name"] for t in loss]
+    assert names == [
+        f"#{runs[0].id} even split", f"#{runs[0].id} even split baseline",
+        f"#{runs[1].id} skewed split", f"#{runs[1].id} skewed split baseline",
+        f"#{runs[2].id} two classes each", f"#{runs[2].id} two classes each baseline",
+    ]
+    for trace, experiment in zip(loss[::2], runs):
+        stored = list(experiment.round_set.order_by("number").values_list("test_loss", flat=True))
+        assert trace["x"] == [0, 1, 2, 3] and trace["y"] == pytest.approx(stored)
+    assert len(traces(page, "compare-accuracy")) == 6
+    settings_rows = page.eval_on_selector_all("#compare-settings tr[data-setting]", "rows => rows.map(r => r.dataset.setting)")
+    assert settings_rows == ["partition", "alpha"]
+    assert page.locator("#compare-results tbody tr").count() == 3
+    final = runs[1].round_set.get(number=3).test_accuracy
+    assert page.inner_text(f"#compare-results tr[data-experiment='{runs[1].id}'] .final-accuracy") == f"{final * 100:.1f} %"
+    screenshot(page, "views-compare-three")
+
+    # Smoothing: an exponential moving average, debiased (the first point stays as it is); the URL follows.
+    page.eval_on_selector("#smoothing", "s => { s.value = '0.6'; s.dispatchEvent(new Event('input')); }")
+    page.wait_for_function("location.search.includes('smooth=0.6')")
+    raw = list(runs[0].round_set.order_by("number").values_list("test_loss", flat=True))
+    expected, last = [], 0.0
+    for count, value in enumerate(raw, start=1):
+        last = last * 0.6 + 0.4 * value
+        expected.append(last / (1 - 0.6**count))
+    assert traces(page, "compare-loss")[0]["y"] == pytest.approx(expected)
+    assert expected[0] == pytest.approx(raw[0]) and expected[-1] != pytest.approx(raw[-1])
+
+    # Without the baselines; the link says so and opens the same view.
+    page.uncheck("#show-baselines")
+    page.wait_for_function("(document.getElementById('compare-loss').data || []).length === 3")
+    link = page.get_attribute("#compare-link", "href")
+    assert "baselines=off" in link and "smooth=0.6" in link and f"ids={ids.replace(',', '%2C')}" in link
+    page.goto(f"{asgi_server}{link}")
+    page.wait_for_function("(document.getElementById('compare-loss').data || []).length === 3")
+    assert page.input_value("#smoothing") == "0.6" and not page.is_checked("#show-baselines")
+    assert traces(page, "compare-loss")[0]["y"] == pytest.approx(expected)
+
+
+def test_the_dashboard_draws_live_curves_and_drops_the_first_run_offer(asgi_server, browser_page):
+    page = browser_page
+    page.goto(asgi_server + "/")
+    page.wait_for_selector("#live-status[data-state=live]")
+    assert page.is_visible("#demo")
+    experiment = experiment_create(name="watched", **SMALL)
+    page.wait_for_selector("#demo", state="hidden")  # no reload: the experiment's event removed it
+    assert page.locator("#experiments tr").count() == 1
+    for number in range(3):
+        block_mine(batch=round_batch(experiment_run_round(experiment=experiment, number=number)))
+    page.wait_for_function(
+        "((document.getElementById('overview-loss').data || [])[0] || {x: []}).x.length === 3", timeout=10000
+    )
+    accuracy = traces(page, "overview-accuracy")
+    assert accuracy[0]["name"] == f"#{experiment.id} watched"
+    assert accuracy[0]["y"] == pytest.approx(
+        list(experiment.round_set.order_by("number").values_list("test_accuracy", flat=True))
+    )
+    assert page.get_attribute("#compare-recent", "href") == f"/compare/?ids={experiment.id}"
+    screenshot(page, "views-dashboard-curves")
+
+
+def test_pages_fit_1366_and_390_pixels_and_the_mining_card_stays_put(asgi_server, chromium):
+    experiment = trained("layout", clients=4)
+    other = trained("layout, skewed", partition="dirichlet", alpha=0.1)
+    block = Block.objects.get(status="main", height=2)
+    paths = {
+        "dashboard": "/",
+        "experiments": "/experiments/",
+        "experiment": f"/experiments/{experiment.id}/",
+        "compare": f"/compare/?ids={experiment.id},{other.id}",
+        "blocks": "/blocks/",
+        "block": f"/blocks/{block.hash}/",
+        "chain": "/chain/",
+        "round": f"/experiments/{experiment.id}/rounds/2/",
+        "scenarios": "/scenarios/",
+        "tamper": "/scenarios/tamper/",
+    }
+    for device, (width, height) in WIDTHS.items():
+        context, page, problems = new_page(chromium, width, height)
+        try:
+            for name, path in paths.items():
+                page.goto(asgi_server + path)
+                page.wait_for_load_state("load")
+                page.wait_for_timeout(150)  # charts draw once plotly has loaded
+                found = overflow(page)
+                assert found["page"] <= 0, f"{name} at {width} px is {found['page']} px too wide"
+                # At 390 px the explorer's and the experiment list's wide tables scroll sideways in their card;
+                # the live pages' tables drop columns instead and must fit.
+                if device == "desktop" or name in FIT_ON_PHONE:
+                    assert found["tables"] == [], f"{name} at {width} px clips tables {found['tables']}"
+                screenshot(page, f"views-{name}-{width}", full_page=(name != "experiment"))
+            assert not problems, problems
+        finally:
+            context.close()
+
+    # The mining card is always there: mining starting, going beyond expected and ending moves nothing.
+    context, page, problems = new_page(chromium, *WIDTHS["desktop"])
+    try:
+        page.goto(asgi_server + "/")
+        page.wait_for_selector("#live-status[data-state=live]")
+        assert page.get_attribute("#mining", "data-state") == "idle"
+        assert "Block 8 took" in page.inner_text("#mining-text")  # how the last block went
+        below = page.eval_on_selector("#blocks", "t => t.getBoundingClientRect().top")
+        tip = Block.objects.filter(status="main").order_by("-height").first().height
+        progress = {"height": tip + 1, "experiment": other.id, "round": 4, "hash_rate": 1e6}
+        event_emit(type="mining_progress", payload={**progress, "nonces": 500_000, "expected": 1_000_000})
+        page.wait_for_selector("#mining[data-state=mining]")
+        assert page.eval_on_selector("#mining-progress", "bar => bar.value") == 0.5
+        assert page.eval_on_selector("#blocks", "t => t.getBoundingClientRect().top") == below
+        event_emit(type="mining_progress", payload={**progress, "nonces": 3_000_000, "expected": 1_000_000})
+        page.wait_for_selector("#mining[data-state=beyond]")
+        text = page.inner_text("#mining-text")
+        assert text.startswith("Beyond expected: 3.0× the expected work.") and "5 % of blocks take this long" in text
+        assert page.eval_on_selector("#mining-progress", "bar => bar.value") == 1
+        assert page.eval_on_selector("#blocks", "t => t.getBoundingClientRect().top") == below
+        screenshot(page, "views-mining-beyond-expected", full_page=False)
+        assert not problems, problems
+    finally:
+        context.close()
+
+
+def test_the_dark_theme_follows_the_system_setting(asgi_server, chromium):
+    experiment = trained("dark")
+    for scheme, background in (("dark", "rgb(16, 20, 28)"), ("light", "rgb(246, 247, 249)")):
+        context, page, problems = new_page(chromium, 1366, 800, color_scheme=scheme)
+        try:
+            page.goto(f"{asgi_server}/experiments/{experiment.id}/")
+            page.wait_for_function("(document.getElementById('loss-chart').data || []).length > 0")
+            assert page.evaluate("getComputedStyle(document.body).backgroundColor") == background
+            card = page.eval_on_selector(".card", "c => getComputedStyle(c).backgroundColor")
+            chart_text = page.evaluate("document.getElementById('loss-chart').layout.font.color")
+            if scheme == "dark":
+                assert card == "rgb(24, 30, 42)" and chart_text == "#e3e7ef"
+                screenshot(page, "views-experiment-dark")
+                page.goto(f"{asgi_server}/blocks/")
+                screenshot(page, "views-blocks-dark", full_page=False)
+            else:
+                assert card == "rgb(255, 255, 255)" and chart_text == "#1d2330"
+            assert not problems, problems
+        finally:
+            context.close()
+
+
+def test_the_tamper_sandbox_names_the_block_then_restores_it_and_the_chain_is_untouched(asgi_server, browser_page):
+    page = browser_page
+    trained("to tamper with")
+    stored = list(Record.objects.order_by("id").values_list("body", flat=True))
+    page.goto(asgi_server + "/scenarios/tamper/")
+    page.wait_for_function("document.getElementById('sandbox-badge').textContent.startsWith('Sandbox: Chain valid')")
+    page.select_option("#tamper-height", "3")
+    page.click("#tamper")
+    page.wait_for_function("document.getElementById('sandbox-badge').classList.contains('bad')")
+    sandbox = page.inner_text("#sandbox-badge")
+    assert sandbox.startswith("Sandbox: Chain INVALID at height 3 · rule merkle"), sandbox
+    assert "record" in page.inner_text("#sandbox-change") and "block 3" in page.inner_text("#sandbox-change")
+    assert page.inner_text("#chain-badge").startswith("Chain valid")  # the real chain's badge
+    screenshot(page, "views-tamper-red")
+    page.click("#restore")
+    page.wait_for_function("document.getElementById('sandbox-badge').classList.contains('ok')")
+    assert page.inner_text("#sandbox-change") == "The copy is as stored."
+    assert list(Record.objects.order_by("id").values_list("body", flat=True)) == stored
+    assert page.inner_text("#chain-badge").startswith("Chain valid")
+
+
+def test_copy_buttons_times_prefix_search_and_the_favicon(asgi_server, chromium):
+    trained("copy")
+    block = Block.objects.get(status="main", height=2)
+    context, page, problems = new_page(
+        chromium, 1366, 800, permissions=["clipboard-read", "clipboard-write"]
+    )
+    try:
+        page.goto(f"{asgi_server}/blocks/{block.hash}/")
+        page.click(f"button.copy[data-copy='{block.hash}']")
+        assert page.evaluate("navigator.clipboard.readText()") == block.hash
+        assert page.inner_text(f"button.copy[data-copy='{block.hash}']") == "Copied"
+        assert page.locator("button.copy").count() >= 3  # hash, Merkle root and the raw header's parent, at least
+        ago = page.inner_text("time.when + .ago")
+        assert ago.endswith(" ago)") or ago == " (just now)", ago
+        # A favicon the browser finds, here and on the admin's pages that name none.
+        icon = page.get_attribute("link[rel=icon]", "href")
+        assert page.request.get(asgi_server + icon).headers["content-type"] == "image/svg+xml"
+        assert page.request.get(asgi_server + "/favicon.ico").status == 200
+
+        # The first characters of a hash that names one block go to it.
+        others = [*Record.objects.values_list("txid", flat=True), *Block.objects.exclude(pk=block.pk).values_list("hash", flat=True)]
+        prefix = next(block.hash[:n] for n in range(6, 64) if not any(h.startswith(block.hash[:n]) for h in others))
+        page.fill(".site-search input", prefix)
+        page.press(".site-search input", "Enter")
+        page.wait_for_url(f"{asgi_server}/blocks/{block.hash}/")
+        assert not problems, problems
+    finally:
+        context.close()
+
+
+def test_the_iid_vs_non_iid_scenario_starts_in_one_click_and_says_what_to_look_for(asgi_server, browser_page):
+    page = browser_page
+    sign_in(page, asgi_server, "/scenarios/")
+    page.click("#scenario-iid-vs-non-iid button[type=submit]")
+    page.wait_for_url(f"{asgi_server}/compare/*")
+    iid, skewed = Experiment.objects.order_by("id")
+    assert "scenario=iid-vs-non-iid" in page.url
+    assert "what to look for" in page.inner_text("#scenario-text")
+    assert page.locator("#compare-results tbody tr").count() == 2
+    rows = page.eval_on_selector_all("#compare-settings tr[data-setting]", "rows => rows.map(r => r.dataset.setting)")
+    assert rows == ["partition", "alpha"]
+    screenshot(page, "views-scenario-iid")
+    # The experiment list tells them apart and filters by partition.
+    page.goto(f"{asgi_server}/experiments/")
+    page.select_option("#experiment-filters select[name=partition]", "dirichlet")
+    page.click("#experiment-filters button[type=submit]")
+    page.wait_for_url("**partition=dirichlet**")
+    assert page.eval_on_selector_all("#experiment-table tbody tr", "rows => rows.map(r => Number(r.dataset.experiment))") == [skewed.id]
+    assert iid.status == Experiment.Status.RUNNING
