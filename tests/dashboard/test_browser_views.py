@@ -13,7 +13,7 @@ from apps.federated.models import Experiment
 from apps.federated.selectors import round_batch
 from apps.federated.services import experiment_create, experiment_run_round
 from apps.ledger.models import Block, Record
-from apps.ledger.services import block_mine
+from apps.ledger.store import block_mine
 
 from .conftest import screenshot
 
