@@ -12,3 +12,6 @@ for name in ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY"):
     os.environ.pop(name, None)
 # Playwright's sync API runs an event loop in the test thread; Django would refuse ORM calls there.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# Flower reports usage and looks for updates over the internet unless told not to: tests stay on this machine.
+os.environ["FLWR_TELEMETRY_ENABLED"] = "0"
+os.environ["FLWR_DISABLE_UPDATE_CHECK"] = "1"

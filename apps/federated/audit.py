@@ -135,10 +135,14 @@ def flower_round_rederive(external, chain_round, *, model_blob, update_blobs):
                for u in chain_round.updates]
     if problems or chain_round.number == 0 or external["rule"] == flower.NOT_REDERIVABLE:
         return problems
-    if not all(update.accepted for update in chain_round.updates):
-        return [f"the chain records an update of round {chain_round.number} as rejected; {external['rule']} "
-                "aggregates every reply it is given"]
-    rederived = flower.rederive(external["rule"], layers, vectors, [u.samples for u in chain_round.updates])
+    settings = external["strategy"]["settings"]
+    chosen = flower.selected(external["rule"], settings, layers, vectors)
+    recorded = [position for position, update in enumerate(chain_round.updates) if update.accepted]
+    if sorted(chosen) != recorded:
+        return [f"{external['rule']} aggregates the updates of clients "
+                f"{sorted(chain_round.updates[i].client for i in chosen)}; the chain records "
+                f"{sorted(chain_round.updates[i].client for i in recorded)} as accepted"]
+    rederived = flower.rederive(external["rule"], layers, vectors, [u.samples for u in chain_round.updates], settings)
     model = content_address(rederived)
     if model != chain_round.model:
         problems.append(f"{external['rule']} re-derives a global model hashing to {model}; the chain records "

@@ -12,7 +12,7 @@ from django.utils import timezone
 from apps.events.services import event_emit
 
 from .blobs import content_address
-from .flower import FlowerError, blob_check, declaration_validate, submission_validate
+from .flower import FlowerError, blob_check, declaration_validate, selected, submission_validate
 from .models import Client, ClientUpdate, Experiment, Round
 from .services import RoundError, TrainedUpdate, experiment_payload, round_record
 
@@ -72,12 +72,17 @@ def flower_round_submit(*, experiment, submission, blobs):
     if extra:
         raise FlowerError(f"the uploaded blobs {', '.join(extra)} are not named in the round")
     layers = experiment.external["layers"]
+    vectors = {}
     for claimed, data in blobs.items():
         actual = content_address(data)
         if actual != claimed:
             raise FlowerError(f"the blob uploaded as {claimed} hashes to {actual}")
         what = "the global model" if claimed == clean["global_model"] else f"the update {claimed}"
-        blob_check(layers, data, what)
+        vectors[claimed] = blob_check(layers, data, what)
+    # Which updates the strategy aggregated, when its rule can tell (Krum selects some); all of them otherwise.
+    chosen = selected(experiment.external["rule"], experiment.external["strategy"]["settings"], layers,
+                      [vectors[update["update"]] for update in clean["updates"]])
+    chosen = set(range(len(clean["updates"])) if chosen is None else chosen)
 
     with transaction.atomic():
         locked = Experiment.objects.select_for_update().get(pk=experiment.pk)
@@ -100,9 +105,10 @@ def flower_round_submit(*, experiment, submission, blobs):
                 update=blobs[update["update"]],
                 train_loss=_train_loss(update["metrics"]),
                 metrics=update["metrics"],
-                accepted=True,  # every valid reply goes to the strategy; the audit re-derives what it made of them
+                accepted=position in chosen,
+                reason="" if position in chosen else f"{experiment.external['rule']}: not selected",
             )
-            for update in clean["updates"]
+            for position, update in enumerate(clean["updates"])
         ]
         strategy = locked.external["strategy"]
         try:

@@ -15,6 +15,10 @@ Re-derivation rules, chosen once at declaration from the strategy (`rule_for`):
   (w_i / N) * x_i in float64 from a zero vector in client order; the last bits differ, so each side's model is
   re-derived with its own arithmetic.
 - "flower-fedmedian" (FedMedian): per layer, numpy's median over the stacked replies, in the declared dtype.
+- "flower-multikrum" (Krum, MultiKrum; settings num_malicious_nodes f and num_nodes_to_select k): squared
+  distances ||x||^2 + ||y||^2 - 2 x.y over the flattened replies; each reply's score is the sum of its n-f-2
+  nearest (after itself, by argsort); the k lowest scores (argsort order) are aggregated as FedAvg does, in that
+  order. The replies left out are recorded as rejected.
 - anything else (a Flower strategy we do not re-derive, a subclass that overrides aggregate_train, another
   Flower version): "recorded, not re-derivable": the round's records and blobs are kept and their hashes checked,
   but the aggregate is not recomputed.
@@ -28,11 +32,14 @@ import numpy as np
 from .blobs import BlobFormatError, MAX_ARRAYS, MAX_DIMS, MAX_ELEMENTS, params_parse, params_serialize
 
 FLOWER_VERSIONS = ("1.42.0",)
-FEDAVG, FEDMEDIAN, NOT_REDERIVABLE = "flower-fedavg", "flower-fedmedian", "recorded, not re-derivable"
-RULES = (FEDAVG, FEDMEDIAN, NOT_REDERIVABLE)
+FEDAVG, FEDMEDIAN, MULTIKRUM = "flower-fedavg", "flower-fedmedian", "flower-multikrum"
+NOT_REDERIVABLE = "recorded, not re-derivable"
+RULES = (FEDAVG, FEDMEDIAN, MULTIKRUM, NOT_REDERIVABLE)
 _REDERIVABLE = {
     ("flwr.serverapp.strategy.fedavg", "FedAvg"): FEDAVG,
     ("flwr.serverapp.strategy.fedmedian", "FedMedian"): FEDMEDIAN,
+    ("flwr.serverapp.strategy.krum", "Krum"): MULTIKRUM,
+    ("flwr.serverapp.strategy.multikrum", "MultiKrum"): MULTIKRUM,
 }
 DTYPES = ("float64", "float32", "float16")
 MAX_UPDATES_PER_ROUND = 1000
@@ -155,13 +162,35 @@ def split(layers, flat):
     return arrays
 
 
-def rederive(rule, layers, updates, weights):
+def _typed(layers, updates):
+    return [[array.astype(layer["dtype"]) for layer, array in zip(layers, split(layers, flat))] for flat in updates]
+
+
+def selected(rule, settings, layers, updates):
+    """Positions of the updates the rule aggregates, in the order it sums them (every update, in order, except
+    for Krum's selection); None for a strategy that is not re-derivable."""
+    if rule == NOT_REDERIVABLE:
+        return None
+    if rule != MULTIKRUM or not updates:
+        return list(range(len(updates)))
+    per_update = _typed(layers, updates)
+    flat = np.stack([np.concatenate(arrays, axis=None).ravel() for arrays in per_update], axis=0)
+    norms = np.square(flat).sum(axis=1)
+    distances = norms[:, None] + norms[None, :] - 2 * flat @ flat.T
+    closest = max(1, len(updates) - int(settings.get("num_malicious_nodes", 0)) - 2)
+    scores = [np.sum(distances[i, np.argsort(row)[1 : closest + 1].tolist()]) for i, row in enumerate(distances)]
+    return [int(i) for i in np.argsort(scores)[: int(settings.get("num_nodes_to_select", 1))]]
+
+
+def rederive(rule, layers, updates, weights, settings=None):
     """The aggregate (blob bytes) that the rule computes from the updates (flat float64 vectors in the order the
     strategy received them) and their weights; None for a strategy that is not re-derivable."""
     if rule == NOT_REDERIVABLE or not updates:
         return None
-    per_update = [[array.astype(layer["dtype"]) for layer, array in zip(layers, split(layers, flat))]
-                  for flat in updates]
+    if rule == MULTIKRUM:
+        chosen = selected(rule, settings or {}, layers, updates)
+        updates, weights, rule = [updates[i] for i in chosen], [weights[i] for i in chosen], FEDAVG
+    per_update = _typed(layers, updates)
     if rule == FEDAVG:
         aggregated = _flower_fedavg(per_update, weights)
     elif rule == FEDMEDIAN:

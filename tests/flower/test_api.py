@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from flwr.app import Array, ArrayRecord, Message, MetricRecord, RecordDict
-from flwr.serverapp.strategy import FedAvg, FedMedian
+from flwr.serverapp.strategy import FedAvg, FedMedian, Krum, MultiKrum
 from flwr.supercore.task_identity import TaskIdentity
 
 from apps.core.bodylimit import BodyLimit
@@ -24,6 +24,7 @@ from apps.ledger.models import PendingBatch
 from apps.ledger.store import block_mine
 from apps.tokens.models import ApiToken
 from apps.tokens.services import api_token_create, api_token_revoke
+from fedchain_flower.recorder import _settings_of
 from fedchain_flower.wire import blob_of, multipart
 
 pytestmark = pytest.mark.django_db
@@ -189,19 +190,30 @@ def _replies(arrays_list, weights):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("strategy, rule", [(FedAvg, flower.FEDAVG), (FedMedian, flower.FEDMEDIAN)])
+@pytest.mark.parametrize("strategy, rule", [
+    (FedAvg(), flower.FEDAVG),
+    (FedMedian(), flower.FEDMEDIAN),
+    (Krum(num_malicious_nodes=1), flower.MULTIKRUM),
+    (MultiKrum(num_malicious_nodes=1, num_nodes_to_select=3), flower.MULTIKRUM),
+], ids=["fedavg", "fedmedian", "krum", "multikrum"])
 def test_rederive_is_flowers_own_aggregate_bit_for_bit(strategy, rule, dtype, monkeypatch):
     monkeypatch.setattr(TaskIdentity, "_run_id", 1)  # what a ServerApp process has; messages take it
     monkeypatch.setattr(TaskIdentity, "_node_id", 0)
     monkeypatch.setattr(TaskIdentity, "_task_id", 1)
     rng = np.random.default_rng(3)
     arrays_list = [{"w": rng.normal(size=(3, 2)).astype(dtype), "b": rng.normal(size=2).astype(dtype)}
-                   for _ in range(5)]
-    weights = [7, 13, 2, 9, 4]
+                   for _ in range(6)]
+    arrays_list[4] = {key: value * 50 for key, value in arrays_list[4].items()}  # an outlier Krum leaves out
+    weights = [7, 13, 2, 9, 4, 5]
     layers = [{"name": "w", "shape": [3, 2], "dtype": dtype}, {"name": "b", "shape": [2], "dtype": dtype}]
-    flowers, _ = strategy().aggregate_train(1, _replies(arrays_list, weights))
+    flowers, _ = strategy.aggregate_train(1, _replies(arrays_list, weights))
     updates = [params_parse(blob_of(ArrayRecord({k: Array(v) for k, v in a.items()}))[1])[1] for a in arrays_list]
-    assert flower.rederive(rule, layers, updates, weights) == blob_of(flowers)[1]
+    settings = _settings_of(strategy)
+    assert flower.rule_for({"name": type(strategy).__name__, "module": type(strategy).__module__,
+                            "flower": "1.42.0", "settings": settings}) == rule
+    assert flower.rederive(rule, layers, updates, weights, settings) == blob_of(flowers)[1]
+    chosen = flower.selected(rule, settings, layers, updates)
+    assert (4 not in chosen) if rule == flower.MULTIKRUM else chosen == list(range(6))
 
 
 def test_oversized_bodies_are_refused_before_any_is_read():
@@ -241,3 +253,25 @@ def test_an_external_experiment_is_shown_like_any_other(client, token):
     detail = client.get(f"/api/experiments/{experiment_id}/").json()
     assert [row["round"] for row in detail["metrics"]] == [0, 1]
     assert client.get(f"/experiments/{experiment_id}/rounds/1/").status_code == 200
+
+
+def test_krum_rounds_record_which_updates_it_left_out_and_audit(client, token):
+    krum = {"name": "Krum", "module": "flwr.serverapp.strategy.krum", "flower": "1.42.0",
+            "settings": {"num_malicious_nodes": 1, "num_nodes_to_select": 1, "weighted_by_key": "num-examples"}}
+    experiment_id = _declare(client, token, strategy=krum).json()["id"]
+    assert Experiment.objects.get(pk=experiment_id).external["rule"] == flower.MULTIKRUM
+    _submit(client, token, experiment_id, 0, [_blob(0)])
+    blobs = [_blob(s) for s in (1, 2, 3, 4)]
+    outlier = params_serialize([(3, 2), (2,)], params_parse(blobs[2])[1] * 100)
+    blobs[2] = outlier
+    vectors = [params_parse(b)[1] for b in blobs]
+    chosen = flower.selected(flower.MULTIKRUM, krum["settings"], LAYERS, vectors)
+    global_model = flower.rederive(flower.MULTIKRUM, LAYERS, vectors, [10, 11, 12, 13], krum["settings"])
+    assert _submit(client, token, experiment_id, 1, blobs, global_model=global_model).status_code == 201
+    accepted = dict(Round.objects.get(experiment_id=experiment_id, number=1).update_set.values_list(
+        "update_hash", "accepted"))
+    assert [accepted[hashlib.sha256(b).hexdigest()] for b in blobs] == [i in chosen for i in range(4)]
+    assert accepted[hashlib.sha256(outlier).hexdigest()] is False
+    for batch in PendingBatch.objects.filter(experiment_id=experiment_id).order_by("round_number"):
+        block_mine(batch=batch)
+    assert round_audit(experiment=Experiment.objects.get(pk=experiment_id), number=1).ok
