@@ -126,7 +126,11 @@ experiment_cancel_view = _lifecycle_view(experiment_cancel)
 @api_view
 def round_list(request, experiment_id):
     experiment = _experiment(experiment_id)
-    return {"experiment": experiment.id, "rounds": selectors.experiment_rounds(experiment)}
+    after = parse_optional_integer(request.GET.get("after"), name="after")
+    limit = parse_limit(request.GET.get("limit"), default=DEFAULT_PAGE, maximum=MAX_PAGE)
+    rounds, next_after = selectors.experiment_rounds(experiment, after=after, limit=limit)
+    next_url = None if next_after is None else f"{request.path}?{urlencode({'after': next_after, 'limit': limit})}"
+    return {"experiment": experiment.id, "rounds": rounds, "next_after": next_after, "next": next_url}
 
 
 @api_view

@@ -162,3 +162,8 @@ api_write_view = _view(json_error, _as_json, writes=("POST",), permission="feder
 api_action_view = _view(json_error, _as_json, reads=(), writes=("POST",), permission="federated.change_experiment")
 # An HTML page: refusals render the explorer's error page with their status.
 page_view = _view(error_page)
+
+
+def page_post_view(permission):
+    """An HTML page that users with Django's `permission` may also POST to."""
+    return _view(error_page, writes=("POST",), permission=permission)

@@ -286,7 +286,14 @@ ROUND = _object(
     }
 )
 
-ROUND_LIST = _object({"experiment": INTEGER, "rounds": {"type": "array", "items": _ref("Round")}})
+ROUND_LIST = _object(
+    {
+        "experiment": INTEGER,
+        "rounds": {"type": "array", "items": _ref("Round"), "description": "oldest first"},
+        "next_after": {"type": ["integer", "null"], "description": "pass as `after` for the next page; null on the last"},
+        "next": _nullable(URL),
+    }
+)
 
 ERROR = _object(
     {
@@ -565,8 +572,16 @@ SCHEMA = {
             parameters=[EXPERIMENT_ID],
         ),
         "/api/experiments/{id}/rounds/": _operation(
-            "listRounds", "An experiment's recorded rounds with their updates", "RoundList",
-            parameters=[EXPERIMENT_ID],
+            "listRounds",
+            "An experiment's recorded rounds with their updates, oldest first, a page at a time (a page also "
+            "stops at about 2,000 updates)",
+            "RoundList",
+            parameters=[
+                EXPERIMENT_ID,
+                _query_parameter("after", "the round number after which the page starts",
+                                 {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}),
+                LIMIT,
+            ],
         ),
         "/api/models/{sha256}/": _operation(
             "getModel",

@@ -3,9 +3,11 @@
 from django.conf import settings
 from django.shortcuts import redirect, render
 
+from apps.federated.services import round_audit_kept
+
 from . import selectors
 from .api import page_arguments
-from .http import page_view
+from .http import page_post_view, page_view
 from .params import classify_query, parse_block_ref, parse_digest, parse_integer
 
 
@@ -58,9 +60,22 @@ def chain(request):
     return render(request, "explorer/chain.html", context)
 
 
-@page_view
+AUDIT_AGAIN = "federated.view_experiment"
+
+
+@page_post_view(AUDIT_AGAIN)
 def round_detail(request, experiment_id, number):
+    """The round and its audit, kept once computed (round_audit_kept); POST audits it again (the blobs may have
+    changed since), for users with the permission."""
     experiment = selectors.experiment_find(parse_integer(experiment_id, name="experiment"))
     row = selectors.round_find(experiment, parse_integer(number, name="round"))
-    context = {"experiment": experiment, "round": selectors.round_detail(experiment, row)}
+    report, audited_at = round_audit_kept(experiment=experiment, number=row.number, again=request.method == "POST")
+    if request.method == "POST":
+        return redirect(request.path)
+    context = {
+        "experiment": experiment,
+        "round": selectors.round_detail(experiment, row, report),
+        "audited_at": audited_at,
+        "can_audit": request.user.has_perm(AUDIT_AGAIN),
+    }
     return render(request, "explorer/round_detail.html", context)

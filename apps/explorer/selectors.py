@@ -13,7 +13,6 @@ from django.db.models import Count
 from django.urls import reverse
 
 from apps.federated.models import ClientUpdate, Experiment, Round
-from apps.federated.selectors import round_audit
 from apps.federated.services import experiment_payload
 from apps.federated.storage import blob_read
 from apps.ledger.genesis import genesis_block
@@ -417,8 +416,27 @@ def _round_dicts(experiment, rounds):
     ]
 
 
-def experiment_rounds(experiment):
-    return _round_dicts(experiment, list(experiment.round_set.order_by("number")))
+# A page of rounds stops once it holds this many client updates (but always holds at least one round), so a
+# page stays a few megabytes however many clients an experiment has.
+ROUND_PAGE_UPDATES = 2000
+
+
+def experiment_rounds(experiment, *, after=None, limit):
+    """(rounds after round `after`, oldest first, at most `limit` of them and about ROUND_PAGE_UPDATES updates,
+    the number to pass as `after` for the next page or None on the last)."""
+    rows = experiment.round_set.order_by("number")
+    if after is not None:
+        rows = rows.filter(number__gt=after)
+    rows = list(rows.only("id", "number", "clients_sampled")[: limit + 1])
+    page, updates = [], 0
+    for row in rows[:limit]:
+        if page and updates + row.clients_sampled > ROUND_PAGE_UPDATES:
+            break
+        page.append(row)
+        updates += row.clients_sampled
+    more = len(page) < len(rows)
+    full = Round.objects.filter(pk__in=[row.pk for row in page]).order_by("number")
+    return _round_dicts(experiment, list(full)), page[-1].number if more and page else None
 
 
 def round_find(experiment, number):
@@ -428,13 +446,13 @@ def round_find(experiment, number):
     return row
 
 
-def round_detail(experiment, row):
-    """A round with its updates and the audit of re-deriving its global model from them."""
+def round_detail(experiment, row, report):
+    """A round with its updates and `report`, the audit of re-deriving its global model from them (None while
+    it is being computed)."""
     (detail,) = _round_dicts(experiment, [row])
-    report = round_audit(experiment=experiment, number=row.number)
     return {
         **detail,
-        "audit": {"ok": report.ok, "problems": report.problems, "block_height": report.block_height},
+        "audit": report and {"ok": report.ok, "problems": report.problems, "block_height": report.block_height},
         "has_next": Round.objects.filter(experiment=experiment, number=row.number + 1).exists(),
     }
 

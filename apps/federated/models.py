@@ -175,3 +175,23 @@ class Blob(models.Model):
 
     def __str__(self):
         return f"blob {self.sha256[:16]} ({len(self.data)} bytes)"
+
+
+class RoundAudit(models.Model):
+    """A round's audit against the block that holds its records, computed once and kept: an audit re-derives the
+    round (reads every update blob, aggregates, evaluates), as costly as the round's aggregation, so readers see
+    the kept result. `problems` is None while the audit runs."""
+
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="audit_set")
+    block_hash = models.CharField(max_length=64, help_text="the main-chain block the round's records were in")
+    block_height = models.PositiveIntegerField()
+    problems = models.JSONField(null=True, blank=True, help_text="empty when the round checks out")
+    rule = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField()
+    audited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["round", "block_hash"], name="round_audit_unique_block")]
+
+    def __str__(self):
+        return f"audit of {self.round} in block {self.block_height}"

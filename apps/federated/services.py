@@ -9,6 +9,7 @@ the three in this process; `experiment_run` runs an experiment to its end in the
 """
 
 import math
+from datetime import timedelta
 import time
 from dataclasses import dataclass, replace
 
@@ -20,13 +21,14 @@ from apps.core.db import rows_insert
 from apps.core.process import process_name
 from apps.events.services import event_emit
 from apps.ledger import records as ledger_records
+from apps.ledger.models import Block, Record
 from apps.ledger.store import batch_submit, block_mine
 
 from .blobs import BlobFormatError
 from .config import ConfigError, experiment_config_validate
 from .engine import federation_for
-from .models import Client, ClientUpdate, Experiment, Round
-from .selectors import experiment_budget_refusals, round_batch
+from .models import Client, ClientUpdate, Experiment, Round, RoundAudit
+from .selectors import AuditReport, experiment_budget_refusals, round_audit, round_batch
 from .storage import blob_read, blob_write, blobs_read, blobs_write
 
 
@@ -455,3 +457,47 @@ def experiment_run(*, experiment, on_round=None):
         experiment_status_set(experiment=experiment, status=Experiment.Status.FAILED, error=str(error) or repr(error))
         raise
     return experiment_status_set(experiment=experiment, status=Experiment.Status.FINISHED)
+
+
+# An audit kept as running for longer than this was abandoned (its process died): the next reader runs it again.
+AUDIT_ABANDONED_AFTER = timedelta(minutes=10)
+
+
+def round_audit_kept(*, experiment, number, again=False):
+    """The round's audit against the main-chain block that holds its records now: the one kept for that block,
+    or computed now and kept, so that any number of readers cost one audit per block. Returns (AuditReport,
+    when it was audited), or (None, when it started) while another request is computing it. `again` (for
+    someone allowed to ask) audits anew and replaces what was kept. A round in no main block is audited each
+    time (that is cheap: the audit stops at once)."""
+    block = (
+        Record.objects.filter(experiment_id=experiment.id, round_number=number, block__status=Block.Status.MAIN)
+        .values_list("block__hash", "block__height").first()
+    )
+    if block is None:
+        return round_audit(experiment=experiment, number=number), None
+    block_hash, height = block
+    row = Round.objects.get(experiment=experiment, number=number)
+    now = timezone.now()
+    kept = RoundAudit.objects.filter(round=row, block_hash=block_hash).first()
+    if kept is None:
+        try:
+            with transaction.atomic():
+                kept = RoundAudit.objects.create(round=row, block_hash=block_hash, block_height=height, started_at=now)
+        except IntegrityError:
+            return None, now  # another request started it a moment ago
+    elif kept.problems is not None and not again:
+        return _kept_report(experiment, number, kept), kept.audited_at
+    elif kept.problems is None and kept.started_at > now - AUDIT_ABANDONED_AFTER:
+        return None, kept.started_at
+    elif not RoundAudit.objects.filter(pk=kept.pk, started_at=kept.started_at).update(started_at=now):
+        return None, now  # another request took it over a moment ago
+    report = round_audit(experiment=experiment, number=number)
+    audited_at = timezone.now()
+    RoundAudit.objects.filter(pk=kept.pk).update(
+        problems=report.problems, rule=report.rule, block_height=report.block_height or height, audited_at=audited_at
+    )
+    return report, audited_at
+
+
+def _kept_report(experiment, number, kept):
+    return AuditReport(experiment.id, number, list(kept.problems), kept.block_height, kept.rule)

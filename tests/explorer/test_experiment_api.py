@@ -56,6 +56,22 @@ def test_rounds_link_each_hash_to_the_record_that_commits_it(client, experiment_
         assert (body["client"], body["update"], body["samples"]) == (update["client"], update["update"], update["samples"])
 
 
+def test_rounds_come_a_page_at_a_time_and_a_page_stops_at_its_share_of_updates(client, experiment_chain, monkeypatch):
+    from apps.explorer import selectors
+
+    url = f"/api/experiments/{experiment_chain.id}/rounds/"
+    first = client.get(url, {"limit": 2}).json()
+    assert [r["round"] for r in first["rounds"]] == [0, 1] and first["next_after"] == 1
+    second = client.get(first["next"]).json()
+    assert [r["round"] for r in second["rounds"]] == [2] and second["next_after"] is None and second["next"] is None
+    monkeypatch.setattr(selectors, "ROUND_PAGE_UPDATES", 4)  # round 1 and 2 have 3 updates each
+    capped = client.get(url).json()
+    assert [r["round"] for r in capped["rounds"]] == [0, 1] and capped["next_after"] == 1
+    monkeypatch.setattr(selectors, "ROUND_PAGE_UPDATES", 1)  # a round larger than a page still comes whole
+    assert [r["round"] for r in client.get(url, {"after": 0}).json()["rounds"]] == [1]
+    assert client.get(url, {"limit": 101}).status_code == 400
+
+
 def test_a_round_not_mined_yet_has_no_record(client, db):
     from apps.federated.services import experiment_create, experiment_run_round
 
