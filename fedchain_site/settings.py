@@ -181,6 +181,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "huey.contrib.djhuey",
+    "drf_spectacular_sidecar",  # Swagger UI's static files for /api/docs/ (no internet needed)
     "apps.core",
     "apps.events",
     "apps.ledger",

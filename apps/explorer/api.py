@@ -154,4 +154,4 @@ def model_blob(request, sha256):
 
 @api_view
 def not_found(request):
-    raise NotFound(f"There is no API endpoint at {request.path[:200]}; the API is described at /api/schema/.")
+    raise NotFound(f"There is no API endpoint at {request.path[:200]}; the API is described at /api/schema/ (interactively at /api/docs/).")

@@ -79,3 +79,7 @@ def round_detail(request, experiment_id, number):
         "can_audit": request.user.has_perm(AUDIT_AGAIN),
     }
     return render(request, "explorer/round_detail.html", context)
+
+
+def api_docs(request):
+    return render(request, "explorer/api_docs.html")

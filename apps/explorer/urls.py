@@ -18,6 +18,7 @@ experiment_patterns = [
 
 api_patterns = [
     path("api/schema/", api.schema, name="schema"),
+    path("api/docs/", pages.api_docs, name="docs"),
     path("api/chain/", api.chain, name="chain"),
     path("api/blocks/", api.block_list, name="blocks"),
     path("api/blocks/<str:ref>/", api.block_detail, name="block"),

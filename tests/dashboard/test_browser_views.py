@@ -296,3 +296,24 @@ def test_the_iid_vs_non_iid_scenario_starts_in_one_click_and_says_what_to_look_f
     page.wait_for_url("**partition=dirichlet**")
     assert page.eval_on_selector_all("#experiment-table tbody tr", "rows => rows.map(r => Number(r.dataset.experiment))") == [skewed.id]
     assert iid.status == Experiment.Status.RUNNING
+
+
+def test_the_interactive_api_page_calls_the_api_from_the_browser(asgi_server, chromium):
+    trained("api")
+    context, page, problems = new_page(chromium, 1366, 800)
+    try:
+        page.goto(f"{asgi_server}/api/docs/")
+        page.wait_for_selector(".opblock-summary-path")
+        paths = page.eval_on_selector_all(".opblock-summary-path", "nodes => nodes.map(n => n.textContent.trim())")
+        assert "/api/chain/" in [p.replace("\u200b", "") for p in paths] and len(paths) >= 10
+        page.click(".opblock:has(.opblock-summary-path[data-path='/api/chain/']) .opblock-summary")
+        page.click("button.try-out__btn")
+        page.click("button.execute")
+        status = ".live-responses-table tbody .response-col_status"
+        page.wait_for_selector(status)
+        assert page.inner_text(status).strip().startswith("200")
+        assert '"bestblockhash"' in page.inner_text(".live-responses-table tbody .microlight")
+        screenshot(page, "views-api-docs")
+        assert not problems, problems
+    finally:
+        context.close()

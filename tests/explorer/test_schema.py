@@ -1,6 +1,8 @@
 """The OpenAPI description at /api/schema/ is true: schemathesis generates requests from it (valid and
 malformed) and checks that nothing is a 500 and every response matches what the description promises."""
 
+import re
+
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
@@ -104,3 +106,16 @@ def test_an_invalid_chain_still_matches_the_description(stale_block, experiment_
 def test_an_empty_chain_matches_the_description():
     for path in ("/api/chain/", "/api/blocks/", "/api/experiments/"):
         assert schema[path]["GET"].Case().call_and_validate().status_code == 200
+
+
+def test_the_interactive_api_page_serves_swagger_ui_from_our_own_static_files(client):
+    page = client.get("/api/docs/").content.decode()
+    assert 'data-schema-url="/api/schema/"' in page
+    scripts = re.findall(r'<script src="([^"]+)"', page)
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in scripts
+    assert "/static/explorer/api-docs.js" in scripts
+    assert all(src.startswith("/static/") for src in scripts)  # nothing from another host
+    assert "<script>" not in page  # no inline script
+    from django.contrib.staticfiles import finders
+
+    assert finders.find("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
