@@ -113,6 +113,12 @@ def test_bad_settings_come_back_with_a_message_per_setting_and_create_nothing(st
     assert set(form.errors) >= {"clients", "lr", "hidden"}
     assert "hidden layers belong to the mlp model only" in form.errors["hidden"][0]
     assert not Experiment.objects.exists()
+    # A summary at the top of the long form links each refused setting to its field.
+    page = response.content.decode()
+    summary = page[page.index('id="error-summary"'):page.index("</div>", page.index('id="error-summary"'))]
+    for name in ("clients", "lr", "hidden"):
+        assert f'href="#id_{name}"' in summary
+    assert page.index('id="error-summary"') < page.index('id="id_name"')
 
 
 def test_the_work_budget_refuses_on_the_form_with_its_message_and_creates_nothing(staff_client, settings):

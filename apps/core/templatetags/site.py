@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 from django import template
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
 register = template.Library()
@@ -10,10 +11,14 @@ register = template.Library()
 
 @register.filter
 def when(value):
-    """A datetime (or epoch seconds) as <time>: the absolute UTC time, which static/js/site.js follows with
+    """A datetime (or epoch seconds, or an ISO 8601 text) as <time>: the absolute UTC time, which static/js/site.js follows with
     how long ago it was ("3 min ago"), kept current."""
     if value is None or value == "":
         return "–"
+    if isinstance(value, str):
+        value = parse_datetime(value)
+        if value is None:
+            return "–"
     if isinstance(value, (int, float)):
         try:
             value = datetime.fromtimestamp(int(value), UTC)
