@@ -26,6 +26,7 @@ figure is printed but not judged ("cores not free"), never extrapolated. Exits 1
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import sys
 import time
@@ -173,4 +174,5 @@ def main():
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the workers on the way out (finally blocks)
     sys.exit(main())

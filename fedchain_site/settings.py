@@ -124,6 +124,8 @@ WORKERS_CLAIM_TIMEOUT = env_int("FEDCHAIN_CLAIM_TIMEOUT", 30)
 WORKERS_REQUEUE_AFTER = env_int("FEDCHAIN_REQUEUE_AFTER", 60)
 # How many times a job is claimed before a database error (a busy or unreachable database) fails it.
 WORKERS_JOB_ATTEMPTS = env_int("FEDCHAIN_JOB_ATTEMPTS", 3)
+# How long a worker waits for a database that has gone away (a restart, a failover) before giving up on a job.
+WORKERS_DATABASE_WAIT = env_int("FEDCHAIN_DATABASE_WAIT", 300)
 # A round aggregates when all its sampled clients are in, or this many seconds after it started: clients
 # still training then are recorded as dropped.
 WORKERS_ROUND_DEADLINE = env_int("FEDCHAIN_ROUND_DEADLINE", 600)
@@ -135,6 +137,8 @@ if WORKERS_REQUEUE_AFTER < 1 or WORKERS_JOB_ATTEMPTS < 1 or WORKERS_ROUND_DEADLI
     raise ImproperlyConfigured(
         "FEDCHAIN_REQUEUE_AFTER, FEDCHAIN_JOB_ATTEMPTS and FEDCHAIN_ROUND_DEADLINE must be at least 1."
     )
+if WORKERS_DATABASE_WAIT < 1:
+    raise ImproperlyConfigured("FEDCHAIN_DATABASE_WAIT must be at least 1.")
 
 # --- Dashboard ---
 # Each web process polls the event outbox this often (milliseconds) for events to push to browsers.
@@ -249,6 +253,10 @@ REDIS_URL = env_str("REDIS_URL")
 
 # Huey runs the task queue; Django's task API (django.tasks) enqueues through it.
 HUEY_WORKERS = env_int("FEDCHAIN_WORKERS", 2)
+# Worker processes of the whole deployment, all hosts together: a round's clients train in twice as many jobs.
+FEDCHAIN_CLUSTER_WORKERS = env_int("FEDCHAIN_CLUSTER_WORKERS", HUEY_WORKERS)
+if HUEY_WORKERS < 1 or FEDCHAIN_CLUSTER_WORKERS < 1:
+    raise ImproperlyConfigured("FEDCHAIN_WORKERS and FEDCHAIN_CLUSTER_WORKERS must be at least 1.")
 if REDIS_URL:
     HUEY = {
         # Priorities keep aggregation and mining ahead of a backlog of client training.

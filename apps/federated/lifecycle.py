@@ -2,11 +2,17 @@
 
 Experiments run as jobs (apps.workers) that worker processes claim, keyed by what they do:
 
-    round/E/R          fans out one train job per sampled client, then, once all of them are in (or the round's
-                       deadline has passed: the late ones are dropped), aggregates and records the round in ONE
-                       transaction together with: the round job done, mine/E/R, and round/E/R+1 or finish/E
-    train/E/R/C        client C's local training in round R; its update goes to the blob store, its metadata to
-                       the job's result
+    round/E/R          fans out the round's sampled clients in train jobs, then, once all of them are in (or the
+                       round's deadline has passed: the late ones are dropped), aggregates and records the round
+                       in ONE transaction together with: the round job done, mine/E/R, and round/E/R+1 or finish/E
+    train/E/R/B        batch B of round R's clients, trained one after the other from the previous global model
+                       (read once); their updates go to the blob store in one statement, their metadata to the
+                       job's result, in one transaction
+
+A round has 2 train jobs per worker process of the deployment (settings.FEDCHAIN_CLUSTER_WORKERS), or one per
+client when it has fewer clients than that: every worker has work, a worker that is also mining leaves its share
+to the others, and a killed worker loses at most one batch's training, which runs again. What a job costs the
+database (claim, heartbeat, completion, its event) is paid per batch, not per client.
     mine/E/R           after mine/E/R-1: puts the round's ledger batch on the chain (blocks of an experiment are
                        mined in round order: round R's coinbase commits round R-1's global model)
     finish/E           after the last mine job: the experiment is finished
@@ -19,7 +25,6 @@ held job runs again from its start once resumed. Rounds already recorded are min
 chain holds every recorded round.
 """
 
-from collections import Counter
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -41,18 +46,20 @@ from apps.workers.services import (
     job_held,
     job_release,
     job_run,
+    jobs_create,
     jobs_drop,
     jobs_hold,
     jobs_release_held,
+    when_database_answers,
 )
 
 from .engine import federation_for
 from .models import Experiment, Round
 from .training import TrainingStopped
 from .services import (
-    client_train,
-    client_update_store,
     client_updates_load,
+    client_updates_store,
+    clients_train,
     experiment_create,
     experiment_next_round,
     experiment_payload,
@@ -74,6 +81,7 @@ TASKS = {
 # A round's aggregation gates the next round and the chain: it goes before training that waits.
 PRIORITY = {ROUND: 20, FINISH: 20, MINE: 10, TRAIN: 0}
 LEARNING = (TRAIN, ROUND)
+TRAIN_JOBS_PER_WORKER = 2
 
 
 class LifecycleError(Exception):
@@ -85,14 +93,13 @@ def _key(kind, *parts):
 
 
 def _job(kind, *parts, after=None, status=Job.Status.QUEUED):
-    experiment_id, round_number, client_index = (list(parts) + [None, None])[:3]
+    experiment_id, round_number = (list(parts) + [None])[:2]
     return job_create(
         key=_key(kind, *parts),
         task=TASKS[kind],
         priority=PRIORITY[kind],
         experiment_id=experiment_id,
         round_number=round_number,
-        client_index=client_index,
         after=after,
         status=status,
     )
@@ -176,8 +183,8 @@ def experiment_cancel(*, experiment):
 
 def _experiment_fail(job, error):
     """A job of the experiment failed for good: the experiment fails with the reason."""
-    if job.client_index is not None:
-        what = f"round {job.round_number}, client {job.client_index}"
+    if job.clients is not None:
+        what = f"round {job.round_number}, clients {_span(job.clients)}"
     elif job.task == TASKS[MINE]:
         what = f"mining round {job.round_number}"
     else:
@@ -226,33 +233,48 @@ def _progress(experiment, number, **extra):
     return {"experiment": experiment.pk, "round": number, "rounds": experiment.rounds, **extra}
 
 
-def client_train_run(job_id):
-    """Trains one client of a round (a train job) in this process."""
-    return job_run(job_id, _client_train, on_failure=_experiment_fail)
+def _span(clients):
+    return ", ".join(map(str, clients)) if len(clients) <= 3 else f"{clients[0]}, ..., {clients[-1]} ({len(clients)})"
 
 
-def _client_train(job, heartbeat):
+def train_batches(sampled, workers):
+    """The round's sampled clients split into train jobs: TRAIN_JOBS_PER_WORKER per worker process, at most one
+    per client, their sizes differing by one at most, clients in sampled order."""
+    jobs = max(1, min(len(sampled), TRAIN_JOBS_PER_WORKER * workers))
+    size, extra = divmod(len(sampled), jobs)
+    batches, start = [], 0
+    for index in range(jobs):
+        stop = start + size + (index < extra)
+        batches.append(sampled[start:stop])
+        start = stop
+    return batches
+
+
+def clients_train_run(job_id):
+    """Trains a batch of a round's clients (a train job) in this process."""
+    return job_run(job_id, _clients_train, on_failure=_experiment_fail)
+
+
+def _clients_train(job, heartbeat):
     experiment = Experiment.objects.get(pk=job.experiment_id)
     with _stops_when_lost(job):
-        trained = client_train(experiment=experiment, round_number=job.round_number, client_index=job.client_index,
-                               should_stop=lambda: heartbeat.lost)
+        trained = clients_train(experiment=experiment, round_number=job.round_number, client_indices=job.clients,
+                                should_stop=lambda: heartbeat.lost)
     with transaction.atomic():
-        result = client_update_store(trained)
-        # Locked: the round's last two clients cannot both miss that they complete it (PostgreSQL).
+        updates = client_updates_store(trained)
+        # Locked: the round's last two batches cannot both miss that they complete it (PostgreSQL).
         round_job = Job.objects.select_for_update().get(key=_key(ROUND, job.experiment_id, job.round_number))
-        job_complete(job, result=result)
-        counts = _training_counts(job.experiment_id, job.round_number)
+        job_complete(job, result={"updates": updates})
+        done, sampled = _training_counts(job.experiment_id, job.round_number)
         event_emit(
             type=Event.Type.CLIENT_UPDATE,
-            payload=_progress(
-                experiment, job.round_number, status="trained", clients_done=counts[Job.Status.DONE],
-                clients_sampled=counts.total(), **result,
-            ),
+            payload=_progress(experiment, job.round_number, status="trained", clients=job.clients,
+                              clients_done=done, clients_sampled=sampled),
             experiment_id=experiment.pk,
         )
-        if counts[Job.Status.DONE] == counts.total() and round_job.status == Job.Status.QUEUED:
+        if done == sampled and round_job.status == Job.Status.QUEUED:
             job_enqueue(round_job)
-    return result
+    return {"clients": len(updates)}
 
 
 @contextmanager
@@ -263,19 +285,24 @@ def _stops_when_lost(job):
         raise ClaimLost(f"job {job.key} stopped training: its claim is gone") from None
 
 
-def _training_counts(experiment_id, number):
-    return Counter(_round_jobs(experiment_id, number, TRAIN).values_list("status", flat=True))
+def _training_counts(experiment_id, number, *, finished=(Job.Status.DONE,)):
+    """(clients in the round's train jobs that are `finished`, clients in all of them)."""
+    done = sampled = 0
+    for status, clients in _round_jobs(experiment_id, number, TRAIN).values_list("status", "clients"):
+        sampled += len(clients)
+        done += len(clients) if status in finished else 0
+    return done, sampled
 
 
 def round_run(job_id):
     """Advances a round (a round job): fans out its clients' training, and once they are in (or the deadline has
     passed) aggregates and records it. Safe to call again and again: it does what the database says is left."""
-    job = Job.objects.filter(pk=job_id).first()
+    job = when_database_answers(Job.objects.filter(pk=job_id).first)
     if job is None or job.status != Job.Status.QUEUED:
         return None
     if job.round_number > 0 and job.deadline_at is None:
         return job_run(job_id, _round_fan_out, on_failure=_experiment_fail)
-    if not _round_ready(job):
+    if not when_database_answers(_round_ready, job):
         return None
     return job_run(job_id, _round_complete, on_failure=_experiment_fail)
 
@@ -283,6 +310,7 @@ def round_run(job_id):
 def _round_fan_out(job, heartbeat):
     experiment = Experiment.objects.get(pk=job.experiment_id)
     sampled = [int(index) for index in federation_for(experiment.config()).round_clients(job.round_number)]
+    batches = train_batches(sampled, settings.FEDCHAIN_CLUSTER_WORKERS)
     deadline = _deadline()
     with transaction.atomic():
         held = _status_for_update(experiment) == Status.PAUSED
@@ -290,8 +318,12 @@ def _round_fan_out(job, heartbeat):
         # Back to waiting, now for its clients or its deadline.
         if not job_release(job, status=status, deadline_at=deadline):
             raise ClaimLost(f"job {job.key} is no longer held by {job.worker}")
-        for index in sampled:
-            _job(TRAIN, experiment.pk, job.round_number, index, status=status)
+        jobs_create([
+            Job(key=_key(TRAIN, experiment.pk, job.round_number, position), task=TASKS[TRAIN],
+                priority=PRIORITY[TRAIN], experiment_id=experiment.pk, round_number=job.round_number, clients=clients,
+                status=status)
+            for position, clients in enumerate(batches)
+        ])
         if not held:
             job_enqueue(job, run_after=deadline)
         event_emit(
@@ -302,16 +334,16 @@ def _round_fan_out(job, heartbeat):
             },
             experiment_id=experiment.pk,
         )
-    return {"round": job.round_number, "clients": sampled}
+    return {"round": job.round_number, "clients": sampled, "train_jobs": len(batches)}
 
 
 def _round_ready(job):
     if job.round_number == 0:
         return True
-    counts = _training_counts(job.experiment_id, job.round_number)
-    if counts[Job.Status.DONE] + counts[Job.Status.DROPPED] == counts.total() > 0:
+    ended, sampled = _training_counts(job.experiment_id, job.round_number, finished=(Job.Status.DONE, Job.Status.DROPPED))
+    if ended == sampled > 0:
         return True
-    return counts[Job.Status.DONE] > 0 and timezone.now() >= job.deadline_at
+    return _training_counts(job.experiment_id, job.round_number)[0] > 0 and timezone.now() >= job.deadline_at
 
 
 def _round_complete(job, heartbeat):
@@ -325,15 +357,17 @@ def _round_complete(job, heartbeat):
             if not job_held(job):
                 raise ClaimLost(f"job {job.key} is no longer held by {job.worker}")
             # From here on the round's set of updates is fixed: a client finishing later writes nothing.
-            late = list(trainings.filter(status__in=UNFINISHED).values_list("client_index", flat=True))
+            late = list(trainings.filter(status__in=UNFINISHED).values_list("clients", flat=True))
             jobs_drop(trainings, reason="late: the round's deadline passed before its training finished")
-            for index in late:
+            if late:
                 event_emit(
                     type=Event.Type.CLIENT_UPDATE,
-                    payload=_progress(experiment, number, client_index=index, status="dropped"),
+                    payload=_progress(experiment, number, clients=sorted(c for batch in late for c in batch),
+                                      status="dropped"),
                     experiment_id=experiment.pk,
                 )
-        updates = client_updates_load([training.result for training in trainings.filter(status=Job.Status.DONE)])
+        done = trainings.filter(status=Job.Status.DONE).values_list("result", flat=True)
+        updates = client_updates_load([update for result in done for update in result["updates"]])
         with _stops_when_lost(job):
             outcome = round_aggregate(experiment=experiment, round_number=number, updates=updates,
                                       should_stop=lambda: heartbeat.lost)
@@ -406,12 +440,8 @@ def experiment_progress(experiment):
         .first()
     )
     if round_job is not None and round_job.round_number > 0:
-        counts = _training_counts(experiment.pk, round_job.round_number)
-        training = {
-            "round": round_job.round_number,
-            "clients_done": counts[Job.Status.DONE],
-            "clients_sampled": counts.total(),
-        }
+        done, sampled = _training_counts(experiment.pk, round_job.round_number)
+        training = {"round": round_job.round_number, "clients_done": done, "clients_sampled": sampled}
     return {
         "experiment": experiment.pk,
         "status": experiment.status,

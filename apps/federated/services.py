@@ -2,9 +2,9 @@
 
 The learning itself is `engine.Federation` (pure numpy); these functions load what it needs from the database
 and blob store and write what it produces. A round splits into three steps so that clients can train in other
-processes: `client_train` (one client, a pure function of the previous round's recorded global model, the
-client's shard and the seed), `round_aggregate` (screen, aggregate, evaluate) and `round_record` (ONE
-transaction: Round, ClientUpdates, blobs, the ledger batch and an outbox event). `experiment_run_round` chains
+processes: `clients_train` (some of the round's clients, each update a pure function of the previous round's
+recorded global model, the client's shard and the seed), `round_aggregate` (screen, aggregate, evaluate) and
+`round_record` (ONE transaction: Round, ClientUpdates, blobs, the ledger batch and an outbox event). `experiment_run_round` chains
 the three in this process; `experiment_run` runs an experiment to its end in the foreground, mining each round.
 """
 
@@ -49,6 +49,7 @@ class TrainedUpdate:
     accepted: bool = False  # set by round_aggregate
     reason: str = ""
     metrics: dict | None = None  # what the client reported, when it is more than train_loss (external federations)
+    update_hash: str = ""  # set when the update's blob is stored already (client_updates_load): not written again
 
 
 @dataclass(frozen=True)
@@ -129,13 +130,13 @@ def round_global_params(*, experiment, number):
     return _parse_blob(federation, model_hash, f"the global model of round {number}")
 
 
-def client_train(*, experiment, round_number, client_index, worker=None, should_stop=None):
-    """One client's local training in round `round_number` (>= 1), starting from round `round_number - 1`'s
-    recorded global model. Deterministic: any process computes the same bytes. Raises TrainingStopped once
-    should_stop() is true (asked between minibatches)."""
+def clients_train(*, experiment, round_number, client_indices, worker=None, should_stop=None):
+    """Local training of some clients in round `round_number` (>= 1), each from round `round_number - 1`'s
+    recorded global model (read once for all of them). Deterministic: any process, any grouping of clients, the
+    same bytes. Raises TrainingStopped once should_stop() is true (asked between minibatches)."""
+    federation = federation_for(experiment.config())
     previous = round_global_params(experiment=experiment, number=round_number - 1)
-    return _client_train(federation_for(experiment.config()), previous, round_number, client_index, worker,
-                         should_stop)
+    return [_client_train(federation, previous, round_number, index, worker, should_stop) for index in client_indices]
 
 
 def _client_train(federation, previous, round_number, client_index, worker, should_stop=None):
@@ -154,28 +155,32 @@ def _client_train(federation, previous, round_number, client_index, worker, shou
     )
 
 
-def client_update_store(update):
-    """Stores the update's blob and returns a JSON-ready description of it (for a task's result). Call it inside
-    the transaction that records the description."""
-    return {
-        "client_index": update.client_index,
-        "samples": update.samples,
-        "update": blob_write(update.update),
-        "train_loss": update.train_loss,
-        "train_seconds": update.train_seconds,
-        "worker": update.worker,
-    }
+def client_updates_store(updates):
+    """Stores the updates' blobs (one statement) and returns a JSON-ready description of each (for a job's
+    result). Call it inside the transaction that records the descriptions."""
+    names = blobs_write([update.update for update in updates])
+    return [
+        {
+            "client_index": update.client_index,
+            "samples": update.samples,
+            "update": name,
+            "train_loss": update.train_loss,
+            "train_seconds": update.train_seconds,
+            "worker": update.worker,
+        }
+        for update, name in zip(updates, names)
+    ]
 
 
 def client_updates_load(descriptions):
-    """The TrainedUpdates that `client_update_store` descriptions name, their blobs read back from the store."""
+    """The TrainedUpdates that `client_updates_store` descriptions name, their blobs read back from the store."""
     blobs = blobs_read(description["update"] for description in descriptions)
     updates = []
     for description in descriptions:
         data = blobs[description["update"]]
         if data is None:
             raise RoundError(f"the update blob {description['update']} is missing from the blob store or damaged")
-        updates.append(TrainedUpdate(**{**description, "update": data}))
+        updates.append(TrainedUpdate(**{**description, "update": data, "update_hash": description["update"]}))
     return updates
 
 
@@ -307,7 +312,10 @@ def round_record(*, experiment, number, updates, global_params, metrics, baselin
             ).first()
             if parent_model is None:
                 raise RoundError(f"round {number} cannot be recorded before round {number - 1}")
-        model_hash, *update_hashes = blobs_write([global_params, *(update.update for update in updates)])
+        # Updates read back from the store (trained by workers) are there already: only new blobs are written.
+        model_hash, *fresh = blobs_write([global_params, *(u.update for u in updates if not u.update_hash)])
+        fresh = iter(fresh)
+        update_hashes = [update.update_hash or next(fresh) for update in updates]
         baseline_hash = blob_write(baseline_params) if baseline_params is not None else ""
         try:
             with transaction.atomic():

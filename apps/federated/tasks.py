@@ -8,7 +8,8 @@ from . import lifecycle
 
 @task
 def train_client(job_id):
-    return lifecycle.client_train_run(job_id)
+    """Trains a batch of a round's clients (the task kept its path from when a job trained one client)."""
+    return lifecycle.clients_train_run(job_id)
 
 
 @task

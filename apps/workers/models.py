@@ -23,7 +23,7 @@ class Job(models.Model):
     priority = models.SmallIntegerField(default=0, help_text="higher runs first")
     experiment_id = models.BigIntegerField(null=True, blank=True)
     round_number = models.IntegerField(null=True, blank=True)
-    client_index = models.IntegerField(null=True, blank=True)
+    clients = models.JSONField(null=True, blank=True, help_text="a training job's clients, in training order")
     after = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="followers",
         help_text="a job that must be done before this one may start",

@@ -32,6 +32,43 @@ RETRY_DELAY_SECONDS = 2  # before a job that hit a database error runs again
 # How often a running job's heartbeat thread reads whether the job is still held (cancelled, paused, recovered),
 # so work that asks `heartbeat.lost` between its steps stops within about this long.
 CLAIM_CHECK_SECONDS = 0.5
+DATABASE_ERRORS = (OperationalError, InterfaceError)  # the database busy, gone or unreachable
+FIRST_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS = 0.25, 5.0
+
+
+def database_wait():
+    """Returns once the database answers again, waiting with a backoff (0.25 s doubling to 5 s) for up to
+    settings.WORKERS_DATABASE_WAIT seconds, then raising the last error. True when it did not answer at once (it
+    was gone: an outage, not this work's doing). Closes this thread's broken connection first, so the next query
+    connects afresh."""
+    deadline = time.monotonic() + settings.WORKERS_DATABASE_WAIT
+    delay = FIRST_BACKOFF_SECONDS
+    waited = False
+    while True:
+        if not connection.in_atomic_block:
+            connection.close()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            return waited
+        except DATABASE_ERRORS as error:
+            if time.monotonic() + delay > deadline:
+                raise
+            if not waited:
+                logger.warning("the database does not answer (%s); waiting for it", str(error).strip())
+            waited = True
+            time.sleep(delay)
+            delay = min(MAX_BACKOFF_SECONDS, 2 * delay)
+
+
+def when_database_answers(function, *args, **kwargs):
+    """function(*args, **kwargs), called again once the database answers (database_wait) when it raised a
+    database error: for reads and writes that are safe to repeat."""
+    try:
+        return function(*args, **kwargs)
+    except DATABASE_ERRORS:
+        database_wait()
+        return function(*args, **kwargs)
 
 
 class ClaimLost(Exception):
@@ -57,7 +94,7 @@ def job_enqueue(job, *, run_after=None):
     _dispatch(job, run_after=run_after)
 
 
-def job_create(*, key, task, priority=0, experiment_id=None, round_number=None, client_index=None, after=None,
+def job_create(*, key, task, priority=0, experiment_id=None, round_number=None, clients=None, after=None,
                status=QUEUED):
     """The job with this key; a new one is enqueued when the transaction commits if it can start (its `after`
     job is done). Creating a key twice returns the first job: callers can repeat themselves safely."""
@@ -65,6 +102,7 @@ def job_create(*, key, task, priority=0, experiment_id=None, round_number=None, 
         if after is not None:
             # Locked so that `after` cannot complete unseen between this check and our commit (PostgreSQL).
             after = Job.objects.select_for_update().get(pk=after.pk)
+        startable = status == QUEUED and (after is None or after.status == DONE)
         job, created = Job.objects.get_or_create(
             key=key,
             defaults={
@@ -72,14 +110,32 @@ def job_create(*, key, task, priority=0, experiment_id=None, round_number=None, 
                 "priority": priority,
                 "experiment_id": experiment_id,
                 "round_number": round_number,
-                "client_index": client_index,
+                "clients": clients,
                 "after": after,
                 "status": status,
+                "enqueued_at": timezone.now() if startable else None,
             },
         )
-        if created and status == QUEUED and (after is None or after.status == DONE):
-            job_enqueue(job)
+        if created and startable:
+            _dispatch(job)
     return job
+
+
+def jobs_create(jobs):
+    """Creates the unsaved jobs (none with an `after` job) whose keys are not taken yet, in one statement, and
+    enqueues the queued ones when the transaction commits. Returns the jobs of those keys, old and new."""
+    with transaction.atomic():
+        taken = {job.key: job for job in Job.objects.filter(key__in=[job.key for job in jobs])}
+        new = [job for job in jobs if job.key not in taken]
+        now = timezone.now()
+        for job in new:
+            assert job.after_id is None, "jobs_create creates jobs that wait for no other job"
+            job.enqueued_at = now if job.status == QUEUED else None
+        Job.objects.bulk_create(new)
+        for job in new:
+            if job.status == QUEUED:
+                _dispatch(job)
+    return [taken.get(job.key, job) for job in jobs]
 
 
 def job_claim(job_id):
@@ -179,17 +235,19 @@ class Heartbeat:
                     if not held:
                         self.lost = True
                         return
-                except DatabaseError:
-                    logger.warning("heartbeat of job %s failed; retrying", self.job.key, exc_info=True)
+                except DatabaseError as error:
+                    logger.warning("heartbeat of job %s failed, retrying: %s", self.job.key, str(error).strip())
+                    connection.close()  # broken: the next beat connects afresh
         finally:
             connection.close()  # this thread's own connection
 
 
 def job_run(job_id, work, *, on_failure=None):
     """Claims the job and runs work(job, heartbeat), returning what it returns; None when the job was not there
-    to take or the claim was lost. A database error (a busy or lost database) gives the job back to run again,
-    up to settings.WORKERS_JOB_ATTEMPTS claims; any other error fails the job and calls on_failure(job, error)."""
-    job = job_claim(job_id)
+    to take or the claim was lost. A database error gives the job back to run again, once the database answers:
+    always when the database was gone (an outage), else (the database busy) up to settings.WORKERS_JOB_ATTEMPTS
+    claims. Any other error fails the job and calls on_failure(job, error)."""
+    job = when_database_answers(job_claim, job_id)
     if job is None:
         return None
     try:
@@ -197,9 +255,10 @@ def job_run(job_id, work, *, on_failure=None):
             return work(job, heartbeat)
     except ClaimLost as lost:
         logger.info("%s", lost)
-    except (OperationalError, InterfaceError) as error:
-        if job.attempts < settings.WORKERS_JOB_ATTEMPTS:
-            logger.warning("job %s hit a database error, retrying: %s", job.key, error)
+    except DATABASE_ERRORS as error:
+        outage = database_wait()
+        if outage or job.attempts < settings.WORKERS_JOB_ATTEMPTS:
+            logger.warning("job %s hit a database error, running it again: %s", job.key, str(error).strip())
             with transaction.atomic():
                 if job_release(job, error=str(error)):
                     job_enqueue(job, run_after=timezone.now() + timedelta(seconds=RETRY_DELAY_SECONDS))

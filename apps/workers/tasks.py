@@ -1,11 +1,15 @@
 """Recovery of work the queue lost: when each worker process starts, and every minute."""
 
-from django.db import connections
+import logging
+
+from django.db import DatabaseError, connections
 from django.utils import timezone
 from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task
 
 from .services import jobs_recover
+
+logger = logging.getLogger(__name__)
 
 # The consumer imports this module before it starts its worker processes: each of them sees the same time, so
 # work they all find waiting at startup is enqueued again by one of them only.
@@ -29,10 +33,16 @@ def recover_at_startup():
     now, is enqueued again."""
     try:
         jobs_recover(requeue_before=CONSUMER_STARTED_AT, in_queue=queued_job_ids())
+    except DatabaseError as error:  # the database is away: the next periodic recovery does it
+        logger.warning("recovery at startup skipped, the database does not answer: %s", str(error).strip())
     finally:
         connections.close_all()
 
 
 @db_periodic_task(crontab(minute="*"))
 def recover_periodically():
-    return jobs_recover(in_queue=queued_job_ids())
+    try:
+        return jobs_recover(in_queue=queued_job_ids())
+    except DatabaseError as error:  # the database is away: the next minute's recovery does it
+        logger.warning("recovery skipped, the database does not answer: %s", str(error).strip())
+        return None

@@ -10,9 +10,9 @@ from apps.federated.models import ClientUpdate, Round
 from apps.federated.services import (
     RoundError,
     TrainedUpdate,
-    client_train,
-    client_update_store,
     client_updates_load,
+    client_updates_store,
+    clients_train,
     experiment_create,
     experiment_run_round,
     round_aggregate,
@@ -70,9 +70,10 @@ def test_the_split_steps_give_exactly_what_the_in_process_round_gives():
         experiment_run_round(experiment=experiment, number=0)
     clients = federation_for(split.config()).round_clients(1)
     assert len(clients) == 2
-    # Clients trained one by one, in any order, as separate tasks would, handing back JSON and a stored blob.
+    # Clients trained in batches of one, in any order, as separate jobs would, handing back JSON and stored blobs.
     results = [
-        json.loads(json.dumps(client_update_store(client_train(experiment=split, round_number=1, client_index=int(k)))))
+        json.loads(json.dumps(client_updates_store(clients_train(experiment=split, round_number=1,
+                                                                 client_indices=[int(k)]))))[0]
         for k in reversed(clients)
     ]
     trained = client_updates_load(results)
@@ -90,7 +91,7 @@ def test_the_split_steps_give_exactly_what_the_in_process_round_gives():
 def test_bad_updates_are_recorded_as_rejected_with_their_reason():
     experiment = experiment_create(**SMALL)
     experiment_run_round(experiment=experiment, number=0)
-    good = [client_train(experiment=experiment, round_number=1, client_index=k) for k in range(3)]
+    good = clients_train(experiment=experiment, round_number=1, client_indices=range(3))
     federation = federation_for(experiment.config())
     poisoned = np.full(federation.spec.size, np.nan)
     shard_sizes = [len(shard) for shard in federation.shards]
@@ -119,8 +120,8 @@ def test_updates_from_unsampled_clients_or_with_false_sample_counts_are_refused(
     outsider = next(k for k in range(4) if k not in sampled)
     with pytest.raises(RoundError, match=f"client {outsider} was not sampled in round 1"):
         round_aggregate(experiment=experiment, round_number=1,
-                        updates=[client_train(experiment=experiment, round_number=1, client_index=outsider)])
-    honest = client_train(experiment=experiment, round_number=1, client_index=sampled[0])
+                        updates=clients_train(experiment=experiment, round_number=1, client_indices=[outsider]))
+    honest = clients_train(experiment=experiment, round_number=1, client_indices=[sampled[0]])[0]
     inflated = TrainedUpdate(**{**honest.__dict__, "samples": honest.samples * 10})
     with pytest.raises(RoundError, match=f"claims {honest.samples * 10} samples; its shard has {honest.samples}"):
         round_aggregate(experiment=experiment, round_number=1, updates=[inflated])

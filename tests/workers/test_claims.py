@@ -7,6 +7,7 @@ from django.db import OperationalError, transaction
 
 from apps.events.models import Event
 from apps.events.services import event_emit
+from apps.workers import services
 from apps.workers.models import Job
 from apps.workers.services import (
     ClaimLost,
@@ -117,3 +118,31 @@ def test_a_database_error_gives_the_job_back_and_other_errors_fail_it(queue, set
     other.refresh_from_db()
     assert other.status == Job.Status.FAILED and other.error == "the shard is empty"
     assert failures[-1] == ("work/2", "the shard is empty")
+
+
+def test_a_job_hit_by_a_database_outage_runs_again_whatever_its_attempts(queue, settings, monkeypatch):
+    settings.WORKERS_JOB_ATTEMPTS = 1
+    failures = []
+
+    def gone(job, heartbeat):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    job = make()
+    assert services.database_wait() is False  # the database answers: nothing to wait for
+    monkeypatch.setattr(services, "database_wait", lambda: True)  # it was gone, and is back
+    job_run(job.pk, gone, on_failure=lambda *args: failures.append(args))
+    job.refresh_from_db()
+    assert job.status == Job.Status.QUEUED and job.attempts == 1 and not failures
+
+
+def test_a_read_that_meets_a_database_error_is_made_again_once_the_database_answers(monkeypatch):
+    waits, calls = [], []
+    monkeypatch.setattr(services, "database_wait", lambda: waits.append(1))
+
+    def read():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("the database system is starting up")
+        return "rows"
+
+    assert services.when_database_answers(read) == "rows" and len(calls) == 2 and len(waits) == 1

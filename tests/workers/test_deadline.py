@@ -38,16 +38,16 @@ def test_at_the_deadline_the_round_aggregates_the_clients_in_and_drops_the_late_
     queue.run(scheduled[0])
 
     round_one = Round.objects.get(experiment=experiment, number=1)
-    trained = Job.objects.filter(experiment_id=experiment.id, round_number=1, status="done", client_index__isnull=False)
+    trained = Job.objects.filter(experiment_id=experiment.id, round_number=1, status="done", clients__isnull=False)
     dropped = Job.objects.filter(experiment_id=experiment.id, round_number=1, status="dropped")
-    assert trained.count() == 2 and dropped.count() == 2
+    assert trained.count() == 2 and dropped.count() == 2  # four train jobs of one client (two workers)
     assert (round_one.clients_sampled, round_one.clients_dropped, round_one.clients_accepted) == (4, 2, 2)
     assert all(job.error.startswith("late:") for job in dropped)
     assert sorted(ClientUpdate.objects.filter(round=round_one).values_list("client__index", flat=True)) == sorted(
-        trained.values_list("client_index", flat=True)
+        client for job in trained for client in job.clients
     )
     events = Event.objects.filter(type="client_update", experiment_id=experiment.id, payload__status="dropped")
-    assert sorted(e.payload["client_index"] for e in events) == sorted(dropped.values_list("client_index", flat=True))
+    assert [e.payload["clients"] for e in events] == [sorted(client for job in dropped for client in job.clients)]
 
     # The client still training when the round closed, and a late one starting now, write nothing.
     queue.run(queue.take("train_client"))

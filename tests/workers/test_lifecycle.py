@@ -127,13 +127,14 @@ def test_a_cancelled_experiment_stops_its_round_writes_nothing_more_and_its_reco
 
 def test_a_round_that_cannot_be_aggregated_fails_the_experiment_with_the_reason(queue):
     experiment = round_one_trained(queue)
-    lost = Job.objects.filter(experiment_id=experiment.id, status="done", client_index__isnull=False).first()
-    Blob.objects.filter(sha256=lost.result["update"]).delete()
+    lost = Job.objects.filter(experiment_id=experiment.id, status="done", clients__isnull=False).first()
+    blob = lost.result["updates"][0]["update"]
+    Blob.objects.filter(sha256=blob).delete()
     queue.run_all()
 
     experiment.refresh_from_db()
     assert experiment.status == S.FAILED
-    assert experiment.error.startswith(f"round 1: the update blob {lost.result['update']} is missing")
+    assert experiment.error.startswith(f"round 1: the update blob {blob} is missing")
     assert recorded_rounds(experiment) == [0]
     assert Job.objects.get(key=f"round/{experiment.id}/1").status == Job.Status.FAILED
     assert Event.objects.filter(type="experiment", experiment_id=experiment.id).last().payload["status"] == "failed"

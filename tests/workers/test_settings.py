@@ -11,6 +11,8 @@ from tests.core.test_settings import run_manage
         ({"FEDCHAIN_HEARTBEAT_SECONDS": "10", "FEDCHAIN_CLAIM_TIMEOUT": "15"}, "FEDCHAIN_CLAIM_TIMEOUT at least twice"),
         ({"FEDCHAIN_ROUND_DEADLINE": "0"}, "FEDCHAIN_ROUND_DEADLINE must be at least 1"),
         ({"FEDCHAIN_JOB_ATTEMPTS": "three"}, "FEDCHAIN_JOB_ATTEMPTS='three' is not an integer"),
+        ({"FEDCHAIN_DATABASE_WAIT": "0"}, "FEDCHAIN_DATABASE_WAIT must be at least 1"),
+        ({"FEDCHAIN_CLUSTER_WORKERS": "0"}, "FEDCHAIN_WORKERS and FEDCHAIN_CLUSTER_WORKERS must be at least 1"),
     ],
 )
 def test_settings_that_cannot_work_are_refused_with_a_message(tmp_path, overrides, message):
