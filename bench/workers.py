@@ -13,6 +13,9 @@ each worker process first loads the data set); the figure of each path is the me
 kept at the chain's easiest target (no retarget within the bench: bench/rounds.py measures mining at the
 difficulty real chains reach), so the figure is the training path itself.
 
+Beside the wall-clock figures, the CPU-seconds each path spends per round are printed (its processes' own, from
+/proc: what the path costs whatever the rest of the machine does); they are not judged.
+
 Targets (issue 14): one worker <= 1.5x the in-process time per round at 100 and 1,000 light clients; two workers
 >= 1.7x the rounds per second of one, on wall clock, when two cores were free. The CPU the other processes of the
 machine took during each run is measured (/proc/stat); when they took more than 0.2 of a core, the two-worker
@@ -60,17 +63,19 @@ def own_cpu_seconds():
 
 
 def in_process(clients, workload, rounds):
-    """Per-round seconds of rounds 2.. in this process, the global model hashes, and the run's CPU window."""
+    """Per-round seconds and CPU-seconds of rounds 2.. in this process, the global model hashes, and the run's
+    CPU window."""
     experiment = experiment_create(name="in-process", seed=SEED, **experiment_settings(clients, workload, rounds=rounds))
-    times, hashes = [], []
+    times, cpu, hashes = [], [], []
     with CpuWindow(own_cpu_seconds) as window:
         for number in range(rounds + 1):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), own_cpu_seconds()
             round_row = experiment_run_round(experiment=experiment, number=number)
             block_mine(batch=round_batch(round_row))
             times.append(time.perf_counter() - started)
+            cpu.append(own_cpu_seconds() - cpu_started)
             hashes.append(round_row.global_model_hash)
-    return times[2:], hashes, window
+    return times[2:], cpu[2:], hashes, window
 
 
 def through_workers(workers, clients, workload, rounds, log):
@@ -81,10 +86,12 @@ def through_workers(workers, clients, workload, rounds, log):
             name=f"{workers} workers", seed=SEED, **experiment_settings(clients, workload, rounds=rounds)
         )
         deadline = time.monotonic() + 60 + 2 * rounds * clients  # far beyond the slowest path measured
+        cpu_at = {}  # rounds recorded -> the workers' CPU-seconds when this process first saw them
         with CpuWindow(consumer.cpu_seconds) as window:
             experiment_start(experiment=experiment)
             while time.monotonic() < deadline:
                 experiment.refresh_from_db()
+                cpu_at.setdefault(Round.objects.filter(experiment=experiment).count(), consumer.cpu_seconds())
                 if experiment.status not in (Experiment.Status.QUEUED, Experiment.Status.RUNNING):
                     break
                 time.sleep(0.05)
@@ -95,29 +102,38 @@ def through_workers(workers, clients, workload, rounds, log):
     recorded = list(Round.objects.filter(experiment=experiment).order_by("number").values_list("created_at", flat=True))
     times = [(later - earlier).total_seconds() for earlier, later in zip(recorded[1:], recorded[2:])]
     hashes = list(Round.objects.filter(experiment=experiment).order_by("number").values_list("global_model_hash", flat=True))
-    return times, hashes, window
+    # CPU per round, from the first time round 1 was seen recorded to the last round (rounds the poll saw at once
+    # share their CPU evenly).
+    seen = sorted((count, cpu) for count, cpu in cpu_at.items() if count >= 2)
+    cpu = [(b - a) / (m - n) for (n, a), (m, b) in zip(seen, seen[1:])]
+    return times, cpu or [float("nan")], hashes, window
 
 
 def measure(name, clients, rounds, turns, log):
     workload = WORKLOADS[name]
     runs = {"in-process": [], "1 worker": [], "2 workers": []}
+    cpu_runs = {path: [] for path in runs}
     windows = {path: [] for path in runs}
     reference_hashes = None
     for turn in range(1, turns + 1):
         for path in runs:
             if path == "in-process":
-                times, hashes, window = in_process(clients, workload, rounds)
+                times, cpu, hashes, window = in_process(clients, workload, rounds)
             else:
-                times, hashes, window = through_workers(int(path[0]), clients, workload, rounds, log)
+                times, cpu, hashes, window = through_workers(int(path[0]), clients, workload, rounds, log)
             if reference_hashes is None:
                 reference_hashes = hashes
             elif hashes != reference_hashes:
                 raise SystemExit(f"{path} recorded other global models than the in-process engine ({name}, {clients})")
             runs[path].append(statistics.median(times))
+            cpu_runs[path].append(statistics.median(cpu))
             windows[path].append(window)
             print(f"    turn {turn} {path:>10}: {runs[path][-1]:7.3f} s/round (median of {len(times)}), "
-                  f"{window.cores:.2f} cores used, other load {window.other:.2f} cores", flush=True)
-    return {path: statistics.median(values) for path, values in runs.items()}, windows
+                  f"{cpu_runs[path][-1]:6.3f} CPU-s/round, {window.cores:.2f} cores used, other load "
+                  f"{window.other:.2f} cores", flush=True)
+    median = {path: statistics.median(values) for path, values in runs.items()}
+    cpu_median = {path: statistics.median(values) for path, values in cpu_runs.items()}
+    return median, cpu_median, windows
 
 
 def main():
@@ -141,7 +157,7 @@ def main():
         for name in workloads:
             for clients in sizes:
                 print(f"  {name} clients, {clients}:", flush=True)
-                median, windows = measure(name, clients, rounds, turns, log)
+                median, cpu, windows = measure(name, clients, rounds, turns, log)
                 one = median["1 worker"] / median["in-process"]
                 two = median["1 worker"] / median["2 workers"]
                 other = max(window.other for window in windows["2 workers"])
@@ -161,6 +177,9 @@ def main():
                     if two < TWO_WORKERS_TARGET:
                         failures.append(f"2 workers at {clients} {name} clients")
                 lines.append(line)
+                lines.append(f"             CPU-seconds per round (not judged: what each path spends, whatever the "
+                             f"load): in-process {cpu['in-process']:.3f}, 1 worker {cpu['1 worker']:.3f} "
+                             f"({cpu['1 worker'] / cpu['in-process']:.2f}x), 2 workers {cpu['2 workers']:.3f}")
     finally:
         if not args.keep:
             shutil.rmtree(DATA_DIR, ignore_errors=True)
