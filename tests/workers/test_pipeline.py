@@ -7,6 +7,7 @@ from apps.events.models import Event
 from apps.federated.lifecycle import experiment_start, train_batches
 from apps.federated.models import ClientUpdate, Experiment, Round
 from apps.federated.selectors import round_audit
+from apps.federated.training import TrainingStopped
 from apps.federated.services import clients_train, experiment_create, experiment_run, experiment_run_round
 from apps.ledger.models import Block, PendingBatch
 from apps.ledger.watch import chain_verify
@@ -67,10 +68,13 @@ def test_a_round_trained_in_batches_records_what_the_in_process_engine_records(q
     )
 
 
-def test_training_stops_between_clients_once_the_claim_is_gone():
+def test_a_batch_stops_training_once_the_claim_is_gone_whichever_client_it_is_at():
     experiment = experiment_create(dataset="iris", clients=4, rounds=1, difficulty_bits=8)
     experiment_run_round(experiment=experiment, number=0)
+    one_client = []
+    clients_train(experiment=experiment, round_number=1, client_indices=[0], should_stop=lambda: one_client.append(1))
     asked = []
-    assert clients_train(experiment=experiment, round_number=1, client_indices=[0, 1, 2],
-                         should_stop=lambda: asked.append(1) or len(asked) > 1) is None
-    assert len(asked) == 2  # the first client trained, the second was not started
+    with pytest.raises(TrainingStopped):  # within the second client's training
+        clients_train(experiment=experiment, round_number=1, client_indices=[0, 1, 2],
+                      should_stop=lambda: asked.append(1) or len(asked) > len(one_client))
+    assert len(asked) == len(one_client) + 1
