@@ -97,8 +97,10 @@ def job_enqueue(job, *, run_after=None):
 def job_create(*, key, task, priority=0, experiment_id=None, round_number=None, clients=None, after=None,
                status=QUEUED):
     """The job with this key; a new one is enqueued when the transaction commits if it can start (its `after`
-    job is done). Creating a key twice returns the first job: callers can repeat themselves safely."""
-    with transaction.atomic():
+    job is done). Creating a key twice returns the first job: callers can repeat themselves safely. Inside a
+    transaction it takes no savepoint of its own (nor do jobs_create and job_complete): an error undoes the
+    caller's transaction too."""
+    with transaction.atomic(savepoint=False):
         if after is not None:
             # Locked so that `after` cannot complete unseen between this check and our commit (PostgreSQL).
             after = Job.objects.select_for_update().get(pk=after.pk)
@@ -124,7 +126,7 @@ def job_create(*, key, task, priority=0, experiment_id=None, round_number=None, 
 def jobs_create(jobs):
     """Creates the unsaved jobs (none with an `after` job) whose keys are not taken yet, in one statement, and
     enqueues the queued ones when the transaction commits. Returns the jobs of those keys, old and new."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         taken = {job.key: job for job in Job.objects.filter(key__in=[job.key for job in jobs])}
         new = [job for job in jobs if job.key not in taken]
         now = timezone.now()
@@ -162,7 +164,7 @@ def job_held(job):
 def job_complete(job, *, result=None):
     """Marks the claimed job done and enqueues the jobs waiting for it. Call it inside the transaction that writes
     the job's outputs: it raises ClaimLost, rolling them back, when this worker no longer holds the job."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         now = timezone.now()
         if not _held_by_us(job).update(status=DONE, result=result, finished_at=now, heartbeat_at=now):
             raise ClaimLost(f"job {job.key} is no longer held by {job.worker}")
