@@ -18,7 +18,6 @@ round, or the buffer stays full, or the run ends before the buffer drains, the r
 """
 
 import collections
-import json
 import logging
 import threading
 import time
@@ -26,7 +25,9 @@ import uuid
 
 from flwr.serverapp.strategy import Strategy
 
-from .wire import FLOWER_VERSION, RefusedError, UnreachableError, blob_of, layers_of, metrics_of, multipart, post, post_json
+from apps.federated.flower import UPLOAD_CONTENT_TYPE, upload_encode
+
+from .wire import FLOWER_VERSION, RefusedError, UnreachableError, blob_of, layers_of, metrics_of, post, post_json
 
 log = logging.getLogger("fedchain_flower")
 
@@ -316,7 +317,7 @@ class ChainRecorder(Strategy):
             "dropped": entry.get("dropped", 0),
             "metrics": {"train": entry.get("train_metrics", {}), "evaluate": client, "server": server},
         }
-        return {"what": f"round {number}", "kind": "round", "fields": {"round": json.dumps(submission)}, "files": files}
+        return {"what": f"round {number}", "kind": "round", "body": upload_encode(submission, files)}
 
     def _queue(self, item):
         if self._failed and self.on_failure == "warn":
@@ -349,6 +350,5 @@ class ChainRecorder(Strategy):
             self.experiment = answer["id"]
             log.info("FedChain records this run as experiment %s", self.experiment)
             return
-        body, content_type = multipart(item["fields"], item["files"])
-        post(f"{self.url}/api/flower/experiments/{self.experiment}/rounds/", self.token, body=body,
-             content_type=content_type, timeout=self.timeout)
+        post(f"{self.url}/api/flower/experiments/{self.experiment}/rounds/", self.token, body=item["body"],
+             content_type=UPLOAD_CONTENT_TYPE, timeout=self.timeout)

@@ -1,8 +1,9 @@
 """What ChainRecorder sends a FedChain node, and how: plain HTTP with the standard library.
 
 An external experiment is declared once (POST /api/flower/experiments/: its name, the model's layers, the strategy
-and its settings); each round is then one multipart POST to /api/flower/experiments/<id>/rounds/ holding a JSON
-part `round` and one part per parameter blob, named by the blob's SHA-256. Blobs are FedChain's own parameter
+and its settings); each round is then one POST to /api/flower/experiments/<id>/rounds/ of the round's JSON and its
+parameter blobs, framed as apps.federated.flower.upload_encode says (no multipart: some web servers parse those in
+memory before the application can refuse an oversized one). Blobs are FedChain's own parameter
 format (apps/federated/blobs.py): the arrays in the ArrayRecord's key order as little-endian float64, which holds
 float32 and float16 values exactly, so the server can recompute Flower's arithmetic in the declared dtype.
 """
@@ -10,7 +11,6 @@ float32 and float16 values exactly, so the server can recompute Flower's arithme
 import hashlib
 import json
 import math
-import secrets
 import urllib.error
 import urllib.request
 
@@ -65,24 +65,6 @@ def metrics_of(record):
         return value if math.isfinite(value) else None
 
     return {str(key): clean(value) for key, value in record.items()}
-
-
-def multipart(fields, files):
-    """(body, content type) of a multipart/form-data request with text fields and binary files."""
-    boundary = "fedchain-" + secrets.token_hex(16)
-    parts = []
-    for name, value in fields.items():
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n'
-            f"Content-Type: application/json\r\n\r\n".encode() + value.encode() + b"\r\n"
-        )
-    for name, data in files.items():
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
-            f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n"
-        )
-    parts.append(f"--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
 def post(url, token, *, body, content_type, timeout):

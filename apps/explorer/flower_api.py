@@ -1,23 +1,20 @@
 """The API of external (Flower) federations, authenticated by API tokens (apps.tokens) with the "flower" scope:
 
     POST /api/flower/experiments/               declare an experiment (JSON); 201, or 200 when the key repeats
-    POST /api/flower/experiments/<id>/rounds/   submit a round (multipart: a JSON part `round`, one file part per
-                                                blob named by its SHA-256); 201, or 200 for a repeated round
+    POST /api/flower/experiments/<id>/rounds/   submit a round (one body of type UPLOAD_CONTENT_TYPE: the round's
+                                                JSON and its blobs, framed as flower.upload_encode does); 201, or
+                                                200 for a repeated round
 
 Refusals are {"error", "detail"} with a 4xx status and store nothing. Bodies larger than
 FEDCHAIN_FLOWER_MAX_UPLOAD are refused by the ASGI guard before they are read (apps.core.bodylimit).
 """
 
-import json
-
 from django.conf import settings
-from django.core.exceptions import SuspiciousOperation
 from django.http import JsonResponse
-from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.federated.external import SubmissionConflict, flower_experiment_declare, flower_round_submit
-from apps.federated.flower import FlowerError
+from apps.federated.flower import UPLOAD_CONTENT_TYPE, FlowerError, upload_decode
 from apps.federated.models import Experiment
 from apps.tokens.services import TokenRefused, api_token_authenticate
 
@@ -47,7 +44,10 @@ def _flower_view(view):
         try:
             if request.method != "POST":
                 raise MethodNotAllowed(f"{request.method} is not allowed here.", allowed=("POST",))
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                raise BadRequest("Content-Length is not a number.") from None
             if length > settings.FEDCHAIN_FLOWER_MAX_UPLOAD:
                 raise TooLarge(f"The body is {length} bytes; at most {settings.FEDCHAIN_FLOWER_MAX_UPLOAD} are taken.")
             try:
@@ -84,19 +84,10 @@ def round_submit(request, user, experiment_id):
         raise NotFound(f"There is no experiment {experiment_id}.")
     if experiment.owner_id != user.pk:
         raise Forbidden(f"Experiment {experiment.id} was not declared by {user.get_username()}.")
-    if not request.content_type.startswith("multipart/form-data"):
-        raise BadRequest("Send the round as multipart/form-data: a JSON part 'round' and one part per blob.")
-    try:
-        text = request.POST.get("round")
-        blobs = {name: upload.read() for name, upload in request.FILES.items()}
-    except (MultiPartParserError, SuspiciousOperation) as error:
-        raise BadRequest(f"The multipart body cannot be read: {error}") from None
-    if text is None:
-        raise BadRequest("The round's JSON part 'round' is missing.")
-    try:
-        submission = json.loads(text)
-    except ValueError as error:
-        raise BadRequest(f"The part 'round' is not JSON: {error}", error="bad_json") from None
+    if request.content_type not in (UPLOAD_CONTENT_TYPE, "application/octet-stream"):
+        raise BadRequest(f"Send the round as {UPLOAD_CONTENT_TYPE} (apps/federated/flower.py says how it is framed).")
+    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    submission, blobs = upload_decode(request.read, length)
     round_row, created = flower_round_submit(experiment=experiment, submission=submission, blobs=blobs)
     return JsonResponse(
         {"experiment": experiment.id, "round": round_row.number, "global_model": round_row.global_model_hash,

@@ -607,16 +607,15 @@ SCHEMA = {
         ),
         "/api/flower/experiments/{id}/rounds/": _flower_operation(
             "submitFlowerRound",
-            "Submits a round of an external federation: its JSON part `round` and one part per blob, named by "
-            "its SHA-256",
+            "Submits a round of an external federation: its JSON and its blobs in one body (b\"FCRD\", the JSON's "
+            "length as u32 LE, {\"round\": ..., \"blobs\": [[sha256, size], ...]}, then each blob)",
             FLOWER_ROUND_RECORDED,
             parameters=[EXPERIMENT_ID],
             request_body={
                 "required": True,
-                "content": {"multipart/form-data": {"schema": {
-                    "type": "object",
-                    "properties": {"round": {"type": "string", "description": "the round as JSON"}},
-                    "required": ["round"],
+                # Also accepted as application/vnd.fedchain.flower-round, which ChainRecorder sends.
+                "content": {"application/octet-stream": {"schema": {
+                    "type": "string", "contentMediaType": "application/octet-stream",
                 }}},
             },
             extra=[

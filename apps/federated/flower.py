@@ -24,8 +24,10 @@ Re-derivation rules, chosen once at declaration from the strategy (`rule_for`):
   but the aggregate is not recomputed.
 """
 
+import json
 import math
 import re
+import struct
 
 import numpy as np
 
@@ -306,3 +308,60 @@ def submission_validate(values):
         "dropped": dropped,
         "metrics": {part: _metrics(metrics.get(part, {}), f"metrics.{part}") for part in ("train", "evaluate", "server")},
     }
+
+
+# A round's upload: one body that no web server or framework parses on its way in (multipart bodies are parsed,
+# in memory, by some servers before the application can refuse them):
+#     b"FCRD" | u32 little-endian length of the JSON | the JSON (UTF-8): {"round": {...}, "blobs": [[sha256, size],
+#     ...]} | each blob's bytes, in the order of "blobs"
+UPLOAD_CONTENT_TYPE = "application/vnd.fedchain.flower-round"
+UPLOAD_MAGIC = b"FCRD"
+MAX_UPLOAD_JSON = 4 * 1024 * 1024
+
+
+def upload_encode(submission, blobs):
+    """The body of a round's upload: the submission (a JSON-ready dict) and its blobs ({sha256: bytes})."""
+    names = list(blobs)
+    header = json.dumps({"round": submission, "blobs": [[name, len(blobs[name])] for name in names]}).encode()
+    return b"".join([UPLOAD_MAGIC, struct.pack("<I", len(header)), header, *(blobs[name] for name in names)])
+
+
+def upload_decode(read, length):
+    """(submission, {claimed sha256: bytes}) from an upload of `length` bytes read with read(n); FlowerError when
+    the framing is wrong. Reads no more than the announced sizes, which must add up to `length`."""
+    def exactly(count, what):
+        data = read(count)
+        if len(data) != count:
+            raise FlowerError(f"the upload ends inside {what}")
+        return data
+
+    if length < 8:
+        raise FlowerError(f"an upload starts with {UPLOAD_MAGIC!r} and the length of its JSON")
+    head = exactly(8, "its header")
+    if head[:4] != UPLOAD_MAGIC:
+        raise FlowerError(f"not a round upload: it must start with {UPLOAD_MAGIC!r}")
+    (json_length,) = struct.unpack("<I", head[4:])
+    if json_length > min(MAX_UPLOAD_JSON, length - 8):
+        raise FlowerError(f"the upload announces {json_length} bytes of JSON; it has at most "
+                          f"{min(MAX_UPLOAD_JSON, length - 8)}")
+    try:
+        header = json.loads(exactly(json_length, "its JSON").decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise FlowerError(f"the upload's JSON is not JSON: {error}") from None
+    if not isinstance(header, dict) or set(header) != {"round", "blobs"} or not isinstance(header["blobs"], list):
+        raise FlowerError('the upload\'s JSON is {"round": {...}, "blobs": [[sha256, size], ...]}')
+    listed = header["blobs"]
+    if len(listed) > MAX_UPDATES_PER_ROUND + 1:
+        raise FlowerError(f"an upload holds at most {MAX_UPDATES_PER_ROUND + 1} blobs")
+    for entry in listed:
+        if (not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[0], str)
+                or isinstance(entry[1], bool) or not isinstance(entry[1], int) or entry[1] < 0):
+            raise FlowerError("each blob is listed as [sha256, size in bytes]")
+    if 8 + json_length + sum(size for _, size in listed) != length:
+        raise FlowerError("the blob sizes listed do not add up to the upload's length")
+    blobs = {}
+    for name, size in listed:
+        if name in blobs:
+            raise FlowerError(f"the blob {name} is listed twice")
+        blobs[name] = exactly(size, f"the blob {name}")
+    return header["round"], blobs

@@ -25,7 +25,7 @@ from apps.ledger.store import block_mine
 from apps.tokens.models import ApiToken
 from apps.tokens.services import api_token_create, api_token_revoke
 from fedchain_flower.recorder import _settings_of
-from fedchain_flower.wire import blob_of, multipart
+from fedchain_flower.wire import blob_of
 
 pytestmark = pytest.mark.django_db
 LAYERS = [{"name": "w", "shape": [3, 2], "dtype": "float64"}, {"name": "b", "shape": [2], "dtype": "float64"}]
@@ -71,8 +71,8 @@ def _submit(client, token, experiment_id, number, blobs, *, global_model=None, t
                       "accuracy": 0.5, "updates": updates, "dropped": 0}
     if tamper:
         named = tamper(named)
-    body, content_type = multipart({"round": json.dumps(submission)}, named)
-    return client.generic("POST", f"/api/flower/experiments/{experiment_id}/rounds/", body, content_type=content_type,
+    return client.generic("POST", f"/api/flower/experiments/{experiment_id}/rounds/",
+                          flower.upload_encode(submission, named), content_type=flower.UPLOAD_CONTENT_TYPE,
                           **_auth(token))
 
 
@@ -275,3 +275,19 @@ def test_krum_rounds_record_which_updates_it_left_out_and_audit(client, token):
     for batch in PendingBatch.objects.filter(experiment_id=experiment_id).order_by("round_number"):
         block_mine(batch=batch)
     assert round_audit(experiment=Experiment.objects.get(pk=experiment_id), number=1).ok
+
+
+@pytest.mark.parametrize("body, expected", [
+    (b"FC", "starts with"),
+    (b"XXXX\x02\x00\x00\x00{}", "must start with"),
+    (b"FCRD\xff\xff\x00\x00{}", "announces"),
+    (flower.upload_encode({"round": 0}, {"a" * 64: b"123"})[:-1], "add up"),
+    (b"FCRD\x02\x00\x00\x00[]", "the upload's JSON is"),
+])
+def test_malformed_uploads_are_refused_and_nothing_is_stored(client, token, body, expected):
+    experiment_id = _declare(client, token).json()["id"]
+    before = _stored()
+    answer = client.generic("POST", f"/api/flower/experiments/{experiment_id}/rounds/", body,
+                            content_type=flower.UPLOAD_CONTENT_TYPE, **_auth(token))
+    assert answer.status_code == 400 and expected in answer.json()["detail"], answer.content
+    assert _stored() == before
