@@ -31,7 +31,7 @@ def flower_experiment_declare(*, owner, declaration):
             if (found := existing.first()) is not None:
                 return found, False
         experiment = Experiment.objects.create(
-            name=clean["name"],
+            name=clean["name"] or f"Flower federation ({clean['strategy']['name']})",
             kind=Experiment.Kind.FLOWER,
             owner=owner,
             external={key: clean[key] for key in ("key", "layers", "strategy", "rule")},

@@ -144,3 +144,11 @@ def test_warn_mode_finishes_the_run_and_names_every_unrecorded_round(token):
     assert all(plain[key].tobytes() == result[key].tobytes() for key in plain)
     assert recorder.unrecorded  # each round that found the buffer full is named
     assert set(recorder.unrecorded) | set(recorder._sender.pending()) >= {f"round {n}" for n in range(1, ROUNDS + 1)}
+
+
+def test_the_example_reads_the_same_digits_as_scikit_learn():
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    ours_x, ours_y = task.load_digits()
+    assert np.array_equal(x, ours_x) and np.array_equal(y, ours_y)
