@@ -4,11 +4,16 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test setup bench clean
+.PHONY: run network test setup bench clean
 
 run: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py serve --port $(PORT) --workers $(WORKERS)
+
+# N peered nodes on ports PORT.. PORT+N-1, each with its own data directory under var/.
+NODES ?= 3
+network: setup
+	$(PY) manage.py serve --network $(NODES) --port $(PORT) --workers $(WORKERS)
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

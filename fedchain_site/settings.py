@@ -114,6 +114,34 @@ if FEDCHAIN_MAX_BLOCK_RECORDS < 2 or FEDCHAIN_MAX_RECORD_BYTES < 256 or FEDCHAIN
         "FEDCHAIN_WATCH_INTERVAL_MS at least 50."
     )
 
+# --- Network of nodes ---
+# Peers to talk to (base URLs, comma-separated); more are added with `manage.py peer add` and learned from peers.
+FEDCHAIN_PEERS = env_list("FEDCHAIN_PEERS", [])
+# The URL other nodes reach this node at, told to peers so they can announce to it and share it (optional).
+FEDCHAIN_NODE_URL = env_str("FEDCHAIN_NODE_URL").rstrip("/")
+# The network process looks at its peers and announcements this often (milliseconds).
+FEDCHAIN_NETWORK_POLL = env_int("FEDCHAIN_NETWORK_POLL_MS", 500) / 1000
+# Each peer is asked for its tip at least this often (seconds), besides when it announces something.
+FEDCHAIN_PEER_POLL_SECONDS = env_int("FEDCHAIN_PEER_POLL_SECONDS", 2)
+FEDCHAIN_MAX_PEERS = env_int("FEDCHAIN_MAX_PEERS", 32)
+# The largest model blob taken from a peer (bytes).
+FEDCHAIN_P2P_MAX_BLOB_BYTES = env_int("FEDCHAIN_P2P_MAX_BLOB_BYTES", 64 * 1024 * 1024)
+# Protocol requests one address may make per second on average (bursts of twice that); beyond: HTTP 429.
+FEDCHAIN_P2P_RATE = env_int("FEDCHAIN_P2P_RATE", 100)
+# This node's miners also mine the pending rounds of other nodes' experiments.
+FEDCHAIN_SHARED_MINING = env_bool("FEDCHAIN_SHARED_MINING", True)
+# An experiment is finished once its last round is on the main chain under this many blocks.
+FEDCHAIN_CONFIRMATIONS = env_int("FEDCHAIN_CONFIRMATIONS", 0)
+if FEDCHAIN_NETWORK_POLL < 0.05 or FEDCHAIN_PEER_POLL_SECONDS < 1 or FEDCHAIN_MAX_PEERS < 1:
+    raise ImproperlyConfigured(
+        "FEDCHAIN_NETWORK_POLL_MS must be at least 50, FEDCHAIN_PEER_POLL_SECONDS and FEDCHAIN_MAX_PEERS at least 1."
+    )
+if FEDCHAIN_P2P_MAX_BLOB_BYTES < 1024 or FEDCHAIN_P2P_RATE < 1 or FEDCHAIN_CONFIRMATIONS < 0:
+    raise ImproperlyConfigured(
+        "FEDCHAIN_P2P_MAX_BLOB_BYTES must be at least 1024, FEDCHAIN_P2P_RATE at least 1 and "
+        "FEDCHAIN_CONFIRMATIONS at least 0."
+    )
+
 # --- Workers ---
 # A worker holding a job moves its heartbeat this often (seconds). A claim whose heartbeat is older than
 # FEDCHAIN_CLAIM_TIMEOUT seconds belongs to a dead or stuck worker (on this host, a claim of a process that
@@ -190,6 +218,7 @@ INSTALLED_APPS = [
     "apps.events",
     "apps.ledger",
     "apps.federated",
+    "apps.network",
     "apps.dashboard",
     "apps.explorer",
     "apps.workers",

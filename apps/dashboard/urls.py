@@ -16,7 +16,7 @@ urlpatterns = [
     path("scenarios/tamper/check.json", views.scenario_tamper_check, name="scenario_tamper_check"),
     path("scenarios/<slug:key>/", views.scenario_start, name="scenario_start"),
     re_path(
-        r"^experiments/(?P<experiment_id>[0-9]{1,12})/(?P<what>rounds|updates)\.(?P<fmt>csv|json)$",
+        r"^experiments/(?P<experiment_id>[0-9]{1,16})/(?P<what>rounds|updates)\.(?P<fmt>csv|json)$",
         views.experiment_download,
         name="experiment_download",
     ),

@@ -137,7 +137,7 @@ def _experiment_ids(request):
         part = part.strip()
         if not part:
             continue
-        if not (part.isascii() and part.isdigit() and len(part) <= 12):
+        if not (part.isascii() and part.isdigit() and len(part) <= 16):
             problem = f"{part[:30]!r} is not an experiment number."
             continue
         if int(part) not in ids:
@@ -211,7 +211,7 @@ def _optional_number(request, name):
     value = request.GET.get(name)
     if value in (None, ""):
         return None
-    if not (value.isascii() and value.isdigit() and len(value) <= 12):
+    if not (value.isascii() and value.isdigit() and len(value) <= 16):
         raise ValueError(f"{name} must be a whole number, not {value[:30]!r}")
     return int(value)
 

@@ -14,6 +14,7 @@ class Event(models.Model):
         CHAIN_STATUS = "chain_status"
         MINING_PROGRESS = "mining_progress"
         CLIENT_UPDATE = "client_update"
+        REORG = "reorg"  # the main chain switched to a branch with more work
 
     type = models.CharField(max_length=32, choices=Type.choices)
     experiment_id = models.BigIntegerField(null=True, blank=True, db_index=True)

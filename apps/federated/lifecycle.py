@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from apps.events.models import Event
 from apps.events.services import event_emit
-from apps.ledger.models import PendingBatch
+from apps.ledger.models import Block, PendingBatch
 from apps.ledger.mining import MiningProgress, batch_mine_to_chain
 from apps.workers.models import Job
 from apps.workers.services import (
@@ -408,8 +408,29 @@ def experiment_finish_run(job_id):
     return job_run(job_id, _experiment_finish, on_failure=_experiment_fail)
 
 
+FINISH_RECHECK_SECONDS = 2
+
+
+def _rounds_confirmed(experiment) -> bool:
+    """Every recorded round is on the main chain (a reorganisation may have taken some off until they are mined
+    again) and the last is under settings.FEDCHAIN_CONFIRMATIONS blocks."""
+    rounds = Round.objects.filter(experiment=experiment).count()
+    on_chain = Block.objects.filter(status=Block.Status.MAIN, experiment_id=experiment.pk)
+    last = on_chain.order_by("-height").first()
+    if on_chain.count() != rounds or last is None:
+        return False
+    tip = Block.objects.filter(status=Block.Status.MAIN).order_by("-height").values_list("height", flat=True).first()
+    return tip - last.height >= settings.FEDCHAIN_CONFIRMATIONS
+
+
 def _experiment_finish(job, heartbeat):
     experiment = Experiment.objects.get(pk=job.experiment_id)
+    if not _rounds_confirmed(experiment):
+        # Looked at again shortly, without holding a worker meanwhile.
+        with transaction.atomic():
+            if job_release(job):
+                job_enqueue(job, run_after=timezone.now() + timedelta(seconds=FINISH_RECHECK_SECONDS))
+        return None
     with transaction.atomic():
         job_complete(job)
         try:

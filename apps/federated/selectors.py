@@ -11,7 +11,7 @@ from apps.ledger.models import Block, PendingBatch, Record
 
 from .audit import ChainRound, ChainUpdate, flower_round_rederive, round_rederive
 from .budget import Committed, Limits, budget_refusals, experiment_cost
-from .config import ConfigError
+from .config import ConfigError, experiment_config_validate
 from .engine import federation_for
 from .models import Experiment, Round
 from .storage import blobs_read
@@ -131,19 +131,38 @@ class AuditReport:
         return not self.problems
 
 
-def round_audit(*, experiment, number):
+def chain_experiment_config(experiment_id):
+    """The settings an experiment's round 0 block commits (its experiment record), validated; None when the main
+    chain holds no readable one. How a node audits an experiment that another node ran."""
+    body = (
+        Record.objects.filter(experiment_id=experiment_id, type=ledger_records.EXPERIMENT, block__status=Block.Status.MAIN)
+        .values_list("body", flat=True)
+        .first()
+    )
+    try:
+        return experiment_config_validate(json.loads(body)["config"])
+    except (TypeError, ValueError, KeyError, ConfigError):
+        return None
+
+
+def round_audit(*, number, experiment=None, experiment_id=None):
     """Checks a recorded round against the chain: the records of the round in a main-chain block, every blob
     they name re-hashed, the global model re-derived from the recorded updates, and the database rows compared
-    with the chain. Returns an AuditReport (ok, or the problems found)."""
+    with the chain. Returns an AuditReport (ok, or the problems found).
+
+    Without `experiment` (a round another node trained), `experiment_id` names it and the settings come from
+    the chain's experiment record; there are no rows of this node to compare then."""
+    experiment_id = experiment.id if experiment is not None else experiment_id
+
     def report(problems, height=None):
-        return AuditReport(experiment.id, number, problems, height)
+        return AuditReport(experiment_id, number, problems, height)
 
     rows = Record.objects.filter(
-        experiment_id=experiment.id, round_number=number, block__status=Block.Status.MAIN
+        experiment_id=experiment_id, round_number=number, block__status=Block.Status.MAIN
     ).select_related("block")
     rows = list(rows.order_by("block__height", "position"))
     if not rows:
-        return report([f"round {number} of experiment {experiment.id} is in no block of the main chain"])
+        return report([f"round {number} of experiment {experiment_id} is in no block of the main chain"])
     heights = {row.block.height for row in rows}
     if len(heights) != 1:
         return report([f"round {number}'s records are spread over blocks {sorted(heights)}"])
@@ -162,20 +181,24 @@ def round_audit(*, experiment, number):
     blobs = blobs_read([chain_round.parent_model, chain_round.model, *(update.update for update in chain_round.updates)])
     update_blobs = {update.update: blobs[update.update] for update in chain_round.updates}
     rule = ""
-    if experiment.kind == experiment.Kind.FLOWER:
+    if experiment is not None and experiment.kind == experiment.Kind.FLOWER:
         rule = experiment.external["rule"] if number else "the ServerApp's initial model"
         problems += flower_round_rederive(
             experiment.external, chain_round, model_blob=blobs[chain_round.model], update_blobs=update_blobs
         )
     else:
-        federation = federation_for(experiment.config())
+        config = experiment.config() if experiment is not None else chain_experiment_config(experiment_id)
+        if config is None:
+            return report([f"the main chain holds no readable experiment record of experiment {experiment_id}"], height)
+        federation = federation_for(config)
         previous_blob = blobs[chain_round.parent_model] if chain_round.parent_model else None
         problems += round_rederive(
             federation, chain_round, previous_blob=previous_blob, update_blobs=update_blobs,
             model_blob=blobs[chain_round.model],
         )
-    problems += _database_disagreements(experiment, number, chain_round)
-    return AuditReport(experiment.id, number, problems, height, rule)
+    if experiment is not None:
+        problems += _database_disagreements(experiment, number, chain_round)
+    return AuditReport(experiment_id, number, problems, height, rule)
 
 
 def _chain_round(bodies, number):

@@ -15,13 +15,14 @@ from dataclasses import dataclass, replace
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from apps.core.db import rows_insert
 from apps.core.process import process_name
 from apps.events.services import event_emit
 from apps.ledger import records as ledger_records
-from apps.ledger.models import Block, Record
+from apps.ledger.models import Block, PendingBatch, Record
 from apps.ledger.store import batch_submit, block_mine
 
 from .blobs import BlobFormatError
@@ -63,6 +64,31 @@ class AggregatedRound:
     baseline_params: bytes | None = None
 
 
+# An experiment's id names it on a chain shared by many nodes: the top 32 bits are the first 32 bits of this
+# node's public key, the low 21 this node's count of experiments. It stays within JSON's exact integers (2**53),
+# and is unambiguous across nodes unless two nodes' keys share 32 bits (about one chance in 4e9 a pair): then
+# ids already named on the chain are skipped, and the chain's rules refuse a second round 0 of one id anyway.
+# Records remain what the training determines on a node: the same node, settings and seed give the same ids.
+EXPERIMENT_NUMBER_BITS = 21
+
+
+def experiment_id_next() -> int:
+    from apps.core.keys import node_id
+
+    low = int(node_id()[:8], 16) << EXPERIMENT_NUMBER_BITS
+    high = low + (1 << EXPERIMENT_NUMBER_BITS)
+    last = Experiment.objects.filter(pk__gt=low, pk__lt=high).aggregate(last=Max("pk"))["last"]
+    candidate = (last or low) + 1
+    while candidate < high and (
+        Block.objects.filter(experiment_id=candidate).exists()
+        or PendingBatch.objects.filter(experiment_id=candidate).exists()
+    ):
+        candidate += 1
+    if candidate >= high:
+        raise ValidationError(f"this node has used all {high - low - 1} experiment ids")
+    return candidate
+
+
 def experiment_create(*, name="", owner=None, **settings):
     """A validated experiment with its clients (shard sizes and label counts), announced by an event.
 
@@ -79,7 +105,7 @@ def experiment_create(*, name="", owner=None, **settings):
         if refusals:
             raise ValidationError(refusals)
         federation = federation_for(config)
-        experiment = Experiment.objects.create(name=name, owner=owner, **config.as_dict())
+        experiment = Experiment.objects.create(pk=experiment_id_next(), name=name, owner=owner, **config.as_dict())
         Client.objects.bulk_create(
             Client(experiment=experiment, index=index, shard_size=len(shard), label_counts=counts.tolist())
             for index, (shard, counts) in enumerate(zip(federation.shards, federation.label_counts))

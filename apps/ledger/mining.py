@@ -14,9 +14,12 @@ from apps.events.services import event_emit
 
 from .models import Block, PendingBatch
 from .rules import BlockRejected
+from .reads import batch_minable
 from .store import block_mine, main_tip
 
 TIP_CHECK_SECONDS = 1.0
+# A batch whose previous round a reorganisation took off the main chain waits for it to be mined again.
+UNMINABLE_WAIT_SECONDS = 0.5
 PROGRESS_SECONDS = 1.0
 
 
@@ -48,13 +51,18 @@ def batch_mine_to_chain(*, batch, should_stop=None, on_progress=None):
             return batch.block
         if should_stop is not None and should_stop():
             return None
+        if not batch_minable(batch):
+            time.sleep(UNMINABLE_WAIT_SECONDS)
+            continue
         try:
             stop = _TipWatch(main_tip().hash, should_stop)
             block = block_mine(batch=batch, should_stop=stop, on_progress=on_progress)
-        except BlockRejected:
+        except BlockRejected as rejected:
             batch.refresh_from_db()
             if batch.status == PendingBatch.Status.MINED:  # another miner appended the very same block
                 return batch.block
+            if rejected.rule == "fl-continuity" and not batch_minable(batch):
+                continue  # the chain moved under the search (a reorganisation): wait for the previous round
             raise
         if block is not None and block.status == Block.Status.MAIN:
             return block

@@ -11,7 +11,7 @@ from django.db.models import Q
 class Block(models.Model):
     class Status(models.TextChoices):
         MAIN = "main"
-        STALE = "stale"  # lost a mining race for its height: kept, never part of the chain
+        STALE = "stale"  # not on the main chain: lost a mining race, or its branch has less work than the main one
 
     height = models.PositiveBigIntegerField(db_index=True)
     hash = models.CharField(max_length=64, unique=True, help_text="SHA-256d of the header, byte-reversed hex")
@@ -35,6 +35,12 @@ class Block(models.Model):
     # How it was mined (not part of the chain).
     mined_seconds = models.FloatField(null=True, blank=True)
     hash_rate = models.FloatField(null=True, blank=True)
+    # db_default: rows written by hand (SQL) need not name them.
+    mined_by = models.CharField(
+        max_length=64, blank=True, default="", db_default="",
+        help_text="node id (Ed25519 public key, hex) of the node that mined it, as that node signed; empty if unknown",
+    )
+    mined_signature = models.CharField(max_length=128, blank=True, default="", db_default="", help_text="that node's signature of the hash, hex")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -74,7 +74,7 @@ def tip_summary(block: Block) -> ChainTip:
     )
 
 
-def _round_model(block: Block) -> str | None:
+def round_model(block: Block) -> str | None:
     body = Record.objects.filter(block=block, type=GLOBAL_MODEL).values_list("body", flat=True).first()
     try:
         return json.loads(body)["model"]
@@ -91,7 +91,7 @@ def experiment_lookup(before_height: int) -> Callable[[int], tuple[int, str] | N
             .order_by("-height")
             .first()
         )
-        return None if block is None else (block.round_number, _round_model(block))
+        return None if block is None else (block.round_number, round_model(block))
 
     return lookup
 
@@ -104,7 +104,7 @@ def experiments_before(height: int) -> dict:
         .annotate(height=Max("height"))
     )
     blocks = Block.objects.filter(status=MAIN, height__in=[row["height"] for row in last])
-    return {block.experiment_id: (block.round_number, _round_model(block)) for block in blocks}
+    return {block.experiment_id: (block.round_number, round_model(block)) for block in blocks}
 
 
 def parse_chainwork(value):
@@ -183,10 +183,16 @@ def checkpoint_verify(checkpoint: Checkpoint) -> bool:
 def batch_next() -> PendingBatch | None:
     """The oldest pending batch that can be mined now: its experiment's previous round is on the chain."""
     for batch in PendingBatch.objects.filter(status=PendingBatch.Status.PENDING).order_by("id"):
-        previous = experiment_lookup(2**62)(batch.experiment_id)
-        if batch.round_number == (0 if previous is None else previous[0] + 1):
+        if batch_minable(batch):
             return batch
     return None
+
+
+def batch_minable(batch: PendingBatch) -> bool:
+    """Whether a block holding `batch` can go on the main tip now: its experiment's previous round is the last
+    one on the main chain (a reorganisation can take that round off again until it is mined anew)."""
+    previous = experiment_lookup(2**62)(batch.experiment_id)
+    return batch.round_number == (0 if previous is None else previous[0] + 1)
 
 
 def records_encode(records: list[dict]) -> list[bytes]:
@@ -212,6 +218,7 @@ def block_payload(block: Block) -> dict:
         "chainwork": block.chainwork,
         "mined_seconds": block.mined_seconds,
         "hash_rate": block.hash_rate,
+        "mined_by": block.mined_by,
     }
 
 

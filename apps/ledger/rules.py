@@ -302,6 +302,37 @@ class Rules:
             record_bytes=tuple(record_bytes),
         )
 
+    def check_header(self, raw: bytes, tip: ChainTip) -> ChainTip:
+        """The checks a header alone allows (headers-first sync): link, proof of work, difficulty at least what
+        the retarget rule requires (the experiment's own difficulty is in the coinbase, checked with the
+        block), and time. Returns the summary of the chain up to it; raises BlockRejected at its height."""
+        height = tip.height + 1
+        try:
+            header = BlockHeader.parse(raw)
+            digest = sha256d(bytes(raw))
+            if header.prev_hash != tip.digest:
+                raise BlockRejected(
+                    "link", f"the header's previous hash {display_hex(header.prev_hash)} is not block {tip.height}'s"
+                )
+            self._check_pow(header, digest)
+            required = required_bits(
+                height=height, parent_required_bits=tip.required_bits, recent_times=tip.times, params=self.params
+            )
+            if bits_to_target(header.bits) > bits_to_target(required):
+                raise BlockRejected(
+                    "difficulty", f"bits {header.bits:#010x} are easier than the {required:#010x} the chain requires"
+                )
+            mtp = median_time_past(tip.times, self.params.median_time_span)
+            if not mtp < header.time <= self.now + self.params.max_future_seconds:
+                raise BlockRejected("time", f"time {header.time} is not after {mtp} or too far ahead of {self.now}")
+        except ValueError as error:
+            raise BlockRejected("header", str(error), height) from None
+        except BlockRejected as rejected:
+            rejected.height = height
+            raise
+        times = (*tip.times, header.time)[-self.params.time_window :]
+        return ChainTip(height, digest, required, tip.chainwork + block_work(header.bits), times)
+
     def check_round_contents(self, record_bytes: Sequence[bytes], *, height: int, previous, canonical=False) -> str:
         """The content checks alone (records, coinbase, fl-continuity) of a would-be block at `height` whose
         experiment's previous round is `previous`: lets a round's records be refused before anyone mines them.

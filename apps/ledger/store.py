@@ -18,6 +18,7 @@ from .checkpoint import checkpoint_signature
 from .genesis import BLOCK_VERSION, genesis_block
 from .header import BlockHeader, display_hex
 from .merkle import merkle_root
+from .miner import mined_claim
 from .models import Block, Checkpoint, PendingBatch, Record
 from .pow import search
 from .reads import (
@@ -187,13 +188,15 @@ def _append(checked: CheckedBlock, *, batch, mined_seconds, hash_rate) -> Block:
         )
     if Block.objects.filter(hash=checked.hash_hex).exists():
         raise BlockRejected("height", f"block {checked.hash_hex} is already stored", checked.height)
+    mined_by, mined_signature = mined_claim(checked.hash_hex)
+    mined = dict(mined_seconds=mined_seconds, hash_rate=hash_rate, mined_by=mined_by, mined_signature=mined_signature)
     try:
         with transaction.atomic():
-            block = block_store_checked(checked, status=MAIN, mined_seconds=mined_seconds, hash_rate=hash_rate)
+            block = block_store_checked(checked, status=MAIN, **mined)
     except IntegrityError:  # the height is taken (this block lost the race), or another process stored it
         if Block.objects.filter(hash=checked.hash_hex).exists():
             raise BlockRejected("height", f"block {checked.hash_hex} is already stored", checked.height) from None
-        block = block_store_checked(checked, status=Block.Status.STALE, mined_seconds=mined_seconds, hash_rate=hash_rate)
+        block = block_store_checked(checked, status=Block.Status.STALE, **mined)
     if block.status == MAIN:
         batches_mined(block)
         checkpoint_sign(block=block)
@@ -201,7 +204,9 @@ def _append(checked: CheckedBlock, *, batch, mined_seconds, hash_rate) -> Block:
     return block
 
 
-def _block_row(checked: CheckedBlock, *, status, mined_seconds=None, hash_rate=None) -> Block:
+def _block_row(
+    checked: CheckedBlock, *, status, mined_seconds=None, hash_rate=None, mined_by="", mined_signature=""
+) -> Block:
     """The (unsaved) row of a checked block: its header bytes and every column derived from them."""
     columns = checked.columns()
     return Block(
@@ -223,6 +228,8 @@ def _block_row(checked: CheckedBlock, *, status, mined_seconds=None, hash_rate=N
         records_count=columns["records_count"],
         mined_seconds=mined_seconds,
         hash_rate=hash_rate,
+        mined_by=mined_by,
+        mined_signature=mined_signature,
     )
 
 
@@ -239,10 +246,11 @@ def _record_rows(block: Block, checked: CheckedBlock) -> list[tuple]:
     ]
 
 
-def block_store_checked(checked: CheckedBlock, *, status, mined_seconds=None, hash_rate=None) -> Block:
+def block_store_checked(checked: CheckedBlock, *, status, **mined) -> Block:
     """Stores a block the rule engine has checked, with its records (the bytes it checked), as `status`; no
-    checkpoint, no event: the callers (genesis, append, import) add what they need in their transaction."""
-    block = _block_row(checked, status=status, mined_seconds=mined_seconds, hash_rate=hash_rate)
+    checkpoint, no event: the callers (genesis, append, import, receive) add what they need in their
+    transaction. `mined`: how and by whom it was mined (mined_seconds, hash_rate, mined_by, mined_signature)."""
+    block = _block_row(checked, status=status, **mined)
     block.save()
     rows_insert(Record, _RECORD_FIELDS, _record_rows(block, checked))
     return block

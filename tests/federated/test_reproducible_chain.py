@@ -1,5 +1,7 @@
-"""Records hold only what the training determines: two fresh installs running the same settings and seed put
-the same records and Merkle roots on their chains, byte for byte; who ran each job stays in the database."""
+"""Records hold only what the training determines: two fresh installs of one node (its key: experiment ids name
+the node that runs them, so that they are unambiguous on a chain shared by many nodes) running the same settings
+and seed put the same records and Merkle roots on their chains, byte for byte; who ran each job stays in the
+database."""
 
 import json
 import os
@@ -16,7 +18,7 @@ RUN = ["run_experiment", "--dataset", "iris", "--clients", "3", "--rounds", "3",
 
 def fresh_install_run(data_dir):
     env = {k: v for k, v in os.environ.items() if k not in ("FEDCHAIN_SQLITE_NAME", "FEDCHAIN_KEY_DIR")}
-    env.update(FEDCHAIN_DATA_DIR=str(data_dir), FEDCHAIN_KEY_DIR=str(data_dir.parent / f"{data_dir.name}-keys"))
+    env.update(FEDCHAIN_DATA_DIR=str(data_dir), FEDCHAIN_KEY_DIR=str(data_dir.parent / "node-keys"))
     for command in (["migrate", "-v0"], RUN, ["export_chain", str(data_dir / "chain.json")]):
         done = subprocess.run(
             [sys.executable, "manage.py", *command], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True,

@@ -1,4 +1,6 @@
-"""Runs the web server, the task workers and the chain watcher together in the foreground.
+"""Runs the web server, the task workers, the chain watcher and the network loop together in the foreground.
+With --network N, runs N such nodes on consecutive ports, each with its own data and key directory, peered
+with each other: a network on one machine.
 
 Ctrl-C (SIGINT) or SIGTERM stops every process it started, workers' children included.
 """
@@ -59,13 +61,19 @@ class Command(BaseCommand):
             default=os.environ.get("FEDCHAIN_ALLOW_DEBUG_OFF_LOOPBACK", "") in ("1", "true", "yes", "on"),
             help="listen on a non-loopback address even though DEBUG is on (unsafe: see the refusal's message)",
         )
+        parser.add_argument(
+            "--network", type=int, default=0, metavar="N",
+            help="run N peered nodes on ports PORT..PORT+N-1, data in DATA_DIR/node-1..N (keys beside it)",
+        )
 
-    def handle(self, *args, host, port, workers, allow_debug_off_loopback, verbosity=1, **options):
+    def handle(self, *args, host, port, workers, allow_debug_off_loopback, network, verbosity=1, **options):
         if workers < 1:
             raise CommandError("--workers must be at least 1.")
         refusal = debug_listen_refusal(host, debug=settings.DEBUG, allowed=allow_debug_off_loopback)
         if refusal:
             raise CommandError(refusal)
+        if network:
+            return self.serve_network(network, host, port, workers)
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         commands = {
             # Daphne's -v 1 writes an access-log line per request: only at serve -v 2 and more.
@@ -76,6 +84,8 @@ class Command(BaseCommand):
             "workers": [*manage, "run_huey", "--workers", str(workers), "--worker-type", "process"],
             # Re-checks the chain continuously so a tampered row turns the dashboard red within a second.
             "chain watcher": [*manage, "watch_chain"],
+            # Syncs from peers, announces to them, schedules the mining of their rounds (apps.network).
+            "network": [*manage, "run_network"],
         }
         # A hook may return a line worth repeating under the address (the first-run account's password).
         repeated = [note for note in (hook(self.stdout) for hook in self.before_start_hooks()) if note]
@@ -115,6 +125,62 @@ class Command(BaseCommand):
         self.stdout.write("FedChain stopped.")
         if not stopping:
             raise CommandError("A FedChain process exited unexpectedly.")
+
+    def serve_network(self, count, host, port, workers):
+        if not 1 <= count <= 16:
+            raise CommandError("--network takes 1 to 16 nodes.")
+        if os.environ.get("DATABASE_URL"):
+            raise CommandError("--network gives each node its own SQLite database: unset DATABASE_URL.")
+        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        urls = [f"http://{host}:{port + index}" for index in range(count)]
+        nodes = {}
+        for index, url in enumerate(urls):
+            data_dir = settings.DATA_DIR / f"node-{index + 1}"
+            env = {
+                **os.environ,
+                "FEDCHAIN_DATA_DIR": str(data_dir),
+                "FEDCHAIN_KEY_DIR": str(settings.DATA_DIR / f"node-{index + 1}-keys"),
+                "FEDCHAIN_NODE_URL": url,
+                "FEDCHAIN_PEERS": ",".join(other for other in urls if other != url),
+                "FEDCHAIN_QUEUE_NAME": f"fedchain-node-{index + 1}",
+            }
+            env.pop("FEDCHAIN_SQLITE_NAME", None)
+            subprocess.run([*manage, "migrate", "-v0", "--noinput"], cwd=settings.BASE_DIR, env=env, check=True)
+            nodes[url] = (env, [*manage, "serve", "--host", host, "--port", str(port + index), "--workers", str(workers)])
+        children = {}
+        stopping = False
+
+        def request_stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        try:
+            for url, (env, command) in nodes.items():
+                children[url] = subprocess.Popen(
+                    command, cwd=settings.BASE_DIR, env=env, start_new_session=True,
+                    stdout=subprocess.DEVNULL, stderr=None,
+                )
+            for index, url in enumerate(urls):
+                self.wait_until_listening(host, port + index, {"web": children[url]}, lambda: stopping)
+            if not stopping:
+                self.stdout.write(f"FedChain network of {count} nodes:")
+                for index, url in enumerate(urls):
+                    self.stdout.write(f"  node {index + 1}: {url}/  (data {settings.DATA_DIR / f'node-{index + 1}'})")
+                self.stdout.write("Press Ctrl-C to stop.")
+                self.stdout.flush()
+            while not stopping:
+                exited = [url for url, child in children.items() if child.poll() is not None]
+                if exited:
+                    self.stderr.write(f"node {', '.join(exited)} stopped unexpectedly; stopping the network.")
+                    break
+                time.sleep(0.2)
+        finally:
+            self.stop_all(children)
+        self.stdout.write("FedChain network stopped.")
+        if not stopping:
+            raise CommandError("A FedChain node exited unexpectedly.")
 
     @staticmethod
     def wait_until_listening(host, port, children, stopping, timeout=120):

@@ -9,6 +9,7 @@ from apps.federated.flower import NOT_REDERIVABLE
 from apps.federated.models import Experiment
 from apps.federated.selectors import round_audit
 from apps.federated.services import round_audit_kept
+from apps.ledger.models import Block
 
 
 class Command(BaseCommand):
@@ -23,12 +24,18 @@ class Command(BaseCommand):
         experiment_id, number = _whole_number(experiment, "EXPERIMENT"), _whole_number(round, "ROUND")
         found = Experiment.objects.filter(pk=experiment_id).first()
         if found is None:
-            raise CommandError(f"there is no experiment {experiment_id}")
-        if not found.round_set.filter(number=number).exists():
+            # Another node ran it: audited from the chain and the replicated blobs alone.
+            if not Block.objects.filter(status=Block.Status.MAIN, experiment_id=experiment_id).exists():
+                raise CommandError(f"there is no experiment {experiment_id} here or on the main chain")
+            if not Block.objects.filter(status=Block.Status.MAIN, experiment_id=experiment_id, round_number=number).exists():
+                raise CommandError(f"experiment {experiment_id} has no round {number} on the main chain")
+            report = round_audit(experiment_id=experiment_id, number=number)
+        elif not found.round_set.filter(number=number).exists():
             raise CommandError(f"experiment {experiment_id} has no recorded round {number}")
-        report, _ = round_audit_kept(experiment=found, number=number, again=True)  # readers see it from now on
-        if report is None:  # a page is computing it this moment
-            report = round_audit(experiment=found, number=number)
+        else:
+            report, _ = round_audit_kept(experiment=found, number=number, again=True)  # readers see it from now on
+            if report is None:  # a page is computing it this moment
+                report = round_audit(experiment=found, number=number)
         if as_json:
             self.stdout.write(json.dumps({"experiment": experiment_id, "round": number, "ok": report.ok,
                                            "block_height": report.block_height, "rule": report.rule,

@@ -5,6 +5,14 @@ from django.core.management.base import BaseCommand, CommandError
 from apps.ledger.watch import chain_verify
 
 
+def chain_verify_notes() -> list[str]:
+    """Lines other apps add to the report (an app config's `chain_verify_notes`): the network's peers that hold
+    another chain. Found at run time, so the ledger imports none of them."""
+    from django.apps import apps
+
+    return [note for config in apps.get_app_configs() for note in getattr(config, "chain_verify_notes", list)()]
+
+
 class Command(BaseCommand):
     help = (
         "Re-check the stored chain from its bytes: hashes, links, proof of work, Merkle roots, records, "
@@ -24,13 +32,17 @@ class Command(BaseCommand):
             report = chain_verify(from_height=from_height)
         except ValueError as error:
             raise CommandError(str(error)) from None
+        notes = chain_verify_notes()
         if as_json:
-            self.stdout.write(json.dumps(report.as_dict(), indent=2))
+            self.stdout.write(json.dumps({**report.as_dict(), "notes": notes}, indent=2))
         elif report.valid:
             self.stdout.write(
                 f"valid: {report.blocks_checked} blocks checked, tip {report.height} {report.tip}, "
                 f"cumulative work {report.chainwork:#x}"
             )
+        if not as_json:
+            for note in notes:
+                self.stdout.write(note)
         if not report.valid:
             raise CommandError(f"invalid: {report.first_invalid}", returncode=1)
 

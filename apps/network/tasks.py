@@ -1,0 +1,22 @@
+"""The network's work in the worker processes: syncing from a peer, and mining other nodes' rounds."""
+
+from django.tasks import task
+
+from .models import Peer
+
+
+@task
+def sync_peer(peer_id):
+    peer = Peer.objects.filter(pk=peer_id).first()
+    if peer is None:
+        return None
+    from .services import peer_sync
+
+    return peer_sync(peer)
+
+
+@task
+def mine_shared(job_id):
+    from .mining import shared_batch_mine_run
+
+    return shared_batch_mine_run(job_id)

@@ -1,0 +1,20 @@
+import pytest
+
+from .nodes import peered
+
+
+@pytest.fixture
+def network(tmp_path):
+    """A function starting `count` peered nodes; all are stopped when the test ends."""
+    started = []
+
+    def start(count, **kwargs):
+        nodes = peered(tmp_path, count, **kwargs)
+        started.extend(nodes)
+        for node in nodes:
+            node.start()
+        return nodes
+
+    yield start
+    for node in started:
+        node.stop()
