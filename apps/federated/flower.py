@@ -36,6 +36,7 @@ from .blobs import BlobFormatError, MAX_ARRAYS, MAX_DIMS, MAX_ELEMENTS, params_p
 FLOWER_VERSIONS = ("1.42.0",)
 FEDAVG, FEDMEDIAN, MULTIKRUM = "flower-fedavg", "flower-fedmedian", "flower-multikrum"
 NOT_REDERIVABLE = "recorded, not re-derivable"
+INITIAL_MODEL = "the ServerApp's initial model"  # round 0: what the ServerApp started from, attested by its blob
 RULES = (FEDAVG, FEDMEDIAN, MULTIKRUM, NOT_REDERIVABLE)
 _REDERIVABLE = {
     ("flwr.serverapp.strategy.fedavg", "FedAvg"): FEDAVG,
@@ -122,6 +123,15 @@ def _strategy(strategy):
         if isinstance(value, str) and len(value) > 1000:
             raise FlowerError(f"strategy.settings.{key} is longer than 1000 characters")
     return {field: strategy[field] for field in ("name", "module", "flower", "settings")}
+
+
+def flower_chain_declaration(recorded):
+    """The layers, strategy and rule of an external experiment from its experiment record on the chain (another
+    node's experiment): checked as a declaration is, and the rule recomputed rather than taken from the record."""
+    if not isinstance(recorded, dict):
+        raise FlowerError("the experiment record's config is not an object")
+    strategy = _strategy(recorded.get("strategy"))
+    return {"layers": _layers(recorded.get("layers")), "strategy": strategy, "rule": rule_for(strategy)}
 
 
 def rule_for(strategy):

@@ -10,6 +10,7 @@ from apps.ledger import records as ledger_records
 from apps.ledger.models import Block, PendingBatch, Record
 
 from .audit import ChainRound, ChainUpdate, flower_round_rederive, round_rederive
+from .flower import INITIAL_MODEL, FlowerError, flower_chain_declaration
 from .budget import Committed, Limits, budget_refusals, experiment_cost
 from .config import ConfigError, experiment_config_validate
 from .engine import federation_for
@@ -134,15 +135,37 @@ class AuditReport:
 def chain_experiment_config(experiment_id):
     """The settings an experiment's round 0 block commits (its experiment record), validated; None when the main
     chain holds no readable one. How a node audits an experiment that another node ran."""
+    try:
+        return experiment_config_validate(_chain_experiment_record(experiment_id))
+    except (TypeError, ValueError, KeyError, ConfigError):
+        return None
+
+
+def _chain_experiment_record(experiment_id):
+    """The config an experiment's experiment record on the main chain holds, as recorded (None without one)."""
     body = (
         Record.objects.filter(experiment_id=experiment_id, type=ledger_records.EXPERIMENT, block__status=Block.Status.MAIN)
         .values_list("body", flat=True)
         .first()
     )
     try:
-        return experiment_config_validate(json.loads(body)["config"])
-    except (TypeError, ValueError, KeyError, ConfigError):
+        return json.loads(body)["config"]
+    except (TypeError, ValueError, KeyError):
         return None
+
+
+def _flower_declaration(experiment, experiment_id):
+    """(external declaration or None, problem or None): an external federation's layers, strategy and rule, from
+    the experiment row, or for another node's experiment from its chain record, checked (the rule recomputed)."""
+    if experiment is not None:
+        return (experiment.external, None) if experiment.kind == experiment.Kind.FLOWER else (None, None)
+    recorded = _chain_experiment_record(experiment_id)
+    if not isinstance(recorded, dict) or recorded.get("kind") != "flower":
+        return None, None
+    try:
+        return flower_chain_declaration(recorded), None
+    except FlowerError as error:
+        return None, f"the chain's record of external experiment {experiment_id} is not valid: {error}"
 
 
 def round_audit(*, number, experiment=None, experiment_id=None):
@@ -181,10 +204,13 @@ def round_audit(*, number, experiment=None, experiment_id=None):
     blobs = blobs_read([chain_round.parent_model, chain_round.model, *(update.update for update in chain_round.updates)])
     update_blobs = {update.update: blobs[update.update] for update in chain_round.updates}
     rule = ""
-    if experiment is not None and experiment.kind == experiment.Kind.FLOWER:
-        rule = experiment.external["rule"] if number else "the ServerApp's initial model"
+    external, problem = _flower_declaration(experiment, experiment_id)
+    if problem:
+        return report([problem], height)
+    if external is not None:
+        rule = external["rule"] if number else INITIAL_MODEL
         problems += flower_round_rederive(
-            experiment.external, chain_round, model_blob=blobs[chain_round.model], update_blobs=update_blobs
+            external, chain_round, model_blob=blobs[chain_round.model], update_blobs=update_blobs
         )
     else:
         config = experiment.config() if experiment is not None else chain_experiment_config(experiment_id)

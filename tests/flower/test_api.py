@@ -163,6 +163,9 @@ def test_rounds_are_recorded_in_order_once_mined_and_audited(client, token):
         block_mine(batch=batch)
     assert round_audit(experiment=experiment, number=0).ok
     assert round_audit(experiment=experiment, number=1).ok
+    # As another node audits it: from the chain's experiment record alone.
+    from_chain = round_audit(experiment_id=experiment_id, number=1)
+    assert from_chain.ok and from_chain.rule == flower.FEDAVG
 
 
 def test_the_audit_fails_a_round_whose_aggregate_is_not_what_fedavg_computes(client, token):
@@ -291,3 +294,27 @@ def test_malformed_uploads_are_refused_and_nothing_is_stored(client, token, body
                             content_type=flower.UPLOAD_CONTENT_TYPE, **_auth(token))
     assert answer.status_code == 400 and expected in answer.json()["detail"], answer.content
     assert _stored() == before
+
+
+def test_audit_round_says_which_rule_it_re_derived_with(client, token, capsys):
+    experiment_id = _declare(client, token).json()["id"]
+    _submit(client, token, experiment_id, 0, [_blob(0)])
+    _submit(client, token, experiment_id, 1, [_blob(1), _blob(2)])
+    for batch in PendingBatch.objects.filter(experiment_id=experiment_id).order_by("round_number"):
+        block_mine(batch=batch)
+    call_command("audit_round", str(experiment_id), "0")
+    call_command("audit_round", str(experiment_id), "1")
+    out = capsys.readouterr().out
+    assert "it is the ServerApp's initial model" in out and "re-derived global model (flower-fedavg)" in out
+
+
+def test_admin_creates_a_token_and_shows_it_once(admin_client):
+    user = get_user_model().objects.create_user("from-admin")
+    answer = admin_client.post("/admin/tokens/apitoken/add/", {"user": user.pk, "name": "lab", "scopes": '["flower"]'},
+                               follow=True)
+    assert answer.status_code == 200
+    row = ApiToken.objects.get(user=user)
+    shown = [str(m) for m in answer.context["messages"]]
+    token = next(word for m in shown for word in m.split() if word.startswith("fct_"))
+    assert row.digest == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in admin_client.get(f"/admin/tokens/apitoken/{row.pk}/change/").content.decode()

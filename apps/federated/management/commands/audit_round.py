@@ -5,7 +5,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.federated.flower import NOT_REDERIVABLE
+from apps.federated.flower import INITIAL_MODEL, NOT_REDERIVABLE
 from apps.federated.models import Experiment
 from apps.federated.selectors import round_audit
 from apps.federated.services import round_audit_kept
@@ -44,6 +44,11 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"round {number} of experiment {experiment_id} is {NOT_REDERIVABLE}: every blob hash matches block "
                 f"{report.block_height}; its strategy's aggregate is not recomputed"
+            )
+        elif report.ok and report.rule == INITIAL_MODEL:
+            self.stdout.write(
+                f"round {number} of experiment {experiment_id} checks out: it is {INITIAL_MODEL}, whose blob hashes to "
+                f"what block {report.block_height} records"
             )
         elif report.ok:
             how = f" ({report.rule})" if report.rule else ""
