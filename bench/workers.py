@@ -40,6 +40,8 @@ from _django import setup_django
 # One BLAS thread per process: the worker processes are the only parallelism. No retarget within the bench.
 ENVIRON = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 ENVIRON["FEDCHAIN_RETARGET_INTERVAL"] = "1000000"
+# Production mode (no query log) for both paths.
+ENVIRON.update(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="a-key-for-this-bench-only-" + "x" * 40)
 DATA_DIR = setup_django("workers", environ=ENVIRON)
 
 from _processes import Consumer, CpuWindow  # noqa: E402
@@ -80,7 +82,8 @@ def in_process(clients, workload, rounds):
 
 def through_workers(workers, clients, workload, rounds, log):
     """The same through a consumer with `workers` worker processes: the intervals between rounds recorded."""
-    consumer = Consumer(workers, log)
+    # The round's training is split for the workers that run it (two jobs per worker process).
+    consumer = Consumer(workers, log, env={**os.environ, "FEDCHAIN_CLUSTER_WORKERS": str(workers)})
     try:
         experiment = experiment_create(
             name=f"{workers} workers", seed=SEED, **experiment_settings(clients, workload, rounds=rounds)

@@ -296,7 +296,8 @@ if REDIS_URL:
     }
 else:
     HUEY = {
-        "huey_class": "huey.SqliteHuey",
+        # Huey's SqliteHuey with synchronous=NORMAL (WAL): no fsync at each of a task's commits.
+        "huey_class": "apps.workers.queue.QueueHuey",
         "name": env_str("FEDCHAIN_QUEUE_NAME", "fedchain"),
         "filename": str(DATA_DIR / "huey.sqlite3"),
         "immediate": False,
