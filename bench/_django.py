@@ -1,5 +1,6 @@
-"""Django for a standalone bench: the embedded default (SQLite, no Redis), a data directory of its own, the
-schema migrated. Import it and call `setup_django` before importing anything from apps/."""
+"""Django for a standalone bench: the embedded default (SQLite, no Redis) unless the bench passes DATABASE_URL and
+REDIS_URL, a data directory of its own, the schema migrated. Import it and call `setup_django` before importing
+anything from apps/."""
 
 import os
 import sys
@@ -20,7 +21,8 @@ def setup_django(bench: str, *, data_dir: str | None = None, environ: dict[str, 
     os.environ["FEDCHAIN_DATA_DIR"] = data_dir
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fedchain_site.settings")
     for name in ("DATABASE_URL", "REDIS_URL"):
-        os.environ.pop(name, None)
+        if name not in (environ or {}):  # the embedded default unless the bench asks for a server
+            os.environ.pop(name, None)
 
     import django
     from django.core.management import call_command

@@ -95,3 +95,32 @@ class CpuWindow:
     def free_cores(self):
         """Cores the rest of the machine left free, on average."""
         return (os.cpu_count() or 1) - self.other
+
+
+def follow(experiment, consumer, *, timeout):
+    """Starts the experiment in the workers and waits for it to end (up to `timeout` seconds), polling its rounds.
+
+    Returns (seconds between consecutive rounds from round 1 on, the workers' CPU-seconds per round over the
+    same rounds, the run's CpuWindow). CPU per round is read when this process first sees a round recorded
+    (rounds the poll sees at once share their CPU evenly). Raises SystemExit unless the experiment finished.
+    """
+    from apps.federated.lifecycle import experiment_start
+    from apps.federated.models import Experiment, Round
+
+    deadline = time.monotonic() + timeout
+    cpu_at = {}  # rounds recorded -> the workers' CPU-seconds when first seen
+    with CpuWindow(consumer.cpu_seconds) as window:
+        experiment_start(experiment=experiment)
+        while time.monotonic() < deadline:
+            experiment.refresh_from_db()
+            cpu_at.setdefault(Round.objects.filter(experiment=experiment).count(), consumer.cpu_seconds())
+            if experiment.status not in (Experiment.Status.QUEUED, Experiment.Status.RUNNING):
+                break
+            time.sleep(0.05)
+    if experiment.status != Experiment.Status.FINISHED:
+        raise SystemExit(f"experiment {experiment.id} is {experiment.status} {experiment.error}")
+    recorded = list(Round.objects.filter(experiment=experiment).order_by("number").values_list("created_at", flat=True))
+    times = [(later - earlier).total_seconds() for earlier, later in zip(recorded[1:], recorded[2:])]
+    seen = sorted((count, cpu) for count, cpu in cpu_at.items() if count >= 2)
+    cpu = [(b - a) / (m - n) for (n, a), (m, b) in zip(seen, seen[1:])]
+    return times, cpu or [float("nan")], window

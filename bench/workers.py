@@ -44,11 +44,10 @@ ENVIRON["FEDCHAIN_RETARGET_INTERVAL"] = "1000000"
 ENVIRON.update(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="a-key-for-this-bench-only-" + "x" * 40)
 DATA_DIR = setup_django("workers", environ=ENVIRON)
 
-from _processes import Consumer, CpuWindow  # noqa: E402
+from _processes import Consumer, CpuWindow, follow  # noqa: E402
 from _workload import WORKLOADS, experiment_settings  # noqa: E402
 
-from apps.federated.lifecycle import experiment_start  # noqa: E402
-from apps.federated.models import Experiment, Round  # noqa: E402
+from apps.federated.models import Round  # noqa: E402
 from apps.federated.selectors import round_batch  # noqa: E402
 from apps.federated.services import experiment_create, experiment_run_round  # noqa: E402
 from apps.ledger.store import block_mine  # noqa: E402
@@ -88,28 +87,11 @@ def through_workers(workers, clients, workload, rounds, log):
         experiment = experiment_create(
             name=f"{workers} workers", seed=SEED, **experiment_settings(clients, workload, rounds=rounds)
         )
-        deadline = time.monotonic() + 60 + 2 * rounds * clients  # far beyond the slowest path measured
-        cpu_at = {}  # rounds recorded -> the workers' CPU-seconds when this process first saw them
-        with CpuWindow(consumer.cpu_seconds) as window:
-            experiment_start(experiment=experiment)
-            while time.monotonic() < deadline:
-                experiment.refresh_from_db()
-                cpu_at.setdefault(Round.objects.filter(experiment=experiment).count(), consumer.cpu_seconds())
-                if experiment.status not in (Experiment.Status.QUEUED, Experiment.Status.RUNNING):
-                    break
-                time.sleep(0.05)
+        times, cpu, window = follow(experiment, consumer, timeout=60 + 2 * rounds * clients)
     finally:
         consumer.stop()
-    if experiment.status != Experiment.Status.FINISHED:
-        raise SystemExit(f"experiment {experiment.id} is {experiment.status} {experiment.error}; see {log}")
-    recorded = list(Round.objects.filter(experiment=experiment).order_by("number").values_list("created_at", flat=True))
-    times = [(later - earlier).total_seconds() for earlier, later in zip(recorded[1:], recorded[2:])]
     hashes = list(Round.objects.filter(experiment=experiment).order_by("number").values_list("global_model_hash", flat=True))
-    # CPU per round, from the first time round 1 was seen recorded to the last round (rounds the poll saw at once
-    # share their CPU evenly).
-    seen = sorted((count, cpu) for count, cpu in cpu_at.items() if count >= 2)
-    cpu = [(b - a) / (m - n) for (n, a), (m, b) in zip(seen, seen[1:])]
-    return times, cpu or [float("nan")], hashes, window
+    return times, cpu, hashes, window
 
 
 def measure(name, clients, rounds, turns, log):
