@@ -31,15 +31,6 @@ from .protocol import finite
 CONTROLS = {"pause": experiment_pause, "resume": experiment_resume, "cancel": experiment_cancel}
 ADD, CHANGE = "federated.add_experiment", "federated.change_experiment"
 
-# The new-experiment form, in the order one thinks about an experiment.
-FORM_SECTIONS = [
-    ("Experiment", ["name", "seed", "rounds"]),
-    ("Data and clients", ["dataset", "synthetic_samples", "clients", "partition", "alpha", "classes_per_client"]),
-    ("Model and local training", ["model", "hidden", "local_epochs", "batch_size", "lr", "mu"]),
-    ("Aggregation", ["aggregator", "trim_ratio", "byzantine", "krum_select", "fraction", "min_clients"]),
-    ("Chain and comparison", ["difficulty_bits", "baseline"]),
-]
-
 
 def _live(build, *args):
     seq, state = selectors.snapshot(build, *args)
@@ -104,8 +95,7 @@ def experiment_new(request):
         else:
             messages.success(request, f"Experiment {experiment.id} started.")
             return redirect("dashboard:experiment", experiment_id=experiment.id)
-    sections = [(title, [form[name] for name in names]) for title, names in FORM_SECTIONS]
-    return render(request, "dashboard/experiment_new.html", {"form": form, "sections": sections})
+    return render(request, "dashboard/experiment_new.html", {"form": form, "sections": form.sections()})
 
 
 @require_POST

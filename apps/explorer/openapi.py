@@ -11,6 +11,7 @@ from dataclasses import fields
 from apps.federated.aggregation import AGGREGATORS
 from apps.federated.config import ExperimentConfig
 from apps.federated.datasets import DATASETS
+from apps.federated.definitions import definition
 from apps.federated.nn import MODELS
 from apps.federated.partition import PARTITIONS
 
@@ -321,16 +322,16 @@ _SETTING_CHOICES = {"dataset": DATASETS, "partition": PARTITIONS, "model": MODEL
 
 
 def _setting_schema(field):
+    described = definition(field.name)
+    description = described.help + "".join(
+        f"; applies with {name} {' or '.join(map(str, values))}" for name, values in described.applies_when.items()
+    )
     if field.name == "hidden":
-        return {
-            "type": "array",
-            "items": {"type": "integer", "minimum": 1},
-            "description": "hidden layer widths (mlp only), e.g. [64, 32]",
-        }
+        return {"type": "array", "items": {"type": "integer", "minimum": 1}, "description": description}
     schema = {"type": _SETTING_TYPES[type(field.default)]}
     if field.name in _SETTING_CHOICES:
         schema["enum"] = list(_SETTING_CHOICES[field.name])
-    return {**schema, "default": field.default}
+    return {**schema, "default": field.default, "description": description}
 
 
 EXPERIMENT_SETTINGS = {

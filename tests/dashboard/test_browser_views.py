@@ -15,6 +15,8 @@ from apps.federated.services import experiment_create, experiment_run_round
 from apps.ledger.models import Block, Record
 from apps.ledger.store import block_mine
 
+from tests.conftest import grant_experiment_permissions
+
 from .conftest import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -64,7 +66,7 @@ def new_page(chromium, width, height, **options):
 
 
 def sign_in(page, base, next_path):
-    get_user_model().objects.create_user("operator", password=PASSWORD, is_staff=True)
+    grant_experiment_permissions(get_user_model().objects.create_user("operator", password=PASSWORD, is_staff=True))
     page.goto(f"{base}/admin/login/?next={next_path}")
     page.fill("#id_username", "operator")
     page.fill("#id_password", PASSWORD)
@@ -314,6 +316,60 @@ def test_the_interactive_api_page_calls_the_api_from_the_browser(asgi_server, ch
         assert page.inner_text(status).strip().startswith("200")
         assert '"bestblockhash"' in page.inner_text(".live-responses-table tbody .microlight")
         screenshot(page, "views-api-docs")
+        assert not problems, problems
+    finally:
+        context.close()
+
+
+def test_the_form_shows_each_setting_where_it_applies_with_help_and_a_summary_of_errors(asgi_server, chromium):
+    context, page, problems = new_page(chromium, 1366, 800)
+    try:
+        sign_in(page, asgi_server, "/experiments/new/")
+
+        def shown(name):
+            return page.is_visible(f"#id_{name}")
+
+        assert not shown("alpha") and not shown("classes_per_client") and not shown("hidden")
+        assert not shown("trim_ratio") and not shown("krum_select") and shown("clients")
+        assert "small (0.1) = very skewed" in page.inner_text(".field:has(#id_alpha)")  # help beside the field
+        page.select_option("#id_partition", "dirichlet")
+        assert shown("alpha") and not shown("classes_per_client")
+        page.select_option("#id_partition", "shards")
+        assert shown("classes_per_client") and not shown("alpha")
+        page.select_option("#id_model", "mlp")
+        assert shown("hidden")
+        page.select_option("#id_aggregator", "krum")
+        assert shown("byzantine") and shown("krum_select") and not shown("trim_ratio")
+        page.select_option("#id_aggregator", "trimmed_mean")
+        assert shown("trim_ratio") and not shown("krum_select")
+        screenshot(page, "views-form-conditional")
+
+        # alpha typed wrong, then the partition it belongs to given up: it no longer counts.
+        page.select_option("#id_partition", "dirichlet")
+        page.fill("#id_alpha", "-3")
+        page.select_option("#id_partition", "iid")
+        page.select_option("#id_dataset", "iris")
+        page.fill("#id_clients", "-1")
+        page.fill("#id_name", "from the form")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#error-summary")
+        summary = page.inner_text("#error-summary")
+        assert "Clients: must be between 1 and 10000" in summary and "Alpha" not in summary, summary
+        assert page.evaluate("document.activeElement.id") == "error-summary"
+        assert not shown("alpha")  # still hidden after the round trip
+        screenshot(page, "views-form-errors", full_page=False)
+        page.fill("#id_clients", "3")
+        page.fill("#id_rounds", "2")
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{asgi_server}/experiments/*/")
+        experiment = Experiment.objects.get(name="from the form")
+        assert experiment.alpha == 0.5 and experiment.partition == "iid" and experiment.aggregator == "trimmed_mean"
+        assert experiment.hidden == [32]  # the mlp's default width, the field left empty
+
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(f"{asgi_server}/experiments/new/")
+        assert overflow(page)["page"] <= 0
+        screenshot(page, "views-form-390")
         assert not problems, problems
     finally:
         context.close()

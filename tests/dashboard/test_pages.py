@@ -5,7 +5,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from apps.dashboard.views import FORM_SECTIONS
 from apps.events.services import last_event_seq
 from apps.federated.forms import ExperimentForm
 from apps.federated.lifecycle import experiment_start
@@ -93,7 +92,7 @@ def test_the_experiment_list_pages_through_experiments(client):
 
 
 def test_the_form_shows_every_setting_once():
-    listed = [name for _, names in FORM_SECTIONS for name in names]
+    listed = [field.name for _, fields in ExperimentForm().sections() for field in fields]
     assert sorted(listed) == sorted(ExperimentForm().fields) and len(listed) == len(set(listed))
 
 
@@ -106,12 +105,14 @@ def test_starting_an_experiment_needs_a_staff_account(client):
 
 def test_bad_settings_come_back_with_a_message_per_setting_and_create_nothing(staff_client):
     response = staff_client.post(
-        "/experiments/new/", form_data(dataset="iris", clients="0", lr="-1", model="softmax", hidden="64")
+        "/experiments/new/", form_data(dataset="iris", clients="-1", lr="-1", model="mlp", hidden="64,x")
     )
     assert response.status_code == 200
     form = response.context["form"]
-    assert set(form.errors) >= {"clients", "lr", "hidden"}
-    assert "hidden layers belong to the mlp model only" in form.errors["hidden"][0]
+    assert set(form.errors) == {"clients", "lr", "hidden"}
+    # The validation's own words, as the command line and the API say them, and only those.
+    assert form.errors["clients"] == ["must be between 1 and 10000"]
+    assert "comma-separated whole numbers" in form.errors["hidden"][0]
     assert not Experiment.objects.exists()
     # A summary at the top of the long form links each refused setting to its field.
     page = response.content.decode()
@@ -173,3 +174,33 @@ def test_controls_are_for_staff_and_posts_only(client, staff_client):
     assert staff_client.post("/experiments/999/cancel/").status_code == 404
     experiment.refresh_from_db()
     assert experiment.status == Experiment.Status.QUEUED
+
+
+def test_settings_that_do_not_apply_are_ignored_and_take_their_defaults(staff_client):
+    # alpha belongs to the dirichlet and quantity partitions, hidden to the mlp, trim_ratio to trimmed_mean.
+    response = staff_client.post(
+        "/experiments/new/",
+        form_data(name="iid", partition="iid", alpha="-3", model="softmax", hidden="junk", trim_ratio="9", **SMALL),
+    )
+    experiment = Experiment.objects.get(name="iid")
+    assert response.status_code == 302
+    assert (experiment.alpha, experiment.hidden, experiment.trim_ratio) == (0.5, [], 0.1)
+    refused = staff_client.post("/experiments/new/", form_data(partition="dirichlet", alpha="-3", **SMALL))
+    assert refused.context["form"].errors["alpha"] == ["must be in (0, 1000000.0]"]
+
+
+def test_each_setting_has_its_label_help_and_applicability_from_one_place():
+    from apps.federated.config import SETTING_NAMES
+    from apps.federated.definitions import definitions
+    from apps.federated.management.commands.run_experiment import OPTIONS
+
+    form = ExperimentForm()
+    defined = {d.name: d for d in definitions(SETTING_NAMES)}
+    assert set(defined) == set(SETTING_NAMES)
+    for name, definition in defined.items():
+        assert form.fields[name].label == definition.label and form.fields[name].help_text == definition.help
+    assert json.loads(form.fields["alpha"].widget.attrs["data-applies-when"]) == {"partition": ["dirichlet", "quantity"]}
+    assert "data-applies-when" not in form.fields["clients"].widget.attrs
+    helps = {setting: text for _, setting, text in OPTIONS}
+    assert all(helps[name].startswith(defined[name].help) for name in helps)
+    assert helps["alpha"].endswith("(only with partition dirichlet or quantity)")

@@ -7,35 +7,27 @@ import time
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.federated.config import ExperimentConfig
+from apps.federated.config import SETTING_NAMES, ExperimentConfig
+from apps.federated.definitions import definitions
 from apps.federated.lifecycle import experiment_launch
 from apps.federated.selectors import experiment_summary
 from apps.federated.services import experiment_create, experiment_run
 
-# (option, setting, help). Values go to the validator as typed, so every setting is checked in one place with the
-# same messages as the admin, the dashboard and the API.
+# (option, setting, help), from the settings' definitions (the form's labels and help come from there too).
+# Values go to the validator as typed, so every setting is checked in one place with the same messages as the
+# admin, the dashboard and the API.
+def _when(definition):
+    if not definition.applies_when:
+        return ""
+    return " (only with " + " and ".join(
+        f"{name} {' or '.join(str(value).lower() for value in values)}" for name, values in definition.applies_when.items()
+    ) + ")"
+
+
 OPTIONS = [
-    ("--dataset", "dataset", "digits, breast_cancer, iris, wine or synthetic"),
-    ("--synthetic-samples", "synthetic_samples", "size of the synthetic data set"),
-    ("--clients", "clients", "number of clients"),
-    ("--rounds", "rounds", "training rounds after the initial model (round 0)"),
-    ("--partition", "partition", "iid, dirichlet, shards or quantity"),
-    ("--alpha", "alpha", "Dirichlet concentration for dirichlet and quantity partitions"),
-    ("--classes-per-client", "classes_per_client", "classes each client holds with shards"),
-    ("--model", "model", "softmax or mlp"),
-    ("--hidden", "hidden", "mlp hidden layer widths, comma-separated, e.g. 64,32"),
-    ("--aggregator", "aggregator", "fedavg, median, trimmed_mean or krum"),
-    ("--trim-ratio", "trim_ratio", "share trimmed at each end by trimmed_mean"),
-    ("--byzantine", "byzantine", "faulty clients Krum tolerates"),
-    ("--krum-select", "krum_select", "updates Krum keeps (1 = Krum, more = Multi-Krum)"),
-    ("--fraction", "fraction", "share of clients sampled per round"),
-    ("--min-clients", "min_clients", "fewest clients per round"),
-    ("--local-epochs", "local_epochs", "local epochs per round"),
-    ("--batch-size", "batch_size", "local minibatch size"),
-    ("--lr", "lr", "local learning rate"),
-    ("--mu", "mu", "FedProx proximal term (0 = FedAvg)"),
-    ("--difficulty-bits", "difficulty_bits", "the experiment's minimum proof-of-work difficulty in leading zero bits"),
-    ("--seed", "seed", "seed of every random choice"),
+    (f"--{d.name.replace('_', '-')}", d.name, d.help + _when(d))
+    for d in definitions(SETTING_NAMES)
+    if not isinstance(getattr(ExperimentConfig(), d.name), bool)
 ]
 
 
