@@ -103,3 +103,20 @@ def screenshot(page, name, *, full_page=True):
 @pytest.fixture(scope="session", autouse=True)
 def _fresh_artifacts():
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
+
+
+PASSWORD = "a-password-for-tests-only"
+
+
+def sign_in(page, base, next_path):
+    """Signs in through the admin's login page as a new staff user allowed to create and control experiments."""
+    from django.contrib.auth import get_user_model
+
+    from tests.conftest import grant_experiment_permissions
+
+    grant_experiment_permissions(get_user_model().objects.create_user("operator", password=PASSWORD, is_staff=True))
+    page.goto(f"{base}/admin/login/?next={next_path}")
+    page.fill("#id_username", "operator")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base}{next_path}")

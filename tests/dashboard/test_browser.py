@@ -10,7 +10,6 @@ import time
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import connection
 
 from apps.dashboard.selectors import NEWEST_BLOCKS
@@ -21,14 +20,13 @@ from apps.federated.selectors import round_batch
 from apps.federated.services import experiment_create, experiment_run_round
 from apps.ledger.models import Block
 from apps.ledger.store import block_mine
-from tests.conftest import grant_experiment_permissions, process_env, wait_for
+from tests.conftest import process_env, wait_for
 
-from .conftest import screenshot
+from .conftest import screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SMALL = {"dataset": "iris", "clients": 4, "rounds": 3, "difficulty_bits": 8}
-PASSWORD = "a-password-for-tests-only"
 
 
 def run_round(experiment, number):
@@ -52,13 +50,6 @@ def badge(page):
     return page.inner_text("#chain-badge")
 
 
-def sign_in(page, base, next_path):
-    grant_experiment_permissions(get_user_model().objects.create_user("operator", password=PASSWORD, is_staff=True))
-    page.goto(f"{base}/admin/login/?next={next_path}")
-    page.fill("#id_username", "operator")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{base}{next_path}")
 
 
 def test_an_experiment_started_from_the_form_trains_in_the_workers_while_the_page_follows(

@@ -6,7 +6,6 @@ Screenshots land in test-artifacts/dashboard/ (views-*.png).
 """
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from apps.events.services import event_emit
 from apps.federated.models import Experiment
@@ -15,14 +14,12 @@ from apps.federated.services import experiment_create, experiment_run_round
 from apps.ledger.models import Block, Record
 from apps.ledger.store import block_mine
 
-from tests.conftest import grant_experiment_permissions
 
-from .conftest import screenshot
+from .conftest import screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SMALL = {"dataset": "iris", "clients": 3, "rounds": 3, "difficulty_bits": 6}
-PASSWORD = "a-password-for-tests-only"
 WIDTHS = {"desktop": (1366, 800), "phone": (390, 844)}
 FIT_ON_PHONE = {"dashboard", "experiment", "compare", "scenarios", "tamper"}
 
@@ -65,13 +62,6 @@ def new_page(chromium, width, height, **options):
     return context, page, problems
 
 
-def sign_in(page, base, next_path):
-    grant_experiment_permissions(get_user_model().objects.create_user("operator", password=PASSWORD, is_staff=True))
-    page.goto(f"{base}/admin/login/?next={next_path}")
-    page.fill("#id_username", "operator")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{base}{next_path}")
 
 
 def test_three_experiments_compared_overlaid_smoothed_and_linkable(asgi_server, browser_page):
