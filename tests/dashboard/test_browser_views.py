@@ -32,6 +32,13 @@ def trained(name, **settings):
     return experiment
 
 
+def label(experiment):
+    """How pages name an experiment in tables and legends (apps.core.templatetags.site.short_id)."""
+    from apps.core.templatetags.site import short_id
+
+    return f"#{short_id(experiment.id)} {experiment.name}"
+
+
 def traces(page, chart_id):
     return page.evaluate(
         "id => (document.getElementById(id).data || []).map(t => ({name: t.name, x: t.x, y: t.y}))", chart_id
@@ -76,11 +83,7 @@ def test_three_experiments_compared_overlaid_smoothed_and_linkable(asgi_server, 
     page.wait_for_function("(document.getElementById('compare-loss').data || []).length === 6")
     loss = traces(page, "compare-loss")
     names = [t["name"] for t in loss]
-    assert names == [
-        f"#{runs[0].id} even split", f"#{runs[0].id} even split baseline",
-        f"#{runs[1].id} skewed split", f"#{runs[1].id} skewed split baseline",
-        f"#{runs[2].id} two classes each", f"#{runs[2].id} two classes each baseline",
-    ]
+    assert names == [name for run in runs for name in (label(run), f"{label(run)} baseline")]
     for trace, experiment in zip(loss[::2], runs):
         stored = list(experiment.round_set.order_by("number").values_list("test_loss", flat=True))
         assert trace["x"] == [0, 1, 2, 3] and trace["y"] == pytest.approx(stored)
@@ -128,7 +131,7 @@ def test_the_dashboard_draws_live_curves_and_drops_the_first_run_offer(asgi_serv
         "((document.getElementById('overview-loss').data || [])[0] || {x: []}).x.length === 3", timeout=10000
     )
     accuracy = traces(page, "overview-accuracy")
-    assert accuracy[0]["name"] == f"#{experiment.id} watched"
+    assert accuracy[0]["name"] == label(experiment)
     assert accuracy[0]["y"] == pytest.approx(
         list(experiment.round_set.order_by("number").values_list("test_accuracy", flat=True))
     )
@@ -159,13 +162,13 @@ def test_pages_fit_1366_and_390_pixels_and_the_mining_card_stays_put(asgi_server
                 page.goto(asgi_server + path)
                 page.wait_for_load_state("load")
                 page.wait_for_timeout(150)  # charts draw once plotly has loaded
+                screenshot(page, f"views-{name}-{width}", full_page=(name != "experiment"))
                 found = overflow(page)
                 assert found["page"] <= 0, f"{name} at {width} px is {found['page']} px too wide"
                 # At 390 px the explorer's and the experiment list's wide tables scroll sideways in their card;
                 # the live pages' tables drop columns instead and must fit.
                 if device == "desktop" or name in FIT_ON_PHONE:
                     assert found["tables"] == [], f"{name} at {width} px clips tables {found['tables']}"
-                screenshot(page, f"views-{name}-{width}", full_page=(name != "experiment"))
             assert not problems, problems
         finally:
             context.close()

@@ -51,3 +51,14 @@ def copyable(digest):
         digest,
         digest,
     )
+
+
+SHORT_ID_DIGITS = 6
+
+
+@register.filter
+def short_id(value):
+    """An experiment id for tables: ids name experiments across nodes and run to 16 digits; the last digits tell
+    this node's apart (the full id stays in links and titles)."""
+    text = str(value)
+    return text if len(text) <= SHORT_ID_DIGITS + 1 else f"…{text[-SHORT_ID_DIGITS:]}"

@@ -1,7 +1,7 @@
 // The comparison view: several experiments' loss and accuracy overlaid, with their centralized baselines,
 // smoothed as the slider says; the URL always links to what is shown.
 import {
-  LEGEND_ABOVE, PALETTE, PLOT_CONFIG, chartLayout, formatNumber, formatPercent, metricTrace, redrawOnThemeChange, roundTicks,
+  LEGEND_ABOVE, PALETTE, experimentLabel, PLOT_CONFIG, chartLayout, formatNumber, formatPercent, metricTrace, redrawOnThemeChange, roundTicks,
 } from "./render.js";
 
 const view = JSON.parse(document.getElementById("compare-state").textContent);
@@ -10,9 +10,7 @@ const sliderValue = document.getElementById("smoothing-value");
 const baselines = document.getElementById("show-baselines");
 const link = document.getElementById("compare-link");
 
-function label(experiment) {
-  return `#${experiment.id} ${experiment.name || experiment.settings.dataset}`;
-}
+const label = experimentLabel;
 
 function traces(metric, baselineMetric, weight) {
   const lines = [];

@@ -2,7 +2,7 @@
 // chain badge, kept live.
 import { startLivePage } from "./live.js";
 import {
-  ChainView, LEGEND_ABOVE, PALETTE, PLOT_CONFIG, chartLayout, el, formatNumber, formatPercent, metricTrace, redrawOnThemeChange,
+  ChainView, LEGEND_ABOVE, experimentLabel, shortId, PALETTE, PLOT_CONFIG, chartLayout, el, formatNumber, formatPercent, metricTrace, redrawOnThemeChange,
   roundTicks, throttled,
 } from "./render.js";
 
@@ -21,7 +21,7 @@ const renderExperiments = throttled(() => {
     .map((experiment) => {
       const last = experiment.last_round;
       return el("tr", { "data-experiment": experiment.id },
-        el("td", {}, el("a", { href: `/experiments/${experiment.id}/` }, `#${experiment.id} ${experiment.name || experiment.settings.dataset}`)),
+        el("td", {}, el("a", { href: `/experiments/${experiment.id}/`, title: `experiment ${experiment.id}` }, experimentLabel(experiment))),
         el("td", {}, el("span", { class: `status status-${experiment.status}` }, experiment.status)),
         el("td", {}, last ? `${last.round} / ${experiment.settings.rounds}` : `– / ${experiment.settings.rounds}`),
         el("td", {}, last ? formatPercent(last.test_accuracy) : "–"),
@@ -41,7 +41,7 @@ const renderCurves = throttled(() => {
   const accuracy = [];
   [...curves.keys()].sort((a, b) => b - a).forEach((id, position) => {
     const experiment = experiments.get(id);
-    const name = experiment ? `#${id} ${experiment.name || experiment.settings.dataset}` : `#${id}`;
+    const name = experiment ? experimentLabel(experiment) : `#${shortId(id)}`;
     const rounds = [...curves.get(id).values()].sort((a, b) => a.round - b.round);
     const color = PALETTE[position % PALETTE.length];
     loss.push(metricTrace(rounds, "test_loss", { name, color }));

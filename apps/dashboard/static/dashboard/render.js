@@ -53,9 +53,22 @@ export function blockLink(block) {
     `${block.hash.slice(0, 16)}…`);
 }
 
+// An experiment id for tables: ids name experiments across nodes and run to 16 digits; the last digits tell
+// this node's apart (the full id stays in links and titles). The same rule as the short_id template filter.
+const SHORT_ID_DIGITS = 6;
+export function shortId(id) {
+  const text = String(id);
+  return text.length <= SHORT_ID_DIGITS + 1 ? text : `…${text.slice(-SHORT_ID_DIGITS)}`;
+}
+
+export function experimentLabel(experiment) {
+  return `#${shortId(experiment.id)} ${experiment.name || experiment.settings.dataset}`;
+}
+
 export function roundLink(experimentId, round) {
   if (experimentId === null || experimentId === undefined || round === null || round === undefined) return "–";
-  return el("a", { href: `/experiments/${experimentId}/rounds/${round}/` }, `#${experimentId} r${round}`);
+  return el("a", { href: `/experiments/${experimentId}/rounds/${round}/`, title: `experiment ${experimentId}, round ${round}` },
+    `#${shortId(experimentId)} r${round}`);
 }
 
 // The height from which the stored chain cannot be trusted (its first invalid block), or null while it is valid.
