@@ -101,3 +101,16 @@ def test_downloads_refuse_bad_input_with_json(client):
     assert client.get("/experiments/999999/rounds.json").status_code == 404
     assert client.get(f"/experiments/{experiment.id}/rounds.xml").status_code == 404
     assert not Experiment.objects.filter(pk=999999).exists()
+
+
+def test_the_experiment_page_links_its_downloads_and_the_last_model_as_npz(client):
+    experiment = trained()
+    last = experiment.round_set.get(number=2)
+    page = client.get(f"/experiments/{experiment.id}/").content.decode()
+    assert f"/experiments/{experiment.id}/rounds.csv" in page and f"/experiments/{experiment.id}/updates.json" in page
+    assert f"/api/models/{last.global_model_hash}/?format=npz" in page
+    response = client.get(f"/api/models/{last.global_model_hash}/?format=npz")
+    assert response.status_code == 200 and response.content[:2] == b"PK"  # a zip: NumPy's .npz
+    round_page = client.get(f"/experiments/{experiment.id}/rounds/2/").content.decode()
+    assert f"/api/models/{last.global_model_hash}/?format=npz" in round_page
+    assert f"/experiments/{experiment.id}/updates.csv?round=2" in round_page
