@@ -366,3 +366,18 @@ def test_the_form_shows_each_setting_where_it_applies_with_help_and_a_summary_of
         assert not problems, problems
     finally:
         context.close()
+
+
+def test_a_comparison_of_unfinished_experiments_fills_in_as_they_train(asgi_server, browser_page):
+    page = browser_page
+    experiment = experiment_create(name="still training", **SMALL)  # queued: the page keeps refreshing
+    page.goto(f"{asgi_server}/compare/?ids={experiment.id}")
+    page.wait_for_function("(document.getElementById('compare-loss').data || []).length === 2")
+    assert page.inner_text(".best-accuracy") == "–"
+    for number in range(3):
+        block_mine(batch=round_batch(experiment_run_round(experiment=experiment, number=number)))
+    page.wait_for_function("document.querySelector('.rounds').textContent.trim() === '2 / 3'", timeout=15000)
+    best = max(experiment.round_set.exclude(number=0).values_list("test_accuracy", flat=True))
+    assert page.inner_text(".best-accuracy").startswith(f"{best * 100:.1f} %")
+    assert page.inner_text(".final-baseline") != "–"
+    assert traces(page, "compare-loss")[0]["x"] == [0, 1, 2]

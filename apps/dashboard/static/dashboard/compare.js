@@ -88,6 +88,10 @@ function updateResults() {
     row.querySelector(".rounds").textContent = `${final ? final.round : "–"} / ${experiment.settings.rounds}`;
     row.querySelector(".final-accuracy").textContent = final ? formatPercent(final.test_accuracy) : "–";
     row.querySelector(".final-loss").textContent = final ? formatNumber(final.test_loss) : "–";
+    const best = (metric, format) => (metric ? `${format(metric.value)} (r${metric.round})` : "–");
+    row.querySelector(".best-accuracy").textContent = best(experiment.best_accuracy, formatPercent);
+    row.querySelector(".best-loss").textContent = best(experiment.best_loss, formatNumber);
+    row.querySelector(".final-baseline").textContent = final ? formatPercent(final.baseline_accuracy) : "–";
   }
 }
 
