@@ -16,6 +16,7 @@ class ChainUpdate:
     samples: int
     update: str  # SHA-256 hex of the update blob
     accepted: bool
+    metrics: dict = field(default_factory=dict)  # what the client reported (its record's metrics)
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,8 @@ def flower_round_rederive(external, chain_round, *, model_blob, update_blobs):
         return [f"{external['rule']} aggregates the updates of clients "
                 f"{sorted(chain_round.updates[i].client for i in chosen)}; the chain records "
                 f"{sorted(chain_round.updates[i].client for i in recorded)} as accepted"]
-    rederived = flower.rederive(external["rule"], layers, vectors, [u.samples for u in chain_round.updates], settings)
+    rederived = flower.rederive(external["rule"], layers, vectors, flower.weights_of(settings, chain_round.updates),
+                                settings)
     model = content_address(rederived)
     if model != chain_round.model:
         problems.append(f"{external['rule']} re-derives a global model hashing to {model}; the chain records "

@@ -194,6 +194,18 @@ def selected(rule, settings, layers, updates):
     return [int(i) for i in np.argsort(scores)[: int(settings.get("num_nodes_to_select", 1))]]
 
 
+def weights_of(settings, updates):
+    """The weights the strategy used: each update's `weighted_by_key` metric as the client reported it (a number
+    that need not be whole), else its recorded sample count."""
+    key = settings.get("weighted_by_key", "num-examples")
+    weights = []
+    for update in updates:
+        weight = update.metrics.get(key) if isinstance(update.metrics, dict) else None
+        usable = isinstance(weight, (int, float)) and not isinstance(weight, bool)
+        weights.append(weight if usable else update.samples)
+    return weights
+
+
 def rederive(rule, layers, updates, weights, settings=None):
     """The aggregate (blob bytes) that the rule computes from the updates (flat float64 vectors in the order the
     strategy received them) and their weights; None for a strategy that is not re-derivable."""

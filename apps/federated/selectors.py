@@ -239,7 +239,7 @@ def _chain_round(bodies, number):
                       f"it holds {len(coinbase)} and {len(models)}"]
     model = models[0]
     updates = [
-        ChainUpdate(body["client"], body["samples"], body["update"], body["accepted"])
+        ChainUpdate(body["client"], body["samples"], body["update"], body["accepted"], body.get("metrics") or {})
         for body in by_type.get(ledger_records.CLIENT_UPDATE, [])
     ]
     clients = [update.client for update in updates]

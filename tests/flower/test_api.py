@@ -318,3 +318,23 @@ def test_admin_creates_a_token_and_shows_it_once(admin_client):
     token = next(word for m in shown for word in m.split() if word.startswith("fct_"))
     assert row.digest == hashlib.sha256(token.encode()).hexdigest()
     assert token not in admin_client.get(f"/admin/tokens/apitoken/{row.pk}/change/").content.decode()
+
+
+def test_fedavg_weights_that_are_not_whole_numbers_are_re_derived_from_the_reported_metric(client, token):
+    experiment_id = _declare(client, token).json()["id"]
+    _submit(client, token, experiment_id, 0, [_blob(0)])
+    blobs = [_blob(1), _blob(2)]
+    weights = [2.5, 7.25]
+    global_model = flower.rederive(flower.FEDAVG, LAYERS, [params_parse(b)[1] for b in blobs], weights)
+    named = {hashlib.sha256(b).hexdigest(): b for b in [*blobs, global_model]}
+    updates = [{"node": f"n{i}", "samples": 0, "update": hashlib.sha256(b).hexdigest(),
+                "metrics": {"num-examples": w}} for i, (b, w) in enumerate(zip(blobs, weights))]
+    submission = {"round": 1, "global_model": hashlib.sha256(global_model).hexdigest(), "loss": 1.0, "accuracy": 0.5,
+                  "updates": updates}
+    answer = client.generic("POST", f"/api/flower/experiments/{experiment_id}/rounds/",
+                            flower.upload_encode(submission, named), content_type=flower.UPLOAD_CONTENT_TYPE,
+                            **_auth(token))
+    assert answer.status_code == 201, answer.content
+    for batch in PendingBatch.objects.filter(experiment_id=experiment_id).order_by("round_number"):
+        block_mine(batch=batch)
+    assert round_audit(experiment=Experiment.objects.get(pk=experiment_id), number=1).ok
