@@ -29,7 +29,8 @@ from apps.federated.flower import UPLOAD_CONTENT_TYPE, upload_encode
 
 from .wire import FLOWER_VERSION, RefusedError, UnreachableError, blob_of, layers_of, metrics_of, post, post_json
 
-log = logging.getLogger("fedchain_flower")
+# A child of Flower's own logger: its messages go where Flower's go (the run's log on the SuperLink included).
+log = logging.getLogger("flwr.fedchain")
 
 
 class RecordingError(RuntimeError):

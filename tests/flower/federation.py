@@ -100,14 +100,6 @@ class Federation:
         runs = answer.get("runs") or []
         return runs[0].get("status", "") if runs else ""
 
-    def run_logs(self, run_id):
-        """What the run's ServerApp printed (Flower mirrors its stdout and stderr to the SuperLink)."""
-        done = subprocess.run(
-            [str(BIN / "flwr"), "log", str(run_id), "local", "--show"],
-            env=self.env, cwd=self.home, capture_output=True, text=True, timeout=60,
-        )
-        return done.stdout + done.stderr
-
     def wait(self, run_ids, timeout):
         """{run id: final status} once every run has finished, or AssertionError at the timeout."""
         deadline = time.monotonic() + timeout

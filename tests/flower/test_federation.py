@@ -114,9 +114,6 @@ def test_flower_federations_are_recorded_mined_and_audited(federation, fedchain,
 
     statuses = federation.wait(list(runs.values()), timeout=400)
     assert set(statuses.values()) == {"finished:completed"}, statuses
-    # The recorder saw FedChain gone, kept the rounds and sent them once it was back.
-    logs = federation.run_logs(runs["fedavg"])
-    assert "stays buffered and is retried" in logs and "FedChain reachable again" in logs, logs[-3000:]
 
     plain = _final(outputs["plain"])
     for name, rule in (("fedavg", "flower-fedavg"), ("fedmedian", "flower-fedmedian")):
