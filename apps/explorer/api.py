@@ -46,7 +46,7 @@ def schema(request):
 
 @api_view
 def chain(request):
-    return selectors.chain_overview()
+    return {**selectors.chain_overview(), "forks": selectors.chain_forks(limit=selectors.FORKS_SHOWN)}
 
 
 @api_view

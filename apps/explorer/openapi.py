@@ -99,6 +99,14 @@ BLOCK_SUMMARY_PROPERTIES = {
     "time_to_mine": _nullable({"type": "number", "description": "seconds the miner searched for the nonce"}),
     "experiment": _nullable({"type": "integer", "description": "the experiment whose round the block commits"}),
     "round": _nullable({"type": "integer", "description": "the round the block commits"}),
+    "mined_by": _nullable(
+        {
+            "type": "string",
+            "pattern": HEX64,
+            "description": "the Ed25519 public key (node id) of the node that mined the block, when a valid signed "
+            "claim came with it; null if unknown. Kept beside the block, not part of the chain",
+        }
+    ),
     "valid": {
         **BOOLEAN,
         "description": "false when the block is the chain's first invalid block or stands on it (above it)",
@@ -158,6 +166,28 @@ CHECKPOINT = _object(
     }
 )
 
+FORK_POINT = _object({"height": INTEGER, "hash": DIGEST, "mined_by": BLOCK_SUMMARY_PROPERTIES["mined_by"]})
+
+FORK = _object(
+    {
+        "fork": {**_nullable(FORK_POINT), "description": "the main block the branch stands on (null: not stored)"},
+        "length": _integer("stale blocks on the branch"),
+        "blocks": {
+            "type": "array",
+            "description": "the branch, oldest first, each beside the main block at its height",
+            "items": _object(
+                {
+                    **FORK_POINT["properties"],
+                    "experiment": BLOCK_SUMMARY_PROPERTIES["experiment"],
+                    "round": BLOCK_SUMMARY_PROPERTIES["round"],
+                    "main": {**_nullable(FORK_POINT), "description": "the main block at that height (null: none yet)"},
+                }
+            ),
+        },
+    },
+    description="a side branch of stale blocks beside the main chain",
+)
+
 CHAIN = _object(
     {
         "chain": STRING,
@@ -172,6 +202,7 @@ CHAIN = _object(
         "stale_blocks": INTEGER,
         "validity": _ref("Validity"),
         "checkpoint": _nullable(CHECKPOINT),
+        "forks": {"type": "array", "items": FORK, "description": "the newest side branches (at most 50 stale blocks)"},
     }
 )
 

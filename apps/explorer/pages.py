@@ -55,7 +55,7 @@ def chain(request):
     context = {
         "chain": selectors.chain_overview(),
         "history": selectors.chain_history(limit=settings.FEDCHAIN_EXPLORER_CHART_BLOCKS),
-        "stale_blocks": selectors.stale_blocks(limit=50),
+        "forks": selectors.chain_forks(limit=selectors.FORKS_SHOWN),
     }
     return render(request, "explorer/chain.html", context)
 

@@ -76,6 +76,7 @@ def block_summary(block, *, parent_time=None):
         "time_to_mine": block.mined_seconds,
         "experiment": block.experiment_id,
         "round": block.round_number,
+        "mined_by": block.mined_by or None,
     }
 
 
@@ -269,8 +270,58 @@ def chain_history(*, limit):
     return history
 
 
-def stale_blocks(*, limit):
-    return [block_summary(block) for block in Block.objects.filter(status=STALE).order_by("-height", "-id")[:limit]]
+FORKS_SHOWN = 50  # stale blocks read for the fork view
+
+
+def _fork_entry(block):
+    return {"height": block.height, "hash": block.hash, "mined_by": block.mined_by or None}
+
+
+def chain_forks(*, limit):
+    """The side branches among the newest `limit` stale blocks, newest first: each from the main block it
+    forks from up to its own tip, beside the main blocks it competed with at the same heights.
+
+    Reads at most `limit` stale blocks plus one query per level of the longest branch (bounded by `limit`);
+    a branch whose parent is not stored (or lies beyond what was read) has no fork point."""
+    stale = list(Block.objects.filter(status=STALE).order_by("-height", "-id")[:limit])
+    by_hash = {block.hash: block for block in stale}
+    missing = {block.prev_hash for block in stale} - by_hash.keys()
+    for _ in range(limit):
+        if not missing:
+            break
+        found = list(Block.objects.filter(hash__in=missing))
+        for block in found:
+            by_hash[block.hash] = block
+        missing = {block.prev_hash for block in found if block.status == STALE} - by_hash.keys()
+    parents = {block.prev_hash for block in stale}
+    branches = []
+    for tip in stale:
+        if tip.hash in parents:
+            continue  # not a branch's tip: a newer stale block stands on it
+        blocks, block = [], tip
+        while block is not None and block.status == STALE and len(blocks) < limit:
+            blocks.append(block)
+            block = by_hash.get(block.prev_hash)
+        fork = block if block is not None and block.status == MAIN else None
+        branches.append({"fork": _fork_entry(fork) if fork else None, "blocks": blocks[::-1]})
+    heights = {block.height for branch in branches for block in branch["blocks"]}
+    main = {block.height: block for block in Block.objects.filter(status=MAIN, height__in=heights)}
+    return [
+        {
+            "fork": branch["fork"],
+            "length": len(branch["blocks"]),
+            "blocks": [
+                {
+                    **_fork_entry(block),
+                    "experiment": block.experiment_id,
+                    "round": block.round_number,
+                    "main": _fork_entry(main[block.height]) if block.height in main else None,
+                }
+                for block in branch["blocks"]
+            ],
+        }
+        for branch in branches
+    ]
 
 
 # --- records ---------------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from datetime import UTC, datetime
 from django import template
 from django.utils.dateparse import parse_datetime
 
+from apps.core.keys import node_id
+
 register = template.Library()
 
 
@@ -31,3 +33,9 @@ def short(digest, length=12):
 @register.filter
 def pretty_json(value):
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+@register.filter
+def is_this_node(node):
+    """Whether a block's `mined_by` names this node (its Ed25519 public key)."""
+    return bool(node) and node == node_id()
