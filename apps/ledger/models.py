@@ -134,3 +134,21 @@ class Checkpoint(models.Model):
 
     def __str__(self):
         return f"checkpoint #{self.height} {self.hash[:16]}"
+
+
+class ChainChange(models.Model):
+    """A write to a ledger table, recorded by database triggers (migration 0005), whoever made it: the
+    application, a raw SQL session, another program. `watch_chain` reads the new rows every interval and
+    re-checks just the blocks they touch, so its cost does not grow with the chain. Old rows are pruned."""
+
+    source = models.CharField(max_length=16, help_text="block, record, checkpoint or batch")
+    operation = models.CharField(max_length=8, help_text="INSERT, UPDATE, DELETE or TRUNCATE")
+    block_row = models.BigIntegerField(null=True, blank=True, help_text="the ledger_block id concerned, if any")
+    height = models.BigIntegerField(null=True, blank=True, help_text="the block or checkpoint height concerned")
+    at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.operation} {self.source} #{self.height if self.height is not None else self.block_row}"
