@@ -103,11 +103,17 @@ FEDCHAIN_FLOWER_MAX_UPLOAD = env_int("FEDCHAIN_FLOWER_MAX_UPLOAD", 64 * 1024 * 1
 DATA_UPLOAD_MAX_NUMBER_FILES = 1001
 # How often `manage.py watch_chain` re-checks the stored chain (milliseconds).
 FEDCHAIN_WATCH_INTERVAL = env_int("FEDCHAIN_WATCH_INTERVAL_MS", 500) / 1000
+# The largest chain export `import_chain` reads (bytes); it is read one block at a time.
+FEDCHAIN_IMPORT_MAX_BYTES = env_int("FEDCHAIN_IMPORT_MAX_BYTES", 512 * 1024 * 1024)
+# Share of each interval the watcher spends on its full pass over the chain, walked a slice at a time (percent).
+FEDCHAIN_WATCH_FULL_PASS_PERCENT = env_int("FEDCHAIN_WATCH_FULL_PASS_PERCENT", 3)
 if not 1 <= FEDCHAIN_POW_LIMIT_BITS <= 64 or FEDCHAIN_RETARGET_INTERVAL < 2 or FEDCHAIN_TARGET_SPACING < 1:
     raise ImproperlyConfigured(
         "FEDCHAIN_POW_LIMIT_BITS must be 1 to 64, FEDCHAIN_RETARGET_INTERVAL at least 2 and "
         "FEDCHAIN_TARGET_SPACING at least 1."
     )
+if not 0 <= FEDCHAIN_WATCH_FULL_PASS_PERCENT <= 100:
+    raise ImproperlyConfigured("FEDCHAIN_WATCH_FULL_PASS_PERCENT must be 0 to 100.")
 if FEDCHAIN_MAX_BLOCK_RECORDS < 2 or FEDCHAIN_MAX_RECORD_BYTES < 256 or FEDCHAIN_WATCH_INTERVAL < 0.05:
     raise ImproperlyConfigured(
         "FEDCHAIN_MAX_BLOCK_RECORDS must be at least 2, FEDCHAIN_MAX_RECORD_BYTES at least 256 and "

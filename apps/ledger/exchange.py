@@ -3,13 +3,15 @@ chain (validated in full first; fork choice by cumulative work)."""
 
 import json
 
+from django.conf import settings
 from django.db import transaction
 
 from apps.events.models import Event
 from apps.events.services import event_emit
 
 from .header import BlockHeader, parse_display_hex
-from .models import Block, PendingBatch
+from .jsonstream import export_items
+from .models import Block, Checkpoint, PendingBatch
 from .reads import MAIN, block_payload, chain_params, chain_rules, stored_blocks
 from .records import canonical_bytes
 from .rules import BlockData, BlockRejected, ChainWalker
@@ -64,25 +66,56 @@ def _block_data_from_export(position: int, item) -> BlockData:
     return BlockData(height, header, record_bytes, hash_hex=item["hash"].lower(), canonical=True)
 
 
+# One block of an export is at most this much JSON (a file's first huge member is refused unread beyond it).
+MAX_BLOCK_JSON_BYTES = 16 * 1024 * 1024
+
+
 def chain_import(data) -> dict:
-    """Imports an exported chain. Everything is validated first; nothing is written unless the whole file is
-    a valid chain from our genesis. Where it diverges from the stored chain, the one with more cumulative
-    work wins (the local blocks it replaces are kept as stale). Raises ValueError with a plain reason."""
-    if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT or not isinstance(data.get("blocks"), list):
+    """Imports an exported chain given as a parsed object (see chain_import_file)."""
+    if not isinstance(data, dict) or not isinstance(data.get("blocks"), list):
         raise ValueError(f"not a FedChain export: expected an object with format {EXPORT_FORMAT!r} and a list of blocks")
-    if data.get("version") != EXPORT_VERSION:
-        raise ValueError(f"export version {data.get('version')!r} is not supported (this node reads {EXPORT_VERSION})")
+    members = [(key, value) for key, value in data.items() if key != "blocks"]
+    return _import(iter([*members, *(("block", item) for item in data["blocks"])]))
+
+
+def chain_import_file(stream) -> dict:
+    """Imports an export_chain file read from a binary `stream`, one block at a time: at most
+    FEDCHAIN_IMPORT_MAX_BYTES are read and a file is refused at its first bad block, so junk costs neither
+    the memory of parsing it whole nor the time of reading it to the end."""
+    return _import(export_items(stream, max_bytes=settings.FEDCHAIN_IMPORT_MAX_BYTES, max_item_bytes=MAX_BLOCK_JSON_BYTES))
+
+
+def _import(items) -> dict:
+    """Imports an exported chain from (member, value) pairs, ("block", item) for each block in order.
+    Everything is validated first; nothing is written unless the whole file is a valid chain from our
+    genesis. Where it diverges from the stored chain, the one with more cumulative work wins (the local blocks
+    it replaces are kept as stale). Raises ValueError with a plain reason. Returns the blocks added and
+    replaced, the file's last height and the stored tip's height afterwards."""
     params = chain_params()
-    if data.get("params") != params.as_dict():
-        raise ValueError(f"the file's chain parameters {data.get('params')} differ from this node's {params.as_dict()}")
-    blocks = [_block_data_from_export(position, item) for position, item in enumerate(data["blocks"])]
+    seen = {}
+    blocks, checked = [], []
     walker = ChainWalker(chain_rules())
-    checked = []
-    for block in blocks:
-        try:
-            checked.append(walker.add(block))
-        except BlockRejected as rejected:
-            raise ValueError(f"{rejected.violation}; nothing was imported") from None
+    for key, value in items:
+        if key == "block":
+            if seen.get("format") != EXPORT_FORMAT:
+                raise ValueError(f"not a FedChain export: its format must be {EXPORT_FORMAT!r} and come before the blocks")
+            block = _block_data_from_export(len(blocks), value)
+            try:
+                checked.append(walker.add(block))
+            except BlockRejected as rejected:
+                raise ValueError(f"{rejected.violation}; nothing was imported") from None
+            blocks.append(block)
+            continue
+        seen[key] = value
+        if key == "format" and value != EXPORT_FORMAT:
+            raise ValueError(f"not a FedChain export: expected an object with format {EXPORT_FORMAT!r} and a list of blocks")
+        if key == "version" and value != EXPORT_VERSION:
+            raise ValueError(f"export version {value!r} is not supported (this node reads {EXPORT_VERSION})")
+        if key == "params" and value != params.as_dict():
+            raise ValueError(f"the file's chain parameters {value} differ from this node's {params.as_dict()}")
+    for key in ("format", "version", "params"):
+        if key not in seen:
+            raise ValueError(f"not a FedChain export: it has no {key!r}")
     if not checked:
         raise ValueError("the file holds no blocks; nothing was imported")
 
@@ -91,7 +124,8 @@ def chain_import(data) -> dict:
         local = dict(Block.objects.filter(status=MAIN).values_list("height", "hash"))
         fork = next((c.height for c in checked if local.get(c.height) != c.hash_hex), None)
         if fork is None:
-            return {"added": 0, "replaced": 0, "height": checked[-1].height}
+            tip = max(local)
+            return {"added": 0, "replaced": 0, "file_height": checked[-1].height, "height": tip}
         local_tip = Block.objects.filter(status=MAIN).order_by("-height").first()
         replaced = Block.objects.filter(status=MAIN, height__gte=fork)
         if replaced.exists() and checked[-1].chainwork <= local_tip.chainwork_int:
@@ -114,4 +148,8 @@ def chain_import(data) -> dict:
             batches_mined(stored)
             checkpoint_sign(block=stored)
             event_emit(type=Event.Type.BLOCK, payload=block_payload(stored), experiment_id=stored.experiment_id)
-    return {"added": len(checked) - fork, "replaced": replaced_count, "height": checked[-1].height}
+        # Heights above the new tip (a heavier chain can be shorter) keep no checkpoint of the replaced blocks,
+        # which would otherwise say the chain was truncated.
+        Checkpoint.objects.filter(height__gt=checked[-1].height).delete()
+        tip = Block.objects.filter(status=MAIN).order_by("-height").values_list("height", flat=True).first()
+    return {"added": len(checked) - fork, "replaced": replaced_count, "file_height": checked[-1].height, "height": tip}

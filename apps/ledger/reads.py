@@ -243,6 +243,11 @@ def chain_status() -> dict:
             first_invalid = {"height": tip.height, "rule": "hash", "message": "the tip's stored hash is not its header's"}
         if first_invalid is None and not checkpoint_ok:
             first_invalid = {"height": tip.height, "rule": "checkpoint", "message": "the tip has no valid signed checkpoint"}
+        if first_invalid is None and Checkpoint.objects.filter(height__gt=tip.height).exists():
+            first_invalid = {
+                "height": tip.height + 1, "rule": "height",
+                "message": f"block {tip.height + 1} is missing: checkpoints were signed above the tip; the chain was truncated",
+            }
     return {
         "valid": first_invalid is None,
         "height": tip.height if tip else None,

@@ -461,21 +461,36 @@ class Rules:
 
 @dataclass
 class ChainReport:
+    """What a check of a stored chain found. Field names say what each height is, so none reads as another:
+    `untrusted_from_height` is where the local chain stops being trustworthy (its first invalid or missing
+    block; everything from there up is suspect), `last_valid_height` the top of the valid prefix below it."""
+
     valid: bool
-    height: int  # of the last valid block (-1: none)
-    tip: str | None
-    chainwork: int
+    last_valid_height: int  # the highest block of the valid prefix (-1: none)
+    last_valid_hash: str | None
+    last_valid_chainwork: int
     blocks_checked: int
     first_invalid: Violation | None = None
+    checked_from_height: int = 0  # below it nothing was checked by this report
+    stored_tip_height: int | None = None  # the highest main block stored (None: not read, or none)
+    not_checked: str | None = None  # what this check did not cover, in words (None: the whole chain)
+
+    @property
+    def untrusted_from_height(self) -> int | None:
+        return self.first_invalid.height if self.first_invalid else None
 
     def as_dict(self) -> dict:
         return {
             "valid": self.valid,
-            "height": self.height,
-            "tip": self.tip,
-            "chainwork": f"{self.chainwork:064x}",
-            "blocks_checked": self.blocks_checked,
+            "untrusted_from_height": self.untrusted_from_height,
             "first_invalid": self.first_invalid.as_dict() if self.first_invalid else None,
+            "last_valid_height": self.last_valid_height,
+            "last_valid_hash": self.last_valid_hash,
+            "last_valid_chainwork": f"{self.last_valid_chainwork:064x}",
+            "stored_tip_height": self.stored_tip_height,
+            "checked_from_height": self.checked_from_height,
+            "blocks_checked": self.blocks_checked,
+            "not_checked": self.not_checked,
         }
 
 
@@ -496,15 +511,17 @@ class ChainWalker:
         self.blocks_checked += 1
         return checked
 
-    def report(self, violation: Violation | None = None) -> ChainReport:
+    def report(self, violation: Violation | None = None, **context) -> ChainReport:
+        """The report of what was walked; `context`: ChainReport's other fields (where the check started...)."""
         tip = self.tip
         return ChainReport(
             valid=violation is None,
-            height=tip.height if tip else -1,
-            tip=display_hex(tip.digest) if tip else None,
-            chainwork=tip.chainwork if tip else 0,
+            last_valid_height=tip.height if tip else -1,
+            last_valid_hash=display_hex(tip.digest) if tip else None,
+            last_valid_chainwork=tip.chainwork if tip else 0,
             blocks_checked=self.blocks_checked,
             first_invalid=violation,
+            **context,
         )
 
 

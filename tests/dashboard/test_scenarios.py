@@ -70,7 +70,7 @@ def test_the_sandbox_names_the_tampered_block_and_the_stored_chain_is_untouched(
     assert body["tampered"]["field"] == "accuracy" and body["tampered"]["after"] == 0.999
     restored = client.get("/scenarios/tamper/check.json").json()
     assert restored["report"]["valid"] is True and restored["tampered"] is None
-    assert restored["report"]["height"] == tip
+    assert restored["report"]["last_valid_height"] == tip
     assert stored_chain() == before
     assert chain_verify().valid
 

@@ -64,7 +64,7 @@ def test_anyone_with_the_public_key_can_check_a_checkpoint(chain):
 
 
 def test_chain_status_is_cheap_and_tells_the_dashboard_enough(chain, django_assert_max_num_queries):
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(5):
         status = reads.chain_status()
     assert status == {
         "valid": True, "height": 8, "tip": chain[-1].hash, "chainwork": chain[-1].chainwork, "checkpoint": True,

@@ -63,7 +63,7 @@ def test_a_chain_exported_and_imported_into_an_empty_node_is_the_same_chain(chai
     ]
     assert watch.chain_verify().valid  # checkpoints were signed for the imported blocks
     assert export(tmp_path / "again.json") == data
-    assert "imported 0 blocks" in import_file(tmp_path / "chain.json")  # nothing new
+    assert "nothing to import" in import_file(tmp_path / "chain.json")  # nothing new
 
 
 def test_import_extends_a_stored_prefix_of_the_chain(chain, tmp_path):
@@ -73,7 +73,7 @@ def test_import_extends_a_stored_prefix_of_the_chain(chain, tmp_path):
     (tmp_path / "prefix.json").write_text(json.dumps({**full, "blocks": full["blocks"][:4]}))
     import_file(tmp_path / "prefix.json")
     assert "imported 5 blocks (replacing 0)" in import_file(tmp_path / "chain.json")
-    assert watch.chain_verify().height == 8
+    assert watch.chain_verify().last_valid_height == 8
 
 
 def test_where_chains_diverge_the_one_with_more_work_wins(db, tmp_path):
@@ -118,7 +118,7 @@ def test_a_replaced_blocks_batch_goes_back_to_pending(db, tmp_path):
     assert (batch.status, batch.block_id) == ("pending", None)
     local.refresh_from_db()
     assert local.status == "stale"
-    assert watch.chain_verify().tip == heavier["blocks"][-1]["hash"]
+    assert watch.chain_verify().last_valid_hash == heavier["blocks"][-1]["hash"]
     assert store.block_mine(batch=batch).height == 4  # its round goes on the new chain
 
 
@@ -163,7 +163,7 @@ def test_a_bad_import_file_is_refused_clearly_and_changes_nothing(chain, tmp_pat
     assert snapshot() == before
 
 
-@pytest.mark.parametrize("content, message", [("{not json", "is not valid JSON"), (b"\xff\xfe", "is not valid JSON"), (None, "cannot read")])
+@pytest.mark.parametrize("content, message", [("{not json", "is not valid JSON"), (b"\xff\xfe", "is not UTF-8 text"), (None, "cannot read")])
 def test_an_unreadable_import_file_is_a_clear_error(db, tmp_path, content, message):
     path = tmp_path / "chain.json"
     if isinstance(content, str):

@@ -70,7 +70,7 @@ def test_an_export_with_any_part_replaced_is_imported_or_refused_clearly(chain, 
 
 def test_a_deeply_nested_file_is_a_clear_error(db, tmp_path):
     path = tmp_path / "deep.json"
-    path.write_text("[" * 100_000 + "]" * 100_000)
+    path.write_text('{"format": "fedchain-chain", "blocks": [' + "[" * 100_000 + "]" * 100_000 + "]}")
     with pytest.raises(CommandError, match="nested too deeply"):
         call_command("import_chain", str(path), stdout=io.StringIO())
     export = exchange.chain_export()

@@ -64,8 +64,8 @@ def test_interleaved_experiments_with_retargets_verify():
         chain.add(2, round_number, difficulty_bits=9)
     report = chain.verify()
     assert report.valid, report.first_invalid
-    assert (report.height, report.blocks_checked) == (12, 13)
-    assert report.tip == display_hex(chain.digest)
+    assert (report.last_valid_height, report.blocks_checked) == (12, 13)
+    assert report.last_valid_hash == display_hex(chain.digest)
 
 
 def test_the_report_names_the_first_invalid_block_and_stops_there():
@@ -78,7 +78,7 @@ def test_the_report_names_the_first_invalid_block_and_stops_there():
     assert report.first_invalid.as_dict()["height"] == 3
     assert report.first_invalid.rule == "fl-continuity"
     assert "next round is 2" in report.first_invalid.message
-    assert (report.height, report.blocks_checked) == (2, 3)  # the valid prefix
+    assert (report.last_valid_height, report.blocks_checked) == (2, 3)  # the valid prefix
 
 
 def test_a_round_twice_is_refused():

@@ -382,4 +382,5 @@ def test_verify_chain_names_the_height_and_rule(chain, writer, tamper, height, r
     report = verify_chain_json()
     assert not report["valid"]
     assert (report["first_invalid"]["height"], report["first_invalid"]["rule"]) == (height, rule), report
-    assert report["height"] == height - 1  # the valid prefix ends just before it
+    assert report["last_valid_height"] == height - 1  # the valid prefix ends just before it
+    assert report["untrusted_from_height"] == height

@@ -33,13 +33,15 @@ def tamper_record(height):
 def test_a_valid_chain_passes_in_text_and_json(chain):
     error, out = run()
     assert error is None
-    assert out.startswith("valid: 9 blocks checked, tip 8 " + chain[-1].hash)
+    assert out.startswith(f"valid: 9 blocks checked (heights 0 to 8), tip {chain[-1].hash}")
     error, out = run("--json")
     report = json.loads(out)
     assert error is None
     assert report == {
-        "valid": True, "height": 8, "tip": chain[-1].hash, "chainwork": chain[-1].chainwork, "blocks_checked": 9,
-        "first_invalid": None, "notes": [],  # notes: what other apps add (the network's disagreeing peers)
+        "valid": True, "untrusted_from_height": None, "first_invalid": None, "last_valid_height": 8,
+        "last_valid_hash": chain[-1].hash, "last_valid_chainwork": chain[-1].chainwork, "stored_tip_height": 8,
+        "checked_from_height": 0, "blocks_checked": 9, "not_checked": None,
+        "notes": [],  # notes: what other apps add (the network's disagreeing peers)
     }
 
 
@@ -50,31 +52,46 @@ def test_an_invalid_chain_exits_1_naming_height_rule_and_reason(chain):
     assert error.returncode == 1
     assert str(error) == (
         "invalid: block 3 breaks rule 'merkle': the header's Merkle root "
-        f"{chain[2].merkle_root} is not the root of the block's records"
+        f"{chain[2].merkle_root} is not the root of the block's records; the chain is untrustworthy from "
+        "height 3 (valid below it up to height 2)"
     )
     error, out = run("--json")
     assert error.returncode == 1
-    assert json.loads(out)["first_invalid"] == {
+    report = json.loads(out)
+    assert report["first_invalid"] == {
         "height": 3, "rule": "merkle",
         "message": f"the header's Merkle root {chain[2].merkle_root} is not the root of the block's records",
     }
+    # Beside "valid": false no field reads as the bad height but the one named so.
+    assert (report["valid"], report["untrusted_from_height"], report["last_valid_height"]) == (False, 3, 2)
+    assert "height" not in report
 
 
 @pytest.mark.django_db
-def test_from_starts_checking_at_a_height(chain):
+def test_from_checks_the_block_it_stands_on_and_says_what_it_did_not_check(chain):
     tamper_record(2)
     error, out = run("--json", "--from", "5")
     assert error is None
-    assert json.loads(out)["blocks_checked"] == 4
+    report = json.loads(out)
+    assert (report["checked_from_height"], report["blocks_checked"]) == (4, 5)  # block 4 and 5..8
+    assert report["not_checked"].startswith("blocks 0 to 3")
+    error, out = run("--from", "5")
+    assert "not checked: blocks 0 to 3" in out
+    error, out = run("--from", "3")  # it stands on block 2: invalid, not "valid"
+    assert error.returncode == 1 and "block 2 breaks rule 'merkle'" in str(error)
     tamper_record(6)
     error, out = run("--json", "--from", "5")
     assert json.loads(out)["first_invalid"]["height"] == 6
-    error, out = run("--from", "9")  # after the tip: nothing to check
-    assert error is None and out.startswith("valid: 0 blocks checked")
+    error, out = run("--from", "9")  # the next height: only the tip it would stand on, and it says so
+    assert error is None and out.startswith("valid: 1 blocks checked (heights 8 to 8)")
+    assert "not checked: blocks 0 to 7" in out
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("height, message", [("-1", "--from must be"), ("50", "no main block at height 49")])
+@pytest.mark.parametrize(
+    "height, message",
+    [("-1", "--from must be"), ("50", "the chain's tip is at height 8: there is no block at height 50 to check")],
+)
 def test_a_bad_from_height_is_a_clear_error(chain, height, message):
     error, _ = run("--from", height)
     assert message in str(error) and error.returncode == 1

@@ -44,21 +44,21 @@ def replace_in_body(height, position, old, new):
 
 @pytest.mark.django_db
 def test_the_watcher_sees_edits_repairs_and_new_blocks(chain):
-    watcher = watch.ChainWatcher()
+    watcher = watch.ChainWatcher(full_pass_share=0)  # the triggers' log alone
     first = watcher.check()
-    assert first.valid and first.height == 8
-    assert watcher.check() is first  # nothing changed: nothing re-checked
+    assert first.valid and first.last_valid_height == 8
+    assert watcher.check().blocks_checked == 0  # nothing changed: nothing re-checked
     original = body_at(3, 1)
     replace_in_body(3, 1, "client-0", "client-z")
     report = watcher.check()
     assert (report.valid, report.first_invalid.height, report.first_invalid.rule) == (False, 3, "merkle")
+    assert report.blocks_checked <= 2  # block 3 and the one above it, not the chain
     set_body(3, 1, original)
     assert watcher.check().valid
-    checked = watcher.walker.blocks_checked
     mine_rounds(1, 2, start=8)
     report = watcher.check()
-    assert report.valid and report.height == 10
-    assert watcher.walker.blocks_checked == checked + 2  # only the new blocks were checked
+    assert report.valid and report.last_valid_height == 10
+    assert report.blocks_checked == 2  # only the new blocks were checked
 
 
 @pytest.mark.django_db
@@ -72,15 +72,19 @@ def test_the_watcher_sees_an_edited_block_column(chain, column, value):
 
 
 @pytest.mark.django_db
-def test_the_watcher_remembers_a_tail_deleted_with_its_checkpoints(chain):
-    watcher = watch.ChainWatcher()
-    assert watcher.check().height == 8
+def test_a_tail_deleted_with_its_checkpoints_is_found_by_the_outbox_and_remembered_by_the_watcher(chain):
+    watcher = watch.ChainWatcher(full_pass_share=0)
+    assert watcher.check().last_valid_height == 8
     for height in (8, 7):
         block = Block.objects.get(status="main", height=height)
         PendingBatch.objects.filter(block=block).delete()
         block.records.all().delete()
         Checkpoint.objects.filter(height=height).delete()
         block.delete()
+    fresh = watch.chain_verify()  # a fresh check reads the outbox: it announced blocks that are gone
+    assert (fresh.valid, fresh.untrusted_from_height, fresh.first_invalid.rule) == (False, 7, "height")
+    assert "the outbox announced block" in fresh.first_invalid.message
+    Event.objects.filter(type="block").delete()  # every trace gone
     assert watch.chain_verify().valid  # a fresh check cannot tell...
     report = watcher.check()  # ...but the watcher verified blocks 7 and 8 before
     assert (report.valid, report.first_invalid.height, report.first_invalid.rule) == (False, 7, "height")

@@ -34,7 +34,7 @@ if (sandbox) {
       change.textContent = body.error;
       return;
     }
-    badge.set(body.report);
+    badge.set({ ...body.report, height: body.report.last_valid_height, tip: body.report.last_valid_hash });
     badge.element.textContent = `Sandbox: ${badge.element.textContent}`;
     const t = body.tampered;
     change.textContent = t

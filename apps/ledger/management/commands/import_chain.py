@@ -1,9 +1,8 @@
-import json
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.ledger.exchange import chain_import
+from apps.ledger.exchange import chain_import_file
 
 
 class Command(BaseCommand):
@@ -18,21 +17,21 @@ class Command(BaseCommand):
     def handle(self, *args, file: str, **options):
         try:
             if file == "-":
-                data = json.load(sys.stdin)
+                result = chain_import_file(sys.stdin.buffer)
             else:
-                with open(file, encoding="utf-8") as source:
-                    data = json.load(source)
+                with open(file, "rb") as source:
+                    result = chain_import_file(source)
         except OSError as error:
             raise CommandError(f"cannot read {file}: {error.strerror or error}") from None
-        except (ValueError, UnicodeDecodeError) as error:
-            raise CommandError(f"{file} is not valid JSON: {error}") from None
-        except RecursionError:
-            raise CommandError(f"{file} is not a chain export: its JSON is nested too deeply") from None
-        try:
-            result = chain_import(data)
         except ValueError as error:
-            raise CommandError(str(error)) from None
-        self.stdout.write(
-            f"imported {result['added']} blocks (replacing {result['replaced']}); the chain's tip is now at "
-            f"height {result['height']}"
-        )
+            raise CommandError(f"{file}: {error}") from None
+        if result["added"] == 0:
+            self.stdout.write(
+                f"nothing to import: the file's blocks (up to height {result['file_height']}) are already on the "
+                f"chain; the chain's tip stays at height {result['height']}"
+            )
+        else:
+            self.stdout.write(
+                f"imported {result['added']} blocks (replacing {result['replaced']}); the chain's tip is now at "
+                f"height {result['height']}"
+            )

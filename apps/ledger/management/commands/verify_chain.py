@@ -22,7 +22,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--json", dest="as_json", action="store_true", help="print the report as JSON")
         parser.add_argument(
-            "--from", dest="from_height", type=int, default=0, metavar="H", help="start checking at height H"
+            "--from", dest="from_height", type=int, default=0, metavar="H", help="check from height H (and the block below it, which it stands on); blocks further down are not checked"
         )
 
     def handle(self, *args, as_json: bool, from_height: int, **options):
@@ -37,12 +37,17 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps({**report.as_dict(), "notes": notes}, indent=2))
         elif report.valid:
             self.stdout.write(
-                f"valid: {report.blocks_checked} blocks checked, tip {report.height} {report.tip}, "
-                f"cumulative work {report.chainwork:#x}"
+                f"valid: {report.blocks_checked} blocks checked (heights {report.checked_from_height} to "
+                f"{report.last_valid_height}), tip {report.last_valid_hash}, cumulative work {report.last_valid_chainwork:#x}"
             )
+        if report.not_checked and not as_json:
+            self.stdout.write(f"not checked: {report.not_checked}")
         if not as_json:
             for note in notes:
                 self.stdout.write(note)
         if not report.valid:
-            raise CommandError(f"invalid: {report.first_invalid}", returncode=1)
-
+            raise CommandError(
+                f"invalid: {report.first_invalid}; the chain is untrustworthy from height "
+                f"{report.untrusted_from_height} (valid below it up to height {report.last_valid_height})",
+                returncode=1,
+            )

@@ -62,8 +62,11 @@ class Command(BaseCommand):
                 f"the chain could not be checked: {type(error).__name__}: {error}", returncode=NOT_CHECKED
             ) from None
         if not report.valid:
-            raise CommandError(f"invalid: {report.first_invalid}", returncode=1)
-        self.stdout.write(f"valid up to height {report.height}")
+            raise CommandError(
+                f"invalid: {report.first_invalid}; the chain is untrustworthy from height {report.untrusted_from_height}",
+                returncode=1,
+            )
+        self.stdout.write(f"valid up to height {report.last_valid_height}")
 
     def check_chain(self):
         """One check; a chain_status event when the verdict changed."""
@@ -73,7 +76,7 @@ class Command(BaseCommand):
             event_emit(type=Event.Type.CHAIN_STATUS, payload=chain_status_payload(report))
             self.last_verdict = verdict
             if report.valid:
-                logger.info("chain valid up to height %s", report.height)
+                logger.info("chain valid up to height %s", report.last_valid_height)
             else:
                 logger.warning("chain INVALID: %s", report.first_invalid)
         return report
