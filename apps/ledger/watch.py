@@ -139,6 +139,12 @@ def _check_range(start: int, stop: int) -> tuple[Violation | None, int]:
     return None, walker.blocks_checked
 
 
+def chain_check_through(height: int) -> Violation | None:
+    """The first violation among the stored main blocks 0..`height` (every rule, from the genesis block up), or
+    None: whether what a block at `height` stands on holds. Costs a walk of `height` blocks."""
+    return _check_range(0, height)[0]
+
+
 def chain_verify(*, from_height: int = 0) -> ChainReport:
     """Re-checks the stored main chain from `from_height` (default: all of it, and then whether it reached
     further: see chain_reach_violation), recomputing every hash, root, target and rule from the stored bytes,

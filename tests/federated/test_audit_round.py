@@ -114,3 +114,27 @@ def test_an_unmined_round_is_reported_and_unknown_rounds_are_errors(finished):
         call_command("audit_round", "999", "0")
     with pytest.raises(CommandError, match="ROUND must be a whole number"):
         call_command("audit_round", str(finished.id), "two")
+
+
+def test_an_audit_says_when_the_block_it_stands_on_is_invalid(finished):
+    from apps.ledger.models import Block
+
+    block = Record.objects.filter(experiment_id=finished.id, round_number=1).first().block
+    Block.objects.filter(pk=block.pk).update(nonce=block.nonce + 1)  # the stored column no longer matches the bytes
+    problems = json.loads(_audit_output(finished, 1))["problems"]
+    assert problems[0].startswith(f"the round's block {block.height} is invalid: block {block.height} breaks rule 'stored-fields'")
+    later = json.loads(_audit_output(finished, 2))
+    assert not later["ok"] and later["chain_invalid_at"]["height"] == block.height
+    assert later["problems"][0].startswith(f"the round's block {block.height + 1} stands on block {block.height}, which is invalid")
+    earlier = audit(finished, 0)  # below the bad block: it checks out, and says how far it checked
+    assert earlier["ok"] and earlier["chain_invalid_at"] is None
+    out = StringIO()
+    call_command("audit_round", str(finished.id), "0", stdout=out)
+    assert f"blocks 0 to {block.height - 1} are valid" in out.getvalue()
+
+
+def _audit_output(experiment, number):
+    out = StringIO()
+    with pytest.raises(CommandError, match="fails the audit"):
+        call_command("audit_round", str(experiment.id), str(number), "--json", stdout=out)
+    return out.getvalue()

@@ -116,7 +116,7 @@ def test_watch_chain_reports_a_raw_sql_edit_within_a_second():
         assert statuses.last().payload["valid"] is True
     finally:
         watcher.send_signal(signal.SIGINT)
-        assert watcher.wait(timeout=10) == 0
+        assert watcher.wait(timeout=30) == 0
     errors = watcher.stderr.read()
     assert "Traceback" not in errors, errors
 

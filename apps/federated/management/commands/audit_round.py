@@ -10,6 +10,7 @@ from apps.federated.models import Experiment
 from apps.federated.selectors import round_audit
 from apps.federated.services import round_audit_kept
 from apps.ledger.models import Block
+from apps.ledger.watch import chain_check_through
 
 
 class Command(BaseCommand):
@@ -36,31 +37,39 @@ class Command(BaseCommand):
             report, _ = round_audit_kept(experiment=found, number=number, again=True)  # readers see it from now on
             if report is None:  # a page is computing it this moment
                 report = round_audit(experiment=found, number=number)
+        # What the round's block stands on: the chain from the genesis block up to it, checked by every rule.
+        standing = None if report.block_height is None else chain_check_through(report.block_height)
+        problems = list(report.problems)
+        if standing is not None:
+            where = "is" if standing.height == report.block_height else f"stands on block {standing.height}, which is"
+            problems.insert(0, f"the round's block {report.block_height} {where} invalid: {standing}")
+        ok = not problems
         if as_json:
-            self.stdout.write(json.dumps({"experiment": experiment_id, "round": number, "ok": report.ok,
+            self.stdout.write(json.dumps({"experiment": experiment_id, "round": number, "ok": ok,
                                            "block_height": report.block_height, "rule": report.rule,
-                                           "problems": report.problems}))
-        elif report.ok and report.rule == NOT_REDERIVABLE:
+                                           "chain_invalid_at": None if standing is None else standing.as_dict(),
+                                           "problems": problems}))
+        elif ok and report.rule == NOT_REDERIVABLE:
             self.stdout.write(
                 f"round {number} of experiment {experiment_id} is {NOT_REDERIVABLE}: every blob hash matches block "
                 f"{report.block_height}; its strategy's aggregate is not recomputed"
             )
-        elif report.ok and report.rule == INITIAL_MODEL:
+        elif ok and report.rule == INITIAL_MODEL:
             self.stdout.write(
                 f"round {number} of experiment {experiment_id} checks out: it is {INITIAL_MODEL}, whose blob hashes to "
-                f"what block {report.block_height} records"
+                f"what block {report.block_height} records, and blocks 0 to {report.block_height} are valid"
             )
-        elif report.ok:
+        elif ok:
             how = f" ({report.rule})" if report.rule else ""
             self.stdout.write(
                 f"round {number} of experiment {experiment_id} checks out: re-derived global model{how} and every "
-                f"update hash match block {report.block_height}"
+                f"update hash match block {report.block_height}, and blocks 0 to {report.block_height} are valid"
             )
         else:
             self.stdout.write(f"round {number} of experiment {experiment_id} FAILS the audit:")
-            for problem in report.problems:
+            for problem in problems:
                 self.stdout.write(f"  - {problem}")
-        if not report.ok:
+        if not ok:
             raise CommandError(f"round {number} of experiment {experiment_id} fails the audit")
 
 

@@ -32,7 +32,7 @@ class Command(BaseCommand):
     def handle(self, *args, interval: float, once: bool, **options):
         if interval <= 0:
             raise CommandError("--interval must be above 0 seconds.")
-        self.watcher = ChainWatcher()
+        self.watcher = ChainWatcher(interval=interval)
         self.last_verdict = None
         if once:
             self.check_once()
