@@ -137,7 +137,7 @@ class Checkpoint(models.Model):
 
 
 class ChainChange(models.Model):
-    """A write to a ledger table, recorded by database triggers (migration 0005), whoever made it: the
+    """A write to a ledger table, recorded by database triggers (migration 0006), whoever made it: the
     application, a raw SQL session, another program. `watch_chain` reads the new rows every interval and
     re-checks just the blocks they touch, so its cost does not grow with the chain. Old rows are pruned."""
 

@@ -76,8 +76,12 @@ def chain_reach_violation(tip_height: int | None, *, events_after: int = 0) -> V
             f"block {missing} is missing: experiment {batch[0]} round {batch[1]} was mined, but its block is no "
             f"longer stored; the chain was truncated",
         )
+    # Only since the last reorganisation or repair: those take blocks out of the chain on purpose (and say so).
+    last_reorg = Event.objects.filter(type=Event.Type.REORG).aggregate(top=Max("id"))["top"] or 0
     events = (
-        Event.objects.filter(type=Event.Type.BLOCK, id__gt=events_after, payload__status="main", payload__height__gt=above)
+        Event.objects.filter(
+            type=Event.Type.BLOCK, id__gt=max(events_after, last_reorg), payload__status="main", payload__height__gt=above
+        )
         .order_by("-id").values_list("payload", flat=True)[:100]
     )
     named = {payload.get("hash"): payload.get("height") for payload in events if isinstance(payload, dict)}
@@ -268,6 +272,8 @@ class ChainWatcher:
             self._sweep_restart()
         if changes:
             self.last_change = changes[-1][0]
+        if newest_event != events_after and Event.objects.filter(id__gt=events_after, type=Event.Type.REORG).exists():
+            self.best = (0, -1)  # a reorganisation or a repair may lower the chain's work on purpose
         self.last_event = newest_event
         heights = {height for _, source, _, _, height in changes if source in ("block", "checkpoint") and height is not None}
         block_rows = {row for _, source, _, row, _ in changes if source in ("record", "batch") and row is not None}

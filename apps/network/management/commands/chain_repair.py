@@ -18,7 +18,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, as_json, **options):
         report = chain_verify()
-        trusted_below = None if report.valid else report.first_invalid.height
+        trusted_below = report.untrusted_from_height
         if not report.valid:
             self.stdout.write(f"this node's chain is untrustworthy from height {trusted_below}: {report.first_invalid}")
         try:
@@ -27,7 +27,7 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         after = chain_verify()
         result["valid"] = after.valid
-        result["height"] = after.height
+        result["height"] = after.last_valid_height
         if as_json:
             self.stdout.write(json.dumps(result))
         else:
@@ -35,7 +35,7 @@ class Command(BaseCommand):
                 f"repaired from {result['peer']}: kept heights 0..{result['kept']}, set aside {result['set_aside']} "
                 f"blocks{' into ' + result['file'] if result['file'] else ''}, fetched {result.get('blocks', 0)} blocks "
                 f"and {result['blobs']} blobs; the chain now {'verifies' if after.valid else 'still fails'} "
-                f"(tip {after.height})"
+                f"(tip {after.last_valid_height})"
             )
         if not after.valid:
             raise CommandError(f"still invalid after the repair: {after.first_invalid}")

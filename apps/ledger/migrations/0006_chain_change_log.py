@@ -18,7 +18,7 @@ def remove(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ledger', '0004_checkpoint_ed25519'),
+        ('ledger', '0005_block_mined_by_block_mined_signature'),
     ]
 
     operations = [
