@@ -91,7 +91,7 @@ def test_a_heavier_branch_reorganises_in_one_event(main_chain):
     assert Event.objects.count() - events_before == 3 + 1  # three stale block events, then the reorg alone
     assert sorted(Checkpoint.objects.values_list("height", flat=True)) == [0, 1, 2, 3, 4]
     report = watch.chain_verify()
-    assert report.valid and report.height == 4, report.first_invalid
+    assert report.valid and report.last_valid_height == 4, report.first_invalid
     # Experiment 1 goes on from the new tip: its round 0 is minable again.
     assert reads.batch_next().experiment_id == 1
 
