@@ -55,10 +55,11 @@ OVERHEAD_TARGET = 1.3
 LINEARITY_TARGET = 1.3
 
 
-def experiment_for(clients, workload):
+def experiment_for(clients, workload, rounds):
     return experiment_create(
         name=f"bench {clients} clients",
-        **experiment_settings(clients, workload, rounds=1000, difficulty_bits=ExperimentConfig().difficulty_bits),
+        # As many rounds as are measured: what an experiment may store is bounded (FEDCHAIN_BUDGET_*).
+        **experiment_settings(clients, workload, rounds=rounds, difficulty_bits=ExperimentConfig().difficulty_bits),
     )
 
 
@@ -127,7 +128,7 @@ class BareFedAvg:
 
 
 def measure(clients, rounds, workload):
-    experiment = experiment_for(clients, workload)
+    experiment = experiment_for(clients, workload, rounds)
     federation = federation_for(experiment.config())
     block_mine(batch=round_batch(experiment_run_round(experiment=experiment, number=0)))
     bare = BareFedAvg(federation, federation.initial_params())
