@@ -10,7 +10,6 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from apps.core.bodylimit import BodyLimit  # noqa: E402
 from apps.dashboard.routing import websocket_urlpatterns  # noqa: E402
@@ -18,9 +17,9 @@ from apps.explorer.flower_api import request_body_limit  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # Static files (plotly.js included) are served by the app itself: one process, no proxy needed.
-        # Oversized uploads are refused before Django reads their bodies.
-        "http": BodyLimit(ASGIStaticFilesHandler(django_asgi_app), request_body_limit),
+        # Static files are served by WhiteNoise in Django (settings.MIDDLEWARE); oversized uploads are refused
+        # before Django reads their bodies.
+        "http": BodyLimit(django_asgi_app, request_body_limit),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

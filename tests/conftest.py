@@ -13,6 +13,15 @@ from django.db import connection
 BASE_DIR = Path(settings.BASE_DIR)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def static_files_collected():
+    """Pages name static files by their content-hashed names (WhiteNoise's manifest): collected once per run, into
+    the run's own data directory, as `manage.py serve` collects them."""
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

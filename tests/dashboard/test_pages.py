@@ -4,6 +4,7 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.templatetags.static import static
 
 from apps.events.services import last_event_seq
 from apps.federated.forms import ExperimentForm
@@ -48,7 +49,7 @@ def test_an_empty_database_gets_the_demo_offer_and_a_state_to_resume_from(client
     response = client.get("/")
     assert response.status_code == 200
     assert b"Start the demo experiment" in response.content
-    assert b"vendor/plotly/plotly.min.js" in response.content
+    assert static("vendor/plotly/plotly.min.js").encode() in response.content  # our own copy, hashed name
     state = embedded_state(response)
     assert state["seq"] == last_event_seq()
     assert state["data"]["experiments"] == [] and state["data"]["chain"]["valid"] is True

@@ -3,6 +3,7 @@
 import hashlib
 
 import pytest
+from django.templatetags.static import static
 
 from apps.ledger.merkle import InclusionProof, verify_inclusion_hash
 from apps.ledger.models import Record
@@ -66,7 +67,7 @@ def test_the_record_page_shows_the_record_and_its_proof(client, experiment_chain
         assert f'<li class="audit-node">{node}</li>' in page
     assert f'href="/blocks/{row.block.hash}/"' in page
     assert f'href="/experiments/{experiment_chain.id}/rounds/2/"' in page
-    assert 'src="/static/explorer/proof.js"' in page
+    assert f'src="{static("explorer/proof.js")}"' in page  # our own file, under its content-hashed name
 
 
 def test_a_record_mined_twice_is_shown_in_its_main_chain_block(client, stale_block):

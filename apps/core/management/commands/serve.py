@@ -14,6 +14,7 @@ import sys
 import time
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core.keys import NODE_KEY_FILE, key_dir, node_id
@@ -87,6 +88,8 @@ class Command(BaseCommand):
             # Syncs from peers, announces to them, schedules the mining of their rounds (apps.network).
             "network": [*manage, "run_network"],
         }
+        # Static files as WhiteNoise serves them: compressed, under content-hashed names.
+        call_command("collectstatic", interactive=False, verbosity=0)
         # A hook may return a line worth repeating under the address (the first-run account's password).
         repeated = [note for note in (hook(self.stdout) for hook in self.before_start_hooks()) if note]
         env = {**os.environ, "FEDCHAIN_LOG_VERBOSITY": str(verbosity)}  # the children log as -v says

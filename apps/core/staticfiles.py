@@ -1,0 +1,31 @@
+"""plotly.js from the installed plotly package (the same version as the Python side; no CDN), as the static file
+vendor/plotly/plotly.min.js. Only that file: the package's other data (a 4.8 MB widget bundle, data sets) is not
+ours to serve."""
+
+from pathlib import Path
+
+import plotly
+from django.contrib.staticfiles.finders import BaseFinder
+from django.core.files.storage import FileSystemStorage
+
+PREFIX = "vendor/plotly"
+BUNDLE = "plotly.min.js"
+
+
+class PlotlyFinder(BaseFinder):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.storage = FileSystemStorage(location=Path(plotly.__file__).parent / "package_data")
+        self.storage.prefix = PREFIX
+
+    def check(self, **kwargs):
+        return []
+
+    def find(self, path, find_all=False, **kwargs):
+        if path != f"{PREFIX}/{BUNDLE}":
+            return [] if find_all else None
+        found = self.storage.path(BUNDLE)
+        return [found] if find_all else found
+
+    def list(self, ignore_patterns):
+        yield BUNDLE, self.storage

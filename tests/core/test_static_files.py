@@ -1,0 +1,28 @@
+"""Static files come from the app itself through WhiteNoise: compressed, under content-hashed names, cached."""
+
+import re
+
+import pytest
+from django.templatetags.static import static
+
+
+def test_plotly_is_served_gzipped_under_a_hashed_name_cached_for_a_year(client):
+    url = static("vendor/plotly/plotly.min.js")
+    assert re.fullmatch(r"/static/vendor/plotly/plotly\.min\.[0-9a-f]{12}\.js", url)
+    response = client.get(url, headers={"accept-encoding": "gzip"})
+    assert response.status_code == 200
+    assert response["Content-Encoding"] == "gzip"
+    assert "immutable" in response["Cache-Control"] and "max-age=315360000" in response["Cache-Control"]
+    body = b"".join(response.streaming_content)
+    assert len(body) < 2_000_000  # the 4.6 MB bundle, compressed
+
+
+@pytest.mark.parametrize("name", ["explorer/proof.js", "admin/css/base.css"])
+def test_our_files_and_the_admins_have_hashed_names(client, name):
+    url = static(name)
+    assert url != f"/static/{name}"
+    assert client.get(url).status_code == 200
+
+
+def test_only_plotlys_bundle_is_taken_from_the_plotly_package(client):
+    assert client.get("/static/vendor/plotly/widgetbundle.js").status_code == 404
