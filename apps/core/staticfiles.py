@@ -23,7 +23,7 @@ class PlotlyFinder(BaseFinder):
 
     def find(self, path, find_all=False, **kwargs):
         if path != f"{PREFIX}/{BUNDLE}":
-            return [] if find_all else None
+            return []  # as Django's own finders answer a miss
         found = self.storage.path(BUNDLE)
         return [found] if find_all else found
 

@@ -4,15 +4,17 @@ plotly charts from the locally served plotly.js."""
 import pytest
 
 from apps.ledger.models import Record
-from tests.dashboard.conftest import browser_page, chromium  # noqa: F401  (fixtures)
+from tests.dashboard.conftest import asgi_server, browser_page, chromium  # noqa: F401  (fixtures)
 
-pytestmark = [pytest.mark.browser]
+# Served by the project's ASGI application (WhiteNoise serves the static files under their hashed names, as in
+# production); its thread sees committed rows only.
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_the_proof_verifies_in_the_browser_and_an_altered_record_does_not(live_server, experiment_chain, browser_page):  # noqa: F811
+def test_the_proof_verifies_in_the_browser_and_an_altered_record_does_not(asgi_server, experiment_chain, browser_page):  # noqa: F811
     txid = Record.objects.filter(type="client_update", block__height=3).first().txid
     page = browser_page
-    page.goto(f"{live_server.url}/tx/{txid}/")
+    page.goto(f"{asgi_server}/tx/{txid}/")
     page.click("#verify-here")
     result = page.locator("#verify-result")
     result.filter(has_text="in this browser").wait_for(timeout=5000)
@@ -28,9 +30,9 @@ def test_the_proof_verifies_in_the_browser_and_an_altered_record_does_not(live_s
     assert "badge bad" in result.get_attribute("class")
 
 
-def test_the_chain_page_draws_its_charts(live_server, experiment_chain, browser_page):  # noqa: F811
+def test_the_chain_page_draws_its_charts(asgi_server, experiment_chain, browser_page):  # noqa: F811
     page = browser_page
-    page.goto(f"{live_server.url}/chain/")
+    page.goto(f"{asgi_server}/chain/")
     for chart in ("#difficulty-chart", "#interval-chart"):
         page.locator(f"{chart} .main-svg").first.wait_for(timeout=10000)
     assert page.locator("#difficulty-chart .scatterlayer .trace").count() == 1
