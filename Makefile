@@ -1,10 +1,11 @@
-# FedChain: `make run` sets up and starts web + workers; `make test` sets up and runs every test.
+# FedChain: `make run` sets up and starts web + workers; `make test` sets up and runs the tests (`make soak` the
+# long soaks; CI runs both).
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run network test setup bench clean
+.PHONY: run network test soak setup bench clean
 
 run: setup
 	$(PY) manage.py migrate --noinput
@@ -17,6 +18,10 @@ network: setup
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The long soaks the default run leaves out (pytest.ini); CI runs them after `make test`.
+soak: setup
+	$(PY) -m pytest -m soak $(PYTEST_ARGS)
 
 bench: setup
 	for b in bench/[!_]*.py; do echo "== $$b"; $(PY) $$b $(BENCH_ARGS) || exit 1; done

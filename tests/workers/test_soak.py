@@ -16,7 +16,7 @@ from tests.conftest import wait_for
 
 from .test_worker_processes import assert_log_clean, started_pool
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.soak]  # `make soak`; CI runs it after `make test`
 
 SOAK_SECONDS = 60
 
