@@ -101,7 +101,7 @@ FEDCHAIN_FLOWER_MAX_UPLOAD = env_int("FEDCHAIN_FLOWER_MAX_UPLOAD", 64 * 1024 * 1
 # A Flower round uploads one blob per client update plus its aggregate (flower.MAX_UPDATES_PER_ROUND + 1).
 DATA_UPLOAD_MAX_NUMBER_FILES = 1001
 # How often `manage.py watch_chain` re-checks the stored chain (milliseconds).
-FEDCHAIN_WATCH_INTERVAL = env_int("FEDCHAIN_WATCH_INTERVAL_MS", 500) / 1000
+FEDCHAIN_WATCH_INTERVAL_MS = env_int("FEDCHAIN_WATCH_INTERVAL_MS", 500)
 # The largest chain export `import_chain` reads (bytes); it is read one block at a time.
 FEDCHAIN_IMPORT_MAX_BYTES = env_int("FEDCHAIN_IMPORT_MAX_BYTES", 512 * 1024 * 1024)
 # Share of each interval the watcher spends on its full pass over the chain, walked a slice at a time (percent).
@@ -113,7 +113,7 @@ if not 1 <= FEDCHAIN_POW_LIMIT_BITS <= 64 or FEDCHAIN_RETARGET_INTERVAL < 2 or F
     )
 if not 0 <= FEDCHAIN_WATCH_FULL_PASS_PERCENT <= 100:
     raise ImproperlyConfigured("FEDCHAIN_WATCH_FULL_PASS_PERCENT must be 0 to 100.")
-if FEDCHAIN_MAX_BLOCK_RECORDS < 2 or FEDCHAIN_MAX_RECORD_BYTES < 256 or FEDCHAIN_WATCH_INTERVAL < 0.05:
+if FEDCHAIN_MAX_BLOCK_RECORDS < 2 or FEDCHAIN_MAX_RECORD_BYTES < 256 or FEDCHAIN_WATCH_INTERVAL_MS < 50:
     raise ImproperlyConfigured(
         "FEDCHAIN_MAX_BLOCK_RECORDS must be at least 2, FEDCHAIN_MAX_RECORD_BYTES at least 256 and "
         "FEDCHAIN_WATCH_INTERVAL_MS at least 50."
@@ -151,36 +151,36 @@ if FEDCHAIN_P2P_MAX_BLOB_BYTES < 1024 or FEDCHAIN_P2P_RATE < 1 or FEDCHAIN_CONFI
 # A worker holding a job moves its heartbeat this often (seconds). A claim whose heartbeat is older than
 # FEDCHAIN_CLAIM_TIMEOUT seconds belongs to a dead or stuck worker (on this host, a claim of a process that
 # has ended is recovered at once), and its job runs again.
-WORKERS_HEARTBEAT_SECONDS = env_int("FEDCHAIN_HEARTBEAT_SECONDS", 5)
-WORKERS_CLAIM_TIMEOUT = env_int("FEDCHAIN_CLAIM_TIMEOUT", 30)
+FEDCHAIN_HEARTBEAT_SECONDS = env_int("FEDCHAIN_HEARTBEAT_SECONDS", 5)
+FEDCHAIN_CLAIM_TIMEOUT = env_int("FEDCHAIN_CLAIM_TIMEOUT", 30)
 # A queued job no worker took for this long is enqueued again (the queue may have lost its task).
-WORKERS_REQUEUE_AFTER = env_int("FEDCHAIN_REQUEUE_AFTER", 60)
+FEDCHAIN_REQUEUE_AFTER = env_int("FEDCHAIN_REQUEUE_AFTER", 60)
 # How many times a job is claimed before a database error (a busy or unreachable database) fails it.
-WORKERS_JOB_ATTEMPTS = env_int("FEDCHAIN_JOB_ATTEMPTS", 3)
+FEDCHAIN_JOB_ATTEMPTS = env_int("FEDCHAIN_JOB_ATTEMPTS", 3)
 # How long a worker waits for a database that has gone away (a restart, a failover) before giving up on a job.
-WORKERS_DATABASE_WAIT = env_int("FEDCHAIN_DATABASE_WAIT", 300)
+FEDCHAIN_DATABASE_WAIT = env_int("FEDCHAIN_DATABASE_WAIT", 300)
 # A round aggregates when all its sampled clients are in, or this many seconds after it started: clients
 # still training then are recorded as dropped.
-WORKERS_ROUND_DEADLINE = env_int("FEDCHAIN_ROUND_DEADLINE", 600)
-if WORKERS_HEARTBEAT_SECONDS < 1 or WORKERS_CLAIM_TIMEOUT < 2 * WORKERS_HEARTBEAT_SECONDS:
+FEDCHAIN_ROUND_DEADLINE = env_int("FEDCHAIN_ROUND_DEADLINE", 600)
+if FEDCHAIN_HEARTBEAT_SECONDS < 1 or FEDCHAIN_CLAIM_TIMEOUT < 2 * FEDCHAIN_HEARTBEAT_SECONDS:
     raise ImproperlyConfigured(
         "FEDCHAIN_HEARTBEAT_SECONDS must be at least 1 and FEDCHAIN_CLAIM_TIMEOUT at least twice as long."
     )
-if WORKERS_REQUEUE_AFTER < 1 or WORKERS_JOB_ATTEMPTS < 1 or WORKERS_ROUND_DEADLINE < 1:
+if FEDCHAIN_REQUEUE_AFTER < 1 or FEDCHAIN_JOB_ATTEMPTS < 1 or FEDCHAIN_ROUND_DEADLINE < 1:
     raise ImproperlyConfigured(
         "FEDCHAIN_REQUEUE_AFTER, FEDCHAIN_JOB_ATTEMPTS and FEDCHAIN_ROUND_DEADLINE must be at least 1."
     )
-if WORKERS_DATABASE_WAIT < 1:
+if FEDCHAIN_DATABASE_WAIT < 1:
     raise ImproperlyConfigured("FEDCHAIN_DATABASE_WAIT must be at least 1.")
 
 # --- Dashboard ---
 # Each web process polls the event outbox this often (milliseconds) for events to push to browsers.
-DASHBOARD_POLL_INTERVAL = env_int("FEDCHAIN_LIVE_POLL_MS", 100) / 1000
+FEDCHAIN_LIVE_POLL_MS = env_int("FEDCHAIN_LIVE_POLL_MS", 100)
 # The newest events each web process keeps encoded in memory: websockets within them need no query.
-DASHBOARD_RECENT_EVENTS = env_int("FEDCHAIN_LIVE_RECENT_EVENTS", 2000)
+FEDCHAIN_LIVE_RECENT_EVENTS = env_int("FEDCHAIN_LIVE_RECENT_EVENTS", 2000)
 # mining_progress events kept in the outbox; older ones are pruned (they only matter while new).
-DASHBOARD_MINING_PROGRESS_KEEP = env_int("FEDCHAIN_MINING_PROGRESS_KEEP", 500)
-if DASHBOARD_POLL_INTERVAL < 0.01 or DASHBOARD_RECENT_EVENTS < 1 or DASHBOARD_MINING_PROGRESS_KEEP < 1:
+FEDCHAIN_MINING_PROGRESS_KEEP = env_int("FEDCHAIN_MINING_PROGRESS_KEEP", 500)
+if FEDCHAIN_LIVE_POLL_MS < 10 or FEDCHAIN_LIVE_RECENT_EVENTS < 1 or FEDCHAIN_MINING_PROGRESS_KEEP < 1:
     raise ImproperlyConfigured(
         "FEDCHAIN_LIVE_POLL_MS must be at least 10, FEDCHAIN_LIVE_RECENT_EVENTS and "
         "FEDCHAIN_MINING_PROGRESS_KEEP at least 1."
@@ -289,10 +289,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL")
 
 # Huey runs the task queue; Django's task API (django.tasks) enqueues through it.
-HUEY_WORKERS = env_int("FEDCHAIN_WORKERS", 2)
+FEDCHAIN_WORKERS = env_int("FEDCHAIN_WORKERS", 2)
 # Worker processes of the whole deployment, all hosts together: a round's clients train in twice as many jobs.
-FEDCHAIN_CLUSTER_WORKERS = env_int("FEDCHAIN_CLUSTER_WORKERS", HUEY_WORKERS)
-if HUEY_WORKERS < 1 or FEDCHAIN_CLUSTER_WORKERS < 1:
+FEDCHAIN_CLUSTER_WORKERS = env_int("FEDCHAIN_CLUSTER_WORKERS", FEDCHAIN_WORKERS)
+if FEDCHAIN_WORKERS < 1 or FEDCHAIN_CLUSTER_WORKERS < 1:
     raise ImproperlyConfigured("FEDCHAIN_WORKERS and FEDCHAIN_CLUSTER_WORKERS must be at least 1.")
 if REDIS_URL:
     HUEY = {
@@ -311,7 +311,7 @@ else:
         "immediate": False,
     }
 HUEY["consumer"] = {
-    "workers": HUEY_WORKERS,
+    "workers": FEDCHAIN_WORKERS,
     "worker_type": "process",
     # SQLite storage is polled: keep idle polling short so a queued task starts within half a second.
     "initial_delay": 0.05,
@@ -326,12 +326,8 @@ TASKS = {
     }
 }
 
-if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
-    }
-else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# No channel layer: each web process relays the database outbox to its own websockets (apps/dashboard/relay.py),
+# so nothing a browser must see goes through a layer's at-most-once group messages, on one host or many.
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -121,7 +121,7 @@ def get_relay():
     loop = asyncio.get_running_loop()
     relay = _relays.get(loop)
     if relay is None:
-        relay = Relay(poll_interval=settings.DASHBOARD_POLL_INTERVAL, capacity=settings.DASHBOARD_RECENT_EVENTS)
+        relay = Relay(poll_interval=settings.FEDCHAIN_LIVE_POLL_MS / 1000, capacity=settings.FEDCHAIN_LIVE_RECENT_EVENTS)
         _relays[loop] = relay
     return relay
 

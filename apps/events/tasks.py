@@ -8,4 +8,4 @@ from .services import outbox_prune
 @db_periodic_task(crontab(minute="*"))
 def outbox_prune_mining_progress():
     """Keeps the outbox small while miners report progress, whether or not anybody is watching."""
-    return outbox_prune(keep_mining_progress=settings.DASHBOARD_MINING_PROGRESS_KEEP)
+    return outbox_prune(keep_mining_progress=settings.FEDCHAIN_MINING_PROGRESS_KEEP)

@@ -208,7 +208,7 @@ def _experiment_fail(job, error):
 
 
 def _deadline():
-    return timezone.now() + timedelta(seconds=settings.WORKERS_ROUND_DEADLINE)
+    return timezone.now() + timedelta(seconds=settings.FEDCHAIN_ROUND_DEADLINE)
 
 
 def _round_next(experiment, number, *, held=False):

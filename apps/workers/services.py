@@ -38,10 +38,10 @@ FIRST_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS = 0.25, 5.0
 
 def database_wait():
     """Returns once the database answers again, waiting with a backoff (0.25 s doubling to 5 s) for up to
-    settings.WORKERS_DATABASE_WAIT seconds, then raising the last error. True when it did not answer at once (it
+    settings.FEDCHAIN_DATABASE_WAIT seconds, then raising the last error. True when it did not answer at once (it
     was gone: an outage, not this work's doing). Closes this thread's broken connection first, so the next query
     connects afresh."""
-    deadline = time.monotonic() + settings.WORKERS_DATABASE_WAIT
+    deadline = time.monotonic() + settings.FEDCHAIN_DATABASE_WAIT
     delay = FIRST_BACKOFF_SECONDS
     waited = False
     while True:
@@ -211,7 +211,7 @@ class Heartbeat:
 
     def __init__(self, job, *, interval=None):
         self.job = job
-        self.interval = settings.WORKERS_HEARTBEAT_SECONDS if interval is None else interval
+        self.interval = settings.FEDCHAIN_HEARTBEAT_SECONDS if interval is None else interval
         self.lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat {job.key}", daemon=True)
@@ -247,7 +247,7 @@ class Heartbeat:
 def job_run(job_id, work, *, on_failure=None):
     """Claims the job and runs work(job, heartbeat), returning what it returns; None when the job was not there
     to take or the claim was lost. A database error gives the job back to run again, once the database answers:
-    always when the database was gone (an outage), else (the database busy) up to settings.WORKERS_JOB_ATTEMPTS
+    always when the database was gone (an outage), else (the database busy) up to settings.FEDCHAIN_JOB_ATTEMPTS
     claims. Any other error fails the job and calls on_failure(job, error)."""
     job = when_database_answers(job_claim, job_id)
     if job is None:
@@ -259,7 +259,7 @@ def job_run(job_id, work, *, on_failure=None):
         logger.info("%s", lost)
     except DATABASE_ERRORS as error:
         outage = database_wait()
-        if outage or job.attempts < settings.WORKERS_JOB_ATTEMPTS:
+        if outage or job.attempts < settings.FEDCHAIN_JOB_ATTEMPTS:
             logger.warning("job %s hit a database error, running it again: %s", job.key, str(error).strip())
             with transaction.atomic():
                 if job_release(job, error=str(error)):
@@ -282,22 +282,22 @@ def jobs_recover(*, requeue_before=None, in_queue=frozenset()):
     """Finds the work the queue may have lost and enqueues it again:
 
     - running jobs whose worker has ended (same host) or whose heartbeat is older than
-      settings.WORKERS_CLAIM_TIMEOUT go back to queued;
+      settings.FEDCHAIN_CLAIM_TIMEOUT go back to queued;
     - queued jobs that can start, were last enqueued before `requeue_before` (default:
-      settings.WORKERS_REQUEUE_AFTER seconds ago) and are not among `in_queue` (the ids of the jobs whose task is
+      settings.FEDCHAIN_REQUEUE_AFTER seconds ago) and are not among `in_queue` (the ids of the jobs whose task is
       known to wait in the queue: a long backlog is not enqueued twice) are enqueued again.
 
     Safe to run anywhere, any time, concurrently: a job is re-enqueued by one recovery only, and a task that
     finds its job taken or finished does nothing. Returns the counts."""
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.WORKERS_CLAIM_TIMEOUT)
+    stale = now - timedelta(seconds=settings.FEDCHAIN_CLAIM_TIMEOUT)
     reclaimed = 0
     for job in Job.objects.filter(status=RUNNING).only("pk", "key", "worker", "attempts", "heartbeat_at"):
         if job.heartbeat_at is None or job.heartbeat_at < stale or not process_alive(job.worker):
             logger.warning("job %s was held by %s, which is gone: running it again", job.key, job.worker)
             reclaimed += _held_by_us(job).update(status=QUEUED, enqueued_at=None, error=f"recovered from {job.worker}")
     if requeue_before is None:
-        requeue_before = now - timedelta(seconds=settings.WORKERS_REQUEUE_AFTER)
+        requeue_before = now - timedelta(seconds=settings.FEDCHAIN_REQUEUE_AFTER)
     waiting = (
         Job.objects.filter(status=QUEUED)
         .filter(_ready())

@@ -55,7 +55,7 @@ def manage(env, *args, **kwargs):
 
 
 @pytest.mark.slow
-def test_postgres_and_redis_carry_tasks_and_channel_messages_between_processes(scaled_out_env):
+def test_postgres_and_redis_carry_tasks_between_processes(scaled_out_env):
     env = scaled_out_env
     migrated = manage(env, "migrate", "-v0", timeout=180)
     assert migrated.returncode == 0, migrated.stderr
@@ -90,29 +90,6 @@ def test_postgres_and_redis_carry_tasks_and_channel_messages_between_processes(s
         assert done.returncode == 0, done.stdout + done.stderr
         assert "ran in" in done.stdout
 
-        channel = f"probe-{uuid.uuid4().hex}"
-        receive = f"""
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-layer = get_channel_layer()
-assert type(layer).__name__ == "RedisChannelLayer", type(layer)
-print(async_to_sync(layer.receive)({channel!r})["text"])
-"""
-        receiver = subprocess.Popen(
-            [sys.executable, "manage.py", "shell", "-c", receive],
-            cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        send = f"""
-import time
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-time.sleep(2)
-async_to_sync(get_channel_layer().send)({channel!r}, {{"type": "probe", "text": "across processes"}})
-"""
-        sent = manage(env, "shell", "-c", send, timeout=60)
-        assert sent.returncode == 0, sent.stderr
-        out, err = receiver.communicate(timeout=60)
-        assert "across processes" in out, err
     finally:
         os.killpg(worker.pid, 9)
         worker.wait()

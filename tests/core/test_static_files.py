@@ -26,3 +26,9 @@ def test_our_files_and_the_admins_have_hashed_names(client, name):
 
 def test_only_plotlys_bundle_is_taken_from_the_plotly_package(client):
     assert client.get("/static/vendor/plotly/widgetbundle.js").status_code == 404
+
+
+def test_favicon_ico_leads_to_the_icon_under_its_hashed_name(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302 and response["Location"] == static("favicon.svg") != "/static/favicon.svg"
+    assert client.get(response["Location"]).status_code == 200

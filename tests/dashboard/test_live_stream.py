@@ -80,7 +80,7 @@ async def test_a_reconnecting_client_gets_exactly_what_it_missed():
 
 
 async def test_a_resume_from_before_the_in_memory_window_is_served_from_the_database(settings):
-    settings.DASHBOARD_RECENT_EVENTS = 3
+    settings.FEDCHAIN_LIVE_RECENT_EVENTS = 3
     watcher = await connect(hello={"type": "snapshot"})  # keeps this process's poller running
     await receive(watcher, 1)
     seqs = [await emit(round=r) for r in range(10)]

@@ -31,7 +31,7 @@ def test_pruning_again_deletes_nothing_more_and_the_mark_never_moves_back():
 
 
 def test_the_periodic_task_keeps_the_configured_window(settings):
-    settings.DASHBOARD_MINING_PROGRESS_KEEP = 3
+    settings.FEDCHAIN_MINING_PROGRESS_KEEP = 3
     for n in range(10):
         emit("mining_progress", nonces=n)
     outbox_prune_mining_progress.call_local()

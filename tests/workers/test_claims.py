@@ -94,7 +94,7 @@ def test_the_heartbeat_moves_while_work_runs_and_notices_a_lost_claim(queue):
 
 
 def test_a_database_error_gives_the_job_back_and_other_errors_fail_it(queue, settings):
-    settings.WORKERS_JOB_ATTEMPTS = 2
+    settings.FEDCHAIN_JOB_ATTEMPTS = 2
     failures = []
 
     def busy(job, heartbeat):
@@ -121,7 +121,7 @@ def test_a_database_error_gives_the_job_back_and_other_errors_fail_it(queue, set
 
 
 def test_a_job_hit_by_a_database_outage_runs_again_whatever_its_attempts(queue, settings, monkeypatch):
-    settings.WORKERS_JOB_ATTEMPTS = 1
+    settings.FEDCHAIN_JOB_ATTEMPTS = 1
     failures = []
 
     def gone(job, heartbeat):

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_at_the_deadline_the_round_aggregates_the_clients_in_and_drops_the_late_ones(queue, settings):
-    settings.WORKERS_ROUND_DEADLINE = 300
+    settings.FEDCHAIN_ROUND_DEADLINE = 300
     experiment = experiment_start(experiment=experiment_create(**{**SMALL, "clients": 6, "min_clients": 4}))
     queue.run(queue.take("run_round"))
     queue.run(queue.take("run_round"))  # round 1: four clients sampled

@@ -51,7 +51,7 @@ def test_a_zombie_worker_counts_as_ended():
 
 
 def test_jobs_held_by_ended_or_silent_workers_run_again_and_live_ones_are_left_alone(queue, settings):
-    settings.WORKERS_CLAIM_TIMEOUT = 30
+    settings.FEDCHAIN_CLAIM_TIMEOUT = 30
     jobs = {name: job_create(key=name, task=TASK) for name in ("ended", "silent", "live", "live-elsewhere")}
     for job in jobs.values():
         job_claim(job.pk)
@@ -68,7 +68,7 @@ def test_jobs_held_by_ended_or_silent_workers_run_again_and_live_ones_are_left_a
 
 
 def test_a_queued_job_is_enqueued_again_once_it_has_waited_too_long_and_by_one_recovery_only(queue, settings):
-    settings.WORKERS_REQUEUE_AFTER = 60
+    settings.FEDCHAIN_REQUEUE_AFTER = 60
     waiting = job_create(key="waiting", task=TASK)
     recent = job_create(key="recent", task=TASK)
     Job.objects.filter(pk=waiting.pk).update(enqueued_at=timezone.now() - timedelta(seconds=120))

@@ -22,7 +22,7 @@ def test_settings_that_cannot_work_are_refused_with_a_message(tmp_path, override
 
 def test_the_environment_sets_the_workers_timing(tmp_path):
     shown = run_manage(
-        "shell", "-c", "from django.conf import settings as s; print(s.WORKERS_CLAIM_TIMEOUT, s.WORKERS_ROUND_DEADLINE)",
+        "shell", "-c", "from django.conf import settings as s; print(s.FEDCHAIN_CLAIM_TIMEOUT, s.FEDCHAIN_ROUND_DEADLINE)",
         env_overrides={"FEDCHAIN_CLAIM_TIMEOUT": "45", "FEDCHAIN_ROUND_DEADLINE": "90"}, data_dir=tmp_path,
     )
     assert shown.returncode == 0 and shown.stdout.split()[-2:] == ["45", "90"], shown.stderr

@@ -55,7 +55,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-        parser.add_argument("--workers", type=int, default=settings.HUEY_WORKERS)
+        parser.add_argument("--workers", type=int, default=settings.FEDCHAIN_WORKERS)
         parser.add_argument(
             "--allow-debug-off-loopback",
             action="store_true",

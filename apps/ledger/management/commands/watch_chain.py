@@ -22,7 +22,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--interval", type=float, default=settings.FEDCHAIN_WATCH_INTERVAL, help="seconds")
+        parser.add_argument("--interval", type=float, default=settings.FEDCHAIN_WATCH_INTERVAL_MS / 1000, help="seconds")
         parser.add_argument(
             "--once",
             action="store_true",
