@@ -125,7 +125,7 @@ FEDCHAIN_PEERS = env_list("FEDCHAIN_PEERS", [])
 # The URL other nodes reach this node at, told to peers so they can announce to it and share it (optional).
 FEDCHAIN_NODE_URL = env_str("FEDCHAIN_NODE_URL").rstrip("/")
 # The network process looks at its peers and announcements this often (milliseconds).
-FEDCHAIN_NETWORK_POLL = env_int("FEDCHAIN_NETWORK_POLL_MS", 500) / 1000
+FEDCHAIN_NETWORK_POLL_MS = env_int("FEDCHAIN_NETWORK_POLL_MS", 500)
 # Each peer is asked for its tip at least this often (seconds), besides when it announces something.
 FEDCHAIN_PEER_POLL_SECONDS = env_int("FEDCHAIN_PEER_POLL_SECONDS", 2)
 FEDCHAIN_MAX_PEERS = env_int("FEDCHAIN_MAX_PEERS", 32)
@@ -137,7 +137,7 @@ FEDCHAIN_P2P_RATE = env_int("FEDCHAIN_P2P_RATE", 100)
 FEDCHAIN_SHARED_MINING = env_bool("FEDCHAIN_SHARED_MINING", True)
 # An experiment is finished once its last round is on the main chain under this many blocks.
 FEDCHAIN_CONFIRMATIONS = env_int("FEDCHAIN_CONFIRMATIONS", 0)
-if FEDCHAIN_NETWORK_POLL < 0.05 or FEDCHAIN_PEER_POLL_SECONDS < 1 or FEDCHAIN_MAX_PEERS < 1:
+if FEDCHAIN_NETWORK_POLL_MS < 50 or FEDCHAIN_PEER_POLL_SECONDS < 1 or FEDCHAIN_MAX_PEERS < 1:
     raise ImproperlyConfigured(
         "FEDCHAIN_NETWORK_POLL_MS must be at least 50, FEDCHAIN_PEER_POLL_SECONDS and FEDCHAIN_MAX_PEERS at least 1."
     )

@@ -79,4 +79,4 @@ class Command(BaseCommand):
                 logger.warning("network loop: database error; trying again", exc_info=True)
             if once:
                 break
-            time.sleep(settings.FEDCHAIN_NETWORK_POLL)
+            time.sleep(settings.FEDCHAIN_NETWORK_POLL_MS / 1000)
