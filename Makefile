@@ -9,6 +9,7 @@ WORKERS ?= 2
 
 run: setup
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py serve --port $(PORT) --workers $(WORKERS)
 
 # N peered nodes on ports PORT.. PORT+N-1, each with its own data directory under var/.

@@ -6,6 +6,8 @@ import tempfile
 os.environ["FEDCHAIN_DATA_DIR"] = os.environ.get("FEDCHAIN_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="fedchain-test-")
 # Keys of the test run's own, outside its data directory (as the default is), removed with the temporary files.
 os.environ["FEDCHAIN_KEY_DIR"] = os.environ.get("FEDCHAIN_TEST_KEY_DIR") or tempfile.mkdtemp(prefix="fedchain-test-keys-")
+# One collection of the static files (tests/conftest.py) for every process the run starts (serve, nodes).
+os.environ["FEDCHAIN_STATIC_ROOT"] = tempfile.mkdtemp(prefix="fedchain-test-static-")
 os.environ.setdefault("DJANGO_DEBUG", "1")
 for name in ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY"):
     # The suite tests the embedded default; tests of the scaled-out setup set these themselves.

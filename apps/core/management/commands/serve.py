@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
@@ -88,8 +89,10 @@ class Command(BaseCommand):
             # Syncs from peers, announces to them, schedules the mining of their rounds (apps.network).
             "network": [*manage, "run_network"],
         }
-        # Static files as WhiteNoise serves them: compressed, under content-hashed names.
-        call_command("collectstatic", interactive=False, verbosity=0)
+        # Static files as WhiteNoise serves them (compressed, under content-hashed names), when not collected yet
+        # (`make run` collects them afresh each time).
+        if not (Path(settings.STATIC_ROOT) / "staticfiles.json").exists():
+            call_command("collectstatic", interactive=False, verbosity=0)
         # A hook may return a line worth repeating under the address (the first-run account's password).
         repeated = [note for note in (hook(self.stdout) for hook in self.before_start_hooks()) if note]
         env = {**os.environ, "FEDCHAIN_LOG_VERBOSITY": str(verbosity)}  # the children log as -v says
