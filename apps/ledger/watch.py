@@ -200,7 +200,7 @@ class ChainWatcher:
     CHANGES_PER_CHECK = 10_000  # more new log rows than this: re-check everything instead
 
     def __init__(self, *, interval: float | None = None, full_pass_share: float | None = None):
-        interval = settings.FEDCHAIN_WATCH_INTERVAL if interval is None else interval
+        interval = settings.FEDCHAIN_WATCH_INTERVAL_MS / 1000 if interval is None else interval
         share = settings.FEDCHAIN_WATCH_FULL_PASS_PERCENT / 100 if full_pass_share is None else full_pass_share
         self.slice_seconds = interval * share
         self.started = False
