@@ -135,7 +135,8 @@ FEDCHAIN_P2P_MAX_BLOB_BYTES = env_int("FEDCHAIN_P2P_MAX_BLOB_BYTES", 64 * 1024 *
 FEDCHAIN_P2P_RATE = env_int("FEDCHAIN_P2P_RATE", 100)
 # This node's miners also mine the pending rounds of other nodes' experiments.
 FEDCHAIN_SHARED_MINING = env_bool("FEDCHAIN_SHARED_MINING", True)
-# An experiment is finished once its last round is on the main chain under this many blocks.
+# An experiment is finished once every round is on the main chain and its last under this many blocks (blocks
+# of any experiment count: with 1 or more, a lone experiment's last round waits for another experiment's block).
 FEDCHAIN_CONFIRMATIONS = env_int("FEDCHAIN_CONFIRMATIONS", 0)
 if FEDCHAIN_NETWORK_POLL_MS < 50 or FEDCHAIN_PEER_POLL_SECONDS < 1 or FEDCHAIN_MAX_PEERS < 1:
     raise ImproperlyConfigured(

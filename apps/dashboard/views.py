@@ -46,6 +46,15 @@ def overview(request):
     )
 
 
+def network(request):
+    """This node's peers, disagreements, reorganisations and stale blocks; network.js refreshes it live."""
+    return render(request, "dashboard/network.html", {"state": selectors.network_state()})
+
+
+def network_json(request):
+    return JsonResponse(selectors.network_state())
+
+
 def experiment_list(request):
     filters = {name: request.GET.get(name, "") for name in selectors.EXPERIMENT_FILTERS}
     page = Paginator(selectors.experiment_rows(filters), 50).get_page(request.GET.get("page"))

@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from apps.federated.external import SubmissionConflict, flower_experiment_declare, flower_round_submit
 from apps.federated.flower import UPLOAD_CONTENT_TYPE, FlowerError, upload_decode
 from apps.federated.models import Experiment
+from apps.network import protocol
 from apps.tokens.services import TokenRefused, api_token_authenticate
 
 from .errors import BadRequest, Conflict, ExplorerError, Forbidden, NotFound, Unauthorized
@@ -27,7 +28,10 @@ SCOPE = "flower"
 
 
 def request_body_limit(path):
-    """The largest request body accepted on `path` (None: Django's own limits apply)."""
+    """The largest request body accepted on `path` (None: Django's own limits apply). The node-to-node
+    protocol's announcements are small: a peer's large body is refused before anything reads it."""
+    if path.startswith(protocol.PREFIX):
+        return protocol.MAX_REQUEST_BYTES
     return settings.FEDCHAIN_FLOWER_MAX_UPLOAD if path.startswith(FLOWER_PREFIX) else None
 
 

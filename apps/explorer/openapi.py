@@ -8,6 +8,7 @@ plain SHA-256 hex.
 
 from dataclasses import fields
 
+from apps.explorer.p2p_schema import PATHS as P2P_PATHS
 from apps.federated.aggregation import AGGREGATORS
 from apps.federated.config import ExperimentConfig
 from apps.federated.datasets import DATASETS
@@ -656,6 +657,7 @@ SCHEMA = {
                 ("409", _refusal("Not the round the experiment expects next, or a different one already recorded")),
             ],
         ),
+        **P2P_PATHS,
         "/api/schema/": _operation(
             "getSchema",
             "This description",

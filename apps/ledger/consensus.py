@@ -4,8 +4,7 @@ reorganisation that follows, plus the reads a peer asks for (headers after a loc
 A received block is checked by the same rules as a local one, against the branch it extends (its own last
 block times, required bits, work and experiment rounds), never against the main chain when it is not on it.
 It is stored as main when it extends the main tip, as stale when its branch has no more work than the main
-chain (the first block seen wins a tie, as in Bitcoin), and when its branch has more work the chain is
-reorganised: in ONE transaction the main blocks above the fork become stale and the branch becomes main, the
+chain (a tie: see _heavier), and when its branch has more work the chain is reorganised: in ONE transaction the main blocks above the fork become stale and the branch becomes main, the
 batches of the rounds that left the chain are pending again, those of the rounds that joined it are mined,
 the checkpoints above the fork are signed anew, and ONE `reorg` event tells what happened.
 """
@@ -22,6 +21,7 @@ from .header import BlockHeader, display_hex, sha256d
 from .locator import locator_heights
 from .miner import mined_claim_valid
 from .models import Block, Checkpoint, PendingBatch, Record
+from .pow import hash_value
 from .rules import BlockData, BlockRejected, ChainTip
 from .reads import (
     MAIN,
@@ -140,12 +140,31 @@ def block_receive(*, header: bytes, records: Sequence[bytes], mined_by: str = ""
             event_emit(type=Event.Type.BLOCK, payload=block_payload(block), experiment_id=block.experiment_id)
             return Received(block, "main")
         block = block_store_checked(checked, status=STALE, **mined)
-        if checked.chainwork <= main.chainwork_int:
+        if not _heavier(block, main):
             event_emit(type=Event.Type.BLOCK, payload=block_payload(block), experiment_id=block.experiment_id)
             return Received(block, "stale")
         _reorganise(block, main)
         block.refresh_from_db()
         return Received(block, "reorg")
+
+
+def _heavier(block: Block, main: Block) -> bool:
+    """Fork choice: more cumulative work wins. On equal work the branch whose first block after the fork came
+    first wins: the earlier header time, then the lower hash. Deterministic, so every node converges on the same
+    tip as soon as it holds both branches, however late one reached it (a chain of experiment rounds may have
+    no next block to break a tie); and a tail re-mined after the fact carries later times, so it loses to the
+    chain the network already holds (unless its miner backdates it, which the time rule allows down to the
+    median of the previous 11 blocks: then only the work decides)."""
+    if block.chainwork_int != main.chainwork_int:
+        return block.chainwork_int > main.chainwork_int
+    branch, fork = _side_branch(block)
+    rival = Block.objects.filter(status=MAIN, height=fork.height + 1).first()
+    if rival is None:
+        return False
+    first = branch[-1]
+    return (first.time, hash_value(sha256d(stored_bytes(first.header)))) < (
+        rival.time, hash_value(sha256d(stored_bytes(rival.header)))
+    )
 
 
 def _reorganise(new_tip: Block, old_tip: Block):

@@ -50,6 +50,8 @@ def _object(value, what):
 
 
 def _int(value, what, minimum=0, maximum=2**63):
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        value = int(value)  # JSON does not tell 5 from 5.0 (nor does JSON Schema's "integer")
     if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
         raise ProtocolError(f"{what} must be an integer from {minimum} to {maximum}, got {value!r}"[:200])
     return value
@@ -61,19 +63,19 @@ def digest_hex(value, what="a hash") -> str:
     return value
 
 
+_PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+# A peer's base URL: http(s)://host[:port][/path], host a name or an IPv4 address, no query or fragment. The API
+# schema states the same pattern.
+PEER_URL_PATTERN = r"^https?://[A-Za-z0-9.-]+(:" + _PORT + r")?(/[A-Za-z0-9._~-]*)*$"
+_PEER_URL = re.compile(PEER_URL_PATTERN)
+
+
 def peer_url(value) -> str:
-    """A peer's base URL: http(s)://host[:port] with an optional path, no query or fragment."""
+    """A peer's base URL (PEER_URL_PATTERN), without a trailing slash."""
     if not isinstance(value, str) or not 0 < len(value) <= MAX_URL:
         raise ProtocolError(f"a peer URL is a string of 1 to {MAX_URL} characters")
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError as error:
-        raise ProtocolError(f"{value!r} is not a URL: {error}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise ProtocolError(f"{value!r} is not an http(s)://host[:port] URL")
-    if port == 0:
-        raise ProtocolError(f"{value!r} has port 0")
+    if not _PEER_URL.fullmatch(value) or not urlsplit(value).hostname:
+        raise ProtocolError(f"{value[:80]!r} is not an http(s)://host[:port][/path] URL")
     return value.rstrip("/")
 
 
@@ -155,6 +157,20 @@ def parse_inventory(data) -> Inventory:
         else:
             raise ProtocolError(f"items[{position}] has an unknown type {item.get('type')!r}"[:200])
     return Inventory(None if sender is None else peer_url(sender), tuple(blocks), tuple(batches))
+
+
+MAX_EXPERIMENT = 2**53 - 1
+MAX_ROUND = 2**31 - 1
+
+
+def parse_round_ref(experiment: str, number: str) -> tuple[int, int]:
+    """An experiment id and round number from a path: ASCII digits within their ranges."""
+    values = []
+    for text, name, maximum in ((experiment, "experiment", MAX_EXPERIMENT), (number, "round", MAX_ROUND)):
+        if not (text.isascii() and text.isdigit() and len(text) <= 16) or int(text) > maximum:
+            raise ProtocolError(f"{name} must be a whole number from 0 to {maximum}, got {text[:40]!r}")
+        values.append(int(text))
+    return values[0], values[1]
 
 
 def parse_locator(text) -> list[str]:

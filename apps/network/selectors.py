@@ -9,7 +9,7 @@ from apps.ledger.models import Block
 from .models import Misbehaviour, Peer
 from .services import peer_banned
 
-SEEN_RECENTLY = timedelta(seconds=60)
+SEEN_RECENTLY = timedelta(minutes=5)
 
 
 def peers_overview() -> list[dict]:
@@ -34,7 +34,7 @@ def peers_overview() -> list[dict]:
 
 def chain_disagreements() -> list[dict]:
     """Peers seen lately whose tip is not on this node's main chain although their chain has at least as much
-    work as ours (what they claim: the next sync checks it): this node is behind, or its chain was rewritten."""
+    work as ours, seen in the last five minutes (what they claim: the next sync checks it): this node is behind, or its chain was rewritten."""
     tip = Block.objects.filter(status=Block.Status.MAIN).order_by("-height").first()
     if tip is None:
         return []

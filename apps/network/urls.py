@@ -12,6 +12,6 @@ urlpatterns = [
     path(f"{prefix}headers", views.headers, name="headers"),
     path(f"{prefix}blocks/<str:hash_hex>", views.block, name="block"),
     path(f"{prefix}batches", views.batches, name="batches"),
-    path(f"{prefix}batches/<int:experiment>/<int:number>", views.batch, name="batch"),
+    path(f"{prefix}batches/<str:experiment>/<str:number>", views.batch, name="batch"),
     path(f"{prefix}blobs/<str:sha256>", views.blob, name="blob"),
 ]

@@ -3,7 +3,8 @@ or, for an announcement, records who has news and enqueues the sync in the worke
 fetches from a peer, validates a chain or mines for one.
 
 Every request is counted per client address (a token bucket; beyond the rate: 429) and every body is bounded
-(beyond it: 413, unread). Errors are JSON: {"error": message}.
+(beyond it: 413, unread). Errors are JSON in the API's shape: {"error": code, "detail": sentence}. The paths are
+described in the API schema (apps/explorer/openapi.py) beside the explorer's.
 """
 
 import json
@@ -44,8 +45,12 @@ def _allowed(address: str) -> bool:
         return bucket.take(now)
 
 
+ERROR_CODES = {400: "invalid_message", 404: "not_found", 411: "length_required", 413: "too_large", 429: "too_many_requests"}
+
+
 def error(status, message):
-    return JsonResponse({"error": message}, status=status)
+    """The API's error shape: a short code and a sentence."""
+    return JsonResponse({"error": ERROR_CODES[status], "detail": message}, status=status)
 
 
 def _peer_at(request):
@@ -147,6 +152,7 @@ def batches(request):
 
 @endpoint("GET")
 def batch(request, experiment, number):
+    experiment, number = protocol.parse_round_ref(experiment, number)
     found = PendingBatch.objects.filter(experiment_id=experiment, round_number=number).first()
     if found is None:
         return error(404, f"no batch of experiment {experiment} round {number}")

@@ -1,7 +1,7 @@
 """Blocks received from peers: validated against their own branch, fork choice by most work, reorganisations
 in one transaction with one event."""
 
-import time
+import time as clock
 
 import pytest
 
@@ -19,7 +19,7 @@ from apps.ledger.rules import BlockRejected
 from .conftest import mine_rounds, model_hash, round_records, submit_round
 
 
-def build(parent: Block, experiment_id, round_number, *, difficulty_bits=8, records=None, time_offset=0):
+def build(parent: Block, experiment_id, round_number, *, difficulty_bits=8, records=None, time_offset=0, time=None):
     """A valid block (header bytes, record bytes) on `parent`, whatever branch it is on."""
     tip, _ = consensus.branch_tip(parent)
     params = reads.chain_params()
@@ -33,7 +33,7 @@ def build(parent: Block, experiment_id, round_number, *, difficulty_bits=8, reco
     required = required_bits(height=height, parent_required_bits=tip.required_bits, recent_times=tip.times, params=params)
     header = BlockHeader(
         version=BLOCK_VERSION, prev_hash=tip.digest, merkle_root=merkle_root(record_bytes),
-        time=max(int(time.time()), median_time_past(tip.times, params.median_time_span) + 1) + time_offset,
+        time=time if time is not None else max(int(clock.time()), median_time_past(tip.times, params.median_time_span) + 1) + time_offset,
         bits=block_bits(required=required, difficulty_bits=difficulty_bits), nonce=0,
     )
     return search(header).header.serialize(), record_bytes
@@ -59,21 +59,31 @@ def test_a_block_on_the_main_tip_extends_the_chain(main_chain):
     assert consensus.block_receive(header=received.block.header_bytes, records=build(main_chain[-1], 1, 3)[1]).outcome == "known"
 
 
-def test_an_equal_work_rival_is_kept_stale_and_the_first_seen_stays_main(main_chain):
-    rival = receive(main_chain[1], 1, 2, time_offset=1)  # another block for round 2 at height 3
-    assert rival.outcome == "stale"
-    assert Block.objects.get(hash=main_chain[2].hash).status == "main"
-    assert store.main_tip().hash == main_chain[2].hash
+def test_an_equal_work_rival_wins_only_if_it_came_first_then_by_lower_hash(main_chain):
+    ours = main_chain[2]
+    later = receive(main_chain[1], 1, 2, time=ours.time + 1)
+    assert later.outcome == "stale" and store.main_tip().hash == ours.hash  # a later rival loses
+    same_time = [build(main_chain[1], 1, 2, time=ours.time, records=round_records(1, 2, clients=k)) for k in (1, 3, 4)]
+    ours_value = int.from_bytes(sha256d(ours.header_bytes), "little")
+    for header, records in same_time:
+        outcome = consensus.block_receive(header=header, records=records).outcome
+        tip = store.main_tip()
+        value = int.from_bytes(sha256d(header), "little")
+        # at the same time, the lower hash wins; once replaced, our tip is the lowest seen so far
+        assert outcome == ("reorg" if value < ours_value else "stale"), (outcome, value < ours_value)
+        ours_value = min(ours_value, value)
+        assert int.from_bytes(sha256d(tip.header_bytes), "little") == ours_value
     assert watch.chain_verify().valid
+    assert Block.objects.filter(status="main", height=3).count() == 1
 
 
 def test_a_heavier_branch_reorganises_in_one_event(main_chain):
     genesis = Block.objects.get(height=0)
     events_before = Event.objects.count()
-    branch = [receive(genesis, 2, 0)]
+    branch = [receive(genesis, 2, 0, time_offset=1)]  # after the main chain's block 1: loses the ties
     for number in (1, 2):
         branch.append(receive(branch[-1].block, 2, number))
-    assert [r.outcome for r in branch] == ["stale", "stale", "stale"]  # equal work so far: the first seen wins
+    assert [r.outcome for r in branch] == ["stale", "stale", "stale"]  # equal work so far: the first seen stays
     batches_before = list(PendingBatch.objects.filter(experiment_id=1).values_list("status", flat=True))
     assert batches_before == ["mined"] * 3
     heavier = receive(branch[-1].block, 2, 3)

@@ -55,7 +55,7 @@ class Node:
         env.update(self.extra_env)
         return env
 
-    def manage(self, *args, check=True, timeout=120):
+    def manage(self, *args, check=True, timeout=300):
         result = subprocess.run(
             [sys.executable, "manage.py", *args], cwd=settings.BASE_DIR, env=self.env(),
             capture_output=True, text=True, timeout=timeout,

@@ -16,17 +16,18 @@ pytestmark = pytest.mark.slow
 FORGE_TAIL = """
 import json
 from apps.ledger import consensus, store
-from apps.ledger.models import Block, PendingBatch, Record
+from apps.ledger.models import PendingBatch, Record
 from apps.ledger.mining import batch_mine_to_chain
 tip = store.main_tip()
-consensus.blocks_set_aside(above_height=tip.height - 1)
-batch = PendingBatch.objects.get(experiment_id=tip.experiment_id, round_number=tip.round_number)
-records = json.loads(batch.body)
+coinbase, *records = [json.loads(body) for body in Record.objects.filter(block=tip).order_by("position").values_list("body", flat=True)]
 for record in records:
     if record["type"] == "global_model":
         record["accuracy"] = 1.0  # a better result than the training gave
-batch.body = json.dumps(records, sort_keys=True, separators=(",", ":"))
-batch.save()
+consensus.blocks_set_aside(above_height=tip.height - 1)
+PendingBatch.objects.filter(experiment_id=tip.experiment_id, round_number=tip.round_number).delete()
+batch = store.batch_submit(experiment_id=tip.experiment_id, round_number=tip.round_number,
+                           parent_model=coinbase["parent_model"], difficulty_bits=coinbase["difficulty_bits"],
+                           records=records)
 print(batch_mine_to_chain(batch=batch).hash)
 """
 
@@ -61,19 +62,18 @@ def test_tampered_nodes_are_repaired_from_their_peers_who_never_take_the_bad_blo
     assert json.loads(verify(c).stdout)["valid"]
 
     # 3. The last block re-mined with other records, its checkpoint signed with c's own key: valid on its own,
-    # but not the chain its peers hold.
-    c.stop()  # forged while c is down, so that it does not sync the honest tip back meanwhile
+    # but not the chain its peers hold. Forged while c is down; its verify_chain then names the peers' chain.
+    c.stop()
     forged = c.manage("shell", "-c", FORGE_TAIL).stdout.strip().splitlines()[-1]
-    c.start()
     assert forged != honest["hash"]
-    assert json.loads(verify(c).stdout)["valid"]  # the key signed it: only the network can tell
-    notes = wait(lambda: json.loads(verify(c).stdout)["notes"], 30, "verify_chain to report the disagreement")
-    assert any(honest["hash"] in note for note in notes), notes
-    for node in (a, b):  # the others keep the honest chain: equal work, first seen
-        assert node.tip()["hash"] == honest["hash"]
+    report = json.loads(verify(c).stdout)
+    assert report["valid"], report  # the key signed it: only the network can tell
+    assert any(honest["hash"] in note for note in report["notes"]), report["notes"]
+    # Back in the network, c takes the peers' chain by itself: equal work, and the honest block came first.
+    c.start()
+    wait(lambda: same_tip([a, b, c]) == honest, 60, "c back on the honest tip")
+    for node in (a, b):  # the others never made the forged block main
         assert node.sql("SELECT count(*) FROM ledger_block WHERE hash=? AND status='main'", (forged,)) == [(0,)]
-    repaired = json.loads(c.manage("chain_repair", "--json").stdout.strip().splitlines()[-1])
-    assert repaired["valid"] and repaired["file"]
     assert c.export()["blocks"] == honest_chain
     assert c.audit_all(experiment) == [[]] * 5
 
@@ -83,7 +83,7 @@ def test_a_node_refuses_garbage_huge_bodies_and_floods_and_stays_up(network):
     inv = a.url + "/p2p/v1/inv"
     assert httpx.post(inv, content=b"\x00\x01garbage", trust_env=False).status_code == 400
     huge = httpx.post(inv, content=b"x" * (50 * 1024 * 1024), trust_env=False, timeout=60)
-    assert huge.status_code == 413 and "error" in huge.json()
+    assert huge.status_code == 413 and huge.json()["error"] == "too_large"  # refused before anything reads it
     codes = []
 
     def hammer():
@@ -102,4 +102,4 @@ def test_a_node_refuses_garbage_huge_bodies_and_floods_and_stays_up(network):
     assert len(codes) == 1000 and codes.count(429) > 0 and set(codes) <= {200, 429}
     assert a.hello() is not None  # still up
     offences = a.sql("SELECT offence FROM network_misbehaviour")
-    assert ("flood",) in offences and ("oversized",) in offences
+    assert ("flood",) in offences
