@@ -66,7 +66,7 @@ from .services import (
     experiment_status_set,
     round_aggregate,
     round_initial,
-    round_record,
+    round_record_aggregated,
 )
 
 Status = Experiment.Status
@@ -372,14 +372,7 @@ def _round_complete(job, heartbeat):
             outcome = round_aggregate(experiment=experiment, round_number=number, updates=updates,
                                       should_stop=lambda: heartbeat.lost)
     with transaction.atomic():
-        round_row = round_record(
-            experiment=experiment,
-            number=number,
-            updates=outcome.updates,
-            global_params=outcome.global_params,
-            metrics=outcome.metrics,
-            baseline_params=outcome.baseline_params,
-        )
+        round_row = round_record_aggregated(experiment=experiment, outcome=outcome)
         result = {"round": number, "global_model": round_row.global_model_hash, "updates": len(outcome.updates)}
         job_complete(job, result=result)
         _mine_job(experiment.pk, number)

@@ -427,6 +427,18 @@ def _update_metrics(update):
     return {} if update.train_loss is None else {"train_loss": update.train_loss}
 
 
+def round_record_aggregated(*, experiment, outcome):
+    """round_record of what round_aggregate (or round_initial) made."""
+    return round_record(
+        experiment=experiment,
+        number=outcome.number,
+        updates=outcome.updates,
+        global_params=outcome.global_params,
+        metrics=outcome.metrics,
+        baseline_params=outcome.baseline_params,
+    )
+
+
 def round_payload(round_row):
     return {
         "experiment": round_row.experiment_id,
@@ -457,14 +469,7 @@ def experiment_run_round(*, experiment, number, worker=None):
             for index in federation.round_clients(number)
         ]
         outcome = round_aggregate(experiment=experiment, round_number=number, updates=updates, previous=previous)
-    return round_record(
-        experiment=experiment,
-        number=number,
-        updates=outcome.updates,
-        global_params=outcome.global_params,
-        metrics=outcome.metrics,
-        baseline_params=outcome.baseline_params,
-    )
+    return round_record_aggregated(experiment=experiment, outcome=outcome)
 
 
 def experiment_next_round(experiment):
