@@ -53,7 +53,11 @@ def experiment_state(experiment_id):
         for row in blocks.values("round_number", "height", "hash", "mined_seconds", "hash_rate")
     }
     return {
-        "experiment": {**experiment_payload(experiment), "clients_per_round": _clients_per_round(experiment)},
+        "experiment": {
+            **experiment_payload(experiment),
+            "clients_per_round": _clients_per_round(experiment),
+            "malicious_clients": _malicious_clients(experiment),
+        },
         "rounds": [round_payload(round_row) for round_row in rounds],
         "mined": [mined[number] for number in sorted(mined)],
         "clients": list(Client.objects.filter(experiment=experiment).values("index", "shard_size", "label_counts")),
@@ -67,6 +71,12 @@ def _clients_per_round(experiment):
     if experiment.kind == Experiment.Kind.FLOWER:
         return experiment.clients  # the Flower nodes seen so far
     return experiment.config().clients_per_round
+
+
+def _malicious_clients(experiment):
+    if experiment.kind == Experiment.Kind.FLOWER:
+        return 0  # an external federation's clients are its own
+    return experiment.config().malicious_clients
 
 
 def experiment_client_detail(experiment_id):

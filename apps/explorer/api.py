@@ -15,6 +15,7 @@ from apps.federated.lifecycle import (
     experiment_resume,
 )
 from apps.federated.models import Experiment
+from apps.federated.selectors import client_history, experiment_balances
 
 from . import selectors
 from .errors import BadRequest, Conflict, InvalidSettings, NotFound
@@ -121,6 +122,17 @@ def _lifecycle_view(change):
 experiment_pause_view = _lifecycle_view(experiment_pause)
 experiment_resume_view = _lifecycle_view(experiment_resume)
 experiment_cancel_view = _lifecycle_view(experiment_cancel)
+
+
+@api_view
+def balances(request, experiment_id):
+    return experiment_balances(_experiment(experiment_id))
+
+
+@api_view
+def client_detail(request, experiment_id, index):
+    experiment = _experiment(experiment_id)
+    return client_history(selectors.client_find(experiment, parse_integer(index, name="index")))
 
 
 @api_view

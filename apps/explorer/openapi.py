@@ -10,6 +10,7 @@ from dataclasses import fields
 
 from apps.explorer.p2p_schema import PATHS as P2P_PATHS
 from apps.federated.aggregation import AGGREGATORS
+from apps.federated.attacks import ATTACKS
 from apps.federated.config import ExperimentConfig
 from apps.federated.datasets import DATASETS
 from apps.federated.definitions import definition
@@ -242,6 +243,46 @@ ROUND_METRICS = _object(
         "accuracy": NUMBER,
         "baseline_loss": _nullable(NUMBER),
         "baseline_accuracy": _nullable(NUMBER),
+        "epsilon": _nullable({**NUMBER, "description": "privacy spent after this round (dp only), at dp_delta"}),
+        "true_positive_rate": _nullable(
+            {**NUMBER, "description": "share of the round's malicious updates the aggregator rejected"}
+        ),
+        "false_positive_rate": _nullable(
+            {**NUMBER, "description": "share of the round's honest updates the aggregator rejected"}
+        ),
+    }
+)
+
+BALANCES = _object(
+    {
+        "experiment": INTEGER,
+        "rewards": {**BOOLEAN, "description": "whether the experiment pays rewards"},
+        "clients": {"type": "array", "items": _object({"client": INTEGER, "balance": NUMBER})},
+        "miners": {"type": "array", "items": _object({"node": _digest("the miner node's public key id"),
+                                                       "balance": NUMBER})},
+        "total": NUMBER,
+    },
+    description="reward balances as the experiment's main-chain reward records add them up",
+)
+
+CLIENT_HISTORY = _object(
+    {
+        "experiment": INTEGER,
+        "client": INTEGER,
+        "shard_size": INTEGER,
+        "label_counts": {"type": "array", "items": INTEGER},
+        "malicious": {**BOOLEAN, "description": "runs the experiment's attack (known to the simulation, not on the chain)"},
+        "balance": NUMBER,
+        "rounds": {"type": "array", "items": _object({
+            "round": INTEGER,
+            "samples": INTEGER,
+            "accepted": BOOLEAN,
+            "reason": STRING,
+            "train_loss": _nullable(NUMBER),
+            "update": _digest("SHA-256 of the update's bytes"),
+            "reward": _nullable(NUMBER),
+            "balance": NUMBER,
+        })},
     }
 )
 
@@ -350,7 +391,9 @@ SETTINGS_ERROR = _object(
 )
 
 _SETTING_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
-_SETTING_CHOICES = {"dataset": DATASETS, "partition": PARTITIONS, "model": MODELS, "aggregator": AGGREGATORS}
+_SETTING_CHOICES = {
+    "dataset": DATASETS, "partition": PARTITIONS, "model": MODELS, "aggregator": AGGREGATORS, "attack": ATTACKS
+}
 
 
 def _setting_schema(field):
@@ -360,6 +403,8 @@ def _setting_schema(field):
     )
     if field.name == "hidden":
         return {"type": "array", "items": {"type": "integer", "minimum": 1}, "description": description}
+    if field.name == "max_epsilon":
+        return {"type": ["number", "null"], "exclusiveMinimum": 0, "default": None, "description": description}
     schema = {"type": _SETTING_TYPES[type(field.default)]}
     if field.name in _SETTING_CHOICES:
         schema["enum"] = list(_SETTING_CHOICES[field.name])
@@ -535,6 +580,7 @@ BLOCK_REF = _path_parameter(
 )
 TXID = _path_parameter("txid", "a record's txid", {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"})
 EXPERIMENT_ID = _path_parameter("id", "an experiment id", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1})
+CLIENT_INDEX = _path_parameter("index", "a client's index in the experiment", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1})
 SHA256 = _path_parameter("sha256", "a model's SHA-256", {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"})
 LIMIT = _query_parameter("limit", f"page size, 1 to {MAX_PAGE}", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE})
 
@@ -616,6 +662,14 @@ SCHEMA = {
                 LIMIT,
             ],
         ),
+        "/api/experiments/{id}/balances/": _operation(
+            "getBalances", "An experiment's reward balances, from its main-chain reward records", "Balances",
+            parameters=[EXPERIMENT_ID],
+        ),
+        "/api/experiments/{id}/clients/{index}/": _operation(
+            "getClient", "One client's updates round by round, with its rewards and balance", "ClientHistory",
+            parameters=[EXPERIMENT_ID, CLIENT_INDEX],
+        ),
         "/api/models/{sha256}/": _operation(
             "getModel",
             "A model's parameter blob",
@@ -688,6 +742,8 @@ SCHEMA = {
             "Experiment": EXPERIMENT,
             "ExperimentPage": EXPERIMENT_PAGE,
             "Round": ROUND,
+            "Balances": BALANCES,
+            "ClientHistory": CLIENT_HISTORY,
             "RoundList": ROUND_LIST,
         }
     },

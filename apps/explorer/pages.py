@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.shortcuts import redirect, render
 
+from apps.federated.selectors import client_history
 from apps.federated.services import round_audit_kept
 
 from . import selectors
@@ -58,6 +59,14 @@ def chain(request):
         "forks": selectors.chain_forks(limit=selectors.FORKS_SHOWN),
     }
     return render(request, "explorer/chain.html", context)
+
+
+@page_view
+def client_detail(request, experiment_id, index):
+    experiment = selectors.experiment_find(parse_integer(experiment_id, name="experiment"))
+    client = selectors.client_find(experiment, parse_integer(index, name="client"))
+    context = {"experiment": experiment, "client": client_history(client)}
+    return render(request, "explorer/client_detail.html", context)
 
 
 AUDIT_AGAIN = "federated.view_experiment"

@@ -12,7 +12,7 @@ import math
 from django.db.models import Count
 from django.urls import reverse
 
-from apps.federated.models import ClientUpdate, Experiment, Round
+from apps.federated.models import Client, ClientUpdate, Experiment, Round
 from apps.federated.services import experiment_payload
 from apps.federated.storage import blob_read
 from apps.ledger.genesis import genesis_block
@@ -410,8 +410,19 @@ def experiment_detail(experiment):
     rounds = list(experiment.round_set.order_by("number"))
     return {
         **_experiment_summary(experiment, len(rounds)),
-        "metrics": [_round_metrics(row) for row in rounds],
+        "metrics": [
+            {**_round_metrics(row), "epsilon": row.epsilon, "true_positive_rate": row.true_positive_rate,
+             "false_positive_rate": row.false_positive_rate}
+            for row in rounds
+        ],
     }
+
+
+def client_find(experiment, index):
+    client = Client.objects.filter(experiment=experiment, index=index).first()
+    if client is None:
+        raise NotFound(f"Experiment {experiment.id} has no client {index}.")
+    return client
 
 
 def _round_records(experiment_id, numbers):

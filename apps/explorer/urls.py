@@ -14,6 +14,7 @@ explorer_patterns = [
 # /experiments/ and /experiments/<id>/.
 experiment_patterns = [
     path("experiments/<str:experiment_id>/rounds/<str:number>/", pages.round_detail, name="round"),
+    path("experiments/<str:experiment_id>/clients/<str:index>/", pages.client_detail, name="client"),
 ]
 
 api_patterns = [
@@ -27,6 +28,8 @@ api_patterns = [
     path("api/experiments/", api.experiment_list, name="experiments"),
     path("api/experiments/<str:experiment_id>/", api.experiment_detail, name="experiment"),
     path("api/experiments/<str:experiment_id>/rounds/", api.round_list, name="rounds"),
+    path("api/experiments/<str:experiment_id>/balances/", api.balances, name="balances"),
+    path("api/experiments/<str:experiment_id>/clients/<str:index>/", api.client_detail, name="client"),
     path("api/experiments/<str:experiment_id>/pause/", api.experiment_pause_view, name="experiment_pause"),
     path("api/experiments/<str:experiment_id>/resume/", api.experiment_resume_view, name="experiment_resume"),
     path("api/experiments/<str:experiment_id>/cancel/", api.experiment_cancel_view, name="experiment_cancel"),

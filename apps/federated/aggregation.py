@@ -23,11 +23,11 @@ def tolerance_error(name, *, clients, byzantine):
     Krum needs n > 2f + 2 (Blanchard et al. 2017), Bulyan n >= 4f + 3 (El Mhamdi et al. 2018).
     """
     if name == "krum" and clients <= 2 * byzantine + 2:
-        return (f"Krum tolerating {byzantine} faulty clients needs more than 2f + 2 = {2 * byzantine + 2} updates "
-                f"per round; this round has {clients}")
+        return (f"Krum tolerating {byzantine} faulty clients needs at least {2 * byzantine + 3} clients per round "
+                f"(n > 2f + 2); this round has {clients}")
     if name == "bulyan" and clients < 4 * byzantine + 3:
-        return (f"Bulyan tolerating {byzantine} faulty clients needs at least 4f + 3 = {4 * byzantine + 3} updates "
-                f"per round; this round has {clients}")
+        return (f"Bulyan tolerating {byzantine} faulty clients needs at least {4 * byzantine + 3} clients per round "
+                f"(n >= 4f + 3); this round has {clients}")
     return None
 
 
@@ -77,29 +77,36 @@ def trimmed_mean(updates, trim_ratio):
     return stacked[trim : len(updates) - trim].mean(axis=0)
 
 
-def krum_scores(updates, byzantine):
-    """Krum's score of each update: the sum of squared distances to its n - f - 2 nearest others.
-
-    With too few updates for that (n <= f + 2) the neighbourhood shrinks to one.
-    """
+def squared_distances(updates):
+    """The matrix of squared Euclidean distances between the updates, ||a||^2 + ||b||^2 - 2 a.b, floored at 0."""
     stacked = np.stack(updates)
     squared_norms = np.einsum("ij,ij->i", stacked, stacked)
     distances = squared_norms[:, None] + squared_norms[None, :] - 2.0 * (stacked @ stacked.T)
     np.maximum(distances, 0.0, out=distances)
-    n = len(updates)
-    neighbours = max(n - byzantine - 2, 1)
-    scores = []
-    for row in range(n):
-        others = np.delete(distances[row], row)
-        scores.append(float(np.sort(others)[:neighbours].sum()))
-    return scores
+    np.fill_diagonal(distances, 0.0)  # exactly, whatever the rounding of the line above
+    return distances
 
 
-def krum_rank(updates, byzantine):
+def krum_scores(updates, byzantine, *, distances=None):
+    """Krum's score of each update: the sum of squared distances to its n - f - 2 nearest others.
+
+    With too few updates for that (n <= f + 2) the neighbourhood shrinks to one. `distances` (the updates'
+    squared_distances) saves computing them again.
+    """
+    if distances is None:
+        distances = squared_distances(updates)
+    n = len(distances)
+    neighbours = min(max(n - byzantine - 2, 1), n - 1)
+    # Each row sorted, its first value (the update's own distance, 0: the smallest there is) left out.
+    nearest = np.sort(distances, axis=1)[:, 1 : neighbours + 1]
+    return [float(score) for score in nearest.sum(axis=1)]
+
+
+def krum_rank(updates, byzantine, *, distances=None):
     """(update indices from the lowest Krum score up, scores). Equal scores keep the lower index first, so the
     choice is reproducible."""
-    scores = krum_scores(updates, byzantine)
-    return sorted(range(len(updates)), key=lambda i: (scores[i], i)), scores
+    scores = krum_scores(updates, byzantine, distances=distances)
+    return sorted(range(len(scores)), key=lambda i: (scores[i], i)), scores
 
 
 def bulyan(updates, byzantine):
@@ -112,13 +119,14 @@ def bulyan(updates, byzantine):
     """
     n = len(updates)
     theta, beta = n - 2 * byzantine, n - 4 * byzantine
+    distances = squared_distances(updates)  # computed once: each step ranks a sub-matrix of it
     remaining = list(range(n))
     selected = []
     for _ in range(theta):
         if len(remaining) == 1:
             best = remaining[0]
         else:
-            ranked, _ = krum_rank([updates[i] for i in remaining], byzantine)
+            ranked, _ = krum_rank(None, byzantine, distances=distances[np.ix_(remaining, remaining)])
             best = remaining[ranked[0]]
         selected.append(best)
         remaining.remove(best)

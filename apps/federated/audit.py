@@ -29,6 +29,7 @@ class ChainRound:
     loss: float
     accuracy: float
     updates: list[ChainUpdate] = field(default_factory=list)
+    privacy: dict | None = None  # the global model record's {"epsilon", "delta"} under DP
 
 
 def round_rederive(federation, chain_round, *, previous_blob, update_blobs, model_blob):
@@ -68,7 +69,7 @@ def round_rederive(federation, chain_round, *, previous_blob, update_blobs, mode
                 vectors.append(None)  # the aggregator rejects it, as it did when the round ran
         if problems:
             return problems
-        aggregation = federation.aggregate(previous, vectors, [update.samples for update in updates])
+        aggregation = federation.aggregate(previous, vectors, [update.samples for update in updates], number)
         accepted = {updates[position].client for position in aggregation.accepted}
         recorded = {update.client for update in updates if update.accepted}
         if accepted != recorded:
@@ -76,6 +77,11 @@ def round_rederive(federation, chain_round, *, previous_blob, update_blobs, mode
                 f"the aggregator accepts clients {sorted(accepted)}; the chain records {sorted(recorded)} as accepted"
             )
         params = aggregation.params
+    config = federation.config
+    privacy = {"epsilon": federation.epsilon(number), "delta": config.dp_delta} if config.dp else None
+    if privacy != chain_round.privacy:
+        problems.append(f"the accountant gives privacy {privacy} after round {number}; the chain records "
+                        f"{chain_round.privacy}")
     model = content_address(federation.serialize(params))
     if model != chain_round.model:
         problems.append(f"the re-derived global model hashes to {model}; the chain records {chain_round.model}")

@@ -8,7 +8,8 @@ message per setting.
 import math
 from dataclasses import asdict, dataclass, fields
 
-from .aggregation import AGGREGATORS
+from .aggregation import AGGREGATORS, tolerance_error
+from .attacks import ATTACKS, malicious_count
 from .budget import data_shape, parameter_count, storable_refusals
 from .datasets import (
     DATASETS,
@@ -55,6 +56,21 @@ class ExperimentConfig:
     difficulty_bits: int = 12
     seed: int = 0
     baseline: bool = True
+    # Byzantine clients (attacks.py): which attack, and how many clients run it (a count or a fraction).
+    attack: str = "none"
+    malicious: int = 0
+    malicious_fraction: float = 0.0
+    attack_scale: float = 10.0
+    # Client-level differential privacy (privacy.py): DP-FedAvg and its accountant.
+    dp: bool = False
+    dp_clip: float = 1.0
+    dp_noise: float = 1.0
+    dp_delta: float = 1e-5
+    max_epsilon: float | None = None
+    # Rewards on the chain: per sample of each accepted update, and per mined block to its miner.
+    rewards: bool = False
+    reward_per_sample: float = 1.0
+    mining_reward: float = 50.0
 
     def as_dict(self):
         """JSON-ready settings (the experiment's record on the chain carries them)."""
@@ -64,7 +80,31 @@ class ExperimentConfig:
 
     @property
     def clients_per_round(self):
+        """Clients per round (under DP, the expected number: each client takes part with probability
+        `fraction`)."""
+        if self.dp:
+            return self.fraction * self.clients
         return clients_per_round(self.clients, fraction=self.fraction, minimum=self.min_clients)
+
+    @property
+    def privacy(self):
+        """The accountant's view of a round under DP (privacy.epsilon_spent's keyword arguments but rounds)."""
+        return {"sampling_rate": self.fraction, "noise_multiplier": self.dp_noise, "delta": self.dp_delta}
+
+    @property
+    def rounds_to_run(self):
+        """The rounds the experiment runs: all of them, or under a privacy budget the most whose epsilon stays
+        within `max_epsilon`."""
+        if not self.dp or self.max_epsilon is None:
+            return self.rounds
+        from .privacy import rounds_within_budget
+
+        return rounds_within_budget(**self.privacy, max_epsilon=self.max_epsilon, rounds=self.rounds)
+
+    @property
+    def malicious_clients(self):
+        """How many clients are malicious."""
+        return malicious_count(self.clients, malicious=self.malicious, fraction=self.malicious_fraction)
 
 
 SETTING_NAMES = tuple(f.name for f in fields(ExperimentConfig))
@@ -134,6 +174,7 @@ def experiment_config_validate(values):
     choice("partition", PARTITIONS)
     choice("model", MODELS)
     choice("aggregator", AGGREGATORS)
+    choice("attack", ATTACKS)
     integer("synthetic_samples", SYNTHETIC_MIN_SAMPLES, SYNTHETIC_MAX_SAMPLES)
     integer("clients", 1, MAX_CLIENTS)
     integer("rounds", 1, MAX_ROUNDS)
@@ -150,8 +191,19 @@ def experiment_config_validate(values):
     real("mu", 0, 1e6)
     integer("difficulty_bits", 0, MAX_DIFFICULTY_BITS)
     integer("seed", 0, MAX_SEED)
-    if not isinstance(clean["baseline"], bool):
-        fail("baseline", "must be true or false")
+    integer("malicious", 0, MAX_CLIENTS)
+    real("malicious_fraction", 0, 1)
+    real("attack_scale", 0, 1e6)
+    real("dp_clip", 0, 1e6, low_open=True)
+    real("dp_noise", 0, 1e6, low_open=True)
+    real("dp_delta", 0, 0.1, low_open=True)
+    if clean["max_epsilon"] is not None:
+        real("max_epsilon", 0, 1e6, low_open=True)
+    real("reward_per_sample", 0, 1e6)
+    real("mining_reward", 0, 1e9)
+    for name in ("baseline", "dp", "rewards"):
+        if not isinstance(clean[name], bool):
+            fail(name, "must be true or false")
     clean["hidden"] = _hidden_layers(clean, values.get("hidden"), fail)
     if not errors:
         _check_combination(clean, fail)
@@ -201,6 +253,8 @@ def _hidden_layers(clean, given, fail):
 
 def _check_combination(clean, fail):
     """Rules that involve several settings; only run when each setting is valid on its own."""
+    _check_attack(clean, fail)
+    _check_privacy(clean, fail)
     train_size = dataset_min_train_size(clean["dataset"], synthetic_samples=clean["synthetic_samples"])
     if clean["clients"] > train_size:
         fail("clients", f"{clean['clients']} clients cannot each get a sample: {clean['dataset']} has {train_size} "
@@ -215,11 +269,44 @@ def _check_combination(clean, fail):
     if clean["partition"] == "shards" and clean["classes_per_client"] > n_classes:
         fail("classes_per_client", f"{clean['dataset']} has only {n_classes} classes")
     per_round = clients_per_round(clean["clients"], fraction=clean["fraction"], minimum=clean["min_clients"])
+    if clean["aggregator"] in ("krum", "bulyan"):
+        problem = tolerance_error(clean["aggregator"], clients=per_round, byzantine=clean["byzantine"])
+        if problem:
+            fail("byzantine", problem.replace("this round has", "this experiment samples"))
     if clean["aggregator"] == "krum":
-        needed = 2 * clean["byzantine"] + 3
-        if per_round < needed:
-            fail("byzantine", f"Krum tolerating {clean['byzantine']} faulty clients needs at least {needed} clients "
-                 f"per round; this experiment samples {per_round}")
         if clean["krum_select"] > per_round - clean["byzantine"]:
             fail("krum_select", f"Multi-Krum can select at most {per_round - clean['byzantine']} updates "
                  f"({per_round} per round minus {clean['byzantine']} faulty)")
+
+
+def _check_attack(clean, fail):
+    if clean["malicious"] and clean["malicious_fraction"]:
+        fail("malicious", "give the malicious clients as a count or as a fraction, not both")
+        return
+    count = malicious_count(clean["clients"], malicious=clean["malicious"], fraction=clean["malicious_fraction"])
+    if count > clean["clients"]:
+        fail("malicious", f"cannot exceed the number of clients ({clean['clients']})")
+    if clean["attack"] == "none" and count:
+        fail("attack", f"{count} malicious clients need an attack: choose one of {', '.join(ATTACKS[1:])}")
+    if clean["attack"] != "none" and not count:
+        fail("malicious", f"the {clean['attack']} attack needs at least one malicious client (a count or a fraction)")
+
+
+def _check_privacy(clean, fail):
+    if not clean["dp"]:
+        if clean["max_epsilon"] is not None:
+            fail("max_epsilon", "a privacy budget needs differential privacy (dp) on")
+        return
+    if clean["aggregator"] != "fedavg":
+        fail("aggregator", "differential privacy runs DP-FedAvg: its noise is calibrated to the clipped mean, so "
+             "the aggregator must be fedavg")
+    if clean["min_clients"] != 1:
+        fail("min_clients", "under differential privacy each client takes part with probability `fraction` "
+             "(Poisson sampling, which the accountant assumes); there is no minimum")
+    if clean["max_epsilon"] is not None:
+        from .privacy import epsilon_spent, rounds_within_budget
+
+        privacy = {"sampling_rate": clean["fraction"], "noise_multiplier": clean["dp_noise"], "delta": clean["dp_delta"]}
+        if not rounds_within_budget(**privacy, max_epsilon=clean["max_epsilon"], rounds=1):
+            fail("max_epsilon", f"one round already spends epsilon {epsilon_spent(**privacy, rounds=1):.4g} at delta "
+                 f"{clean['dp_delta']:g}, more than {clean['max_epsilon']:g}")

@@ -10,11 +10,13 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from .aggregation import aggregate
+from .aggregation import Aggregation, aggregate, updates_screen
+from .attacks import COLLUDING_ATTACKS, DATA_ATTACKS, alie_update, labels_flip, malicious_clients, update_attack
 from .blobs import params_parse, params_serialize
 from .datasets import dataset_load
 from .nn import ModelSpec, evaluate, init_params
 from .partition import label_counts, partition
+from .privacy import clients_poisson, dp_fedavg, epsilon_spent
 from .sampling import clients_sample
 from .training import TrainConfig, sgd_train
 
@@ -23,6 +25,9 @@ STREAM_PARTITION = 1
 STREAM_SAMPLING = 2
 STREAM_TRAINING = 3
 STREAM_BASELINE = 4
+STREAM_MALICIOUS = 5
+STREAM_ATTACK = 6
+STREAM_DP_NOISE = 7
 
 
 def stream(seed, *keys):
@@ -49,6 +54,13 @@ class Federation:
         )
 
     @cached_property
+    def malicious(self):
+        """The malicious clients (a frozenset of indices), drawn once from the seed."""
+        config = self.config
+        chosen = malicious_clients(config.clients, config.malicious_clients, stream(config.seed, STREAM_MALICIOUS))
+        return frozenset(int(index) for index in chosen)
+
+    @cached_property
     def label_counts(self):
         return label_counts(self.dataset.y_train, self.shards, self.dataset.n_classes)
 
@@ -59,6 +71,8 @@ class Federation:
     def round_clients(self, round_number):
         """Indices of the clients that train in this round (1-based rounds)."""
         config = self.config
+        if config.dp:
+            return clients_poisson(config.clients, config.fraction, stream(config.seed, STREAM_SAMPLING, round_number))
         return clients_sample(
             config.clients,
             fraction=config.fraction,
@@ -67,22 +81,77 @@ class Federation:
         )
 
     def client_train(self, global_params, round_number, client_index, should_stop=None):
-        """(parameters, mean training loss) of one client's local training in a round; TrainingStopped once
+        """(parameters, mean training loss) of one client's local training in a round: what the client sends,
+        so a malicious client's attack included (except a colluding one's: see `collude`); TrainingStopped once
         should_stop() is true."""
+        config = self.config
         rows = self.shards[client_index]
-        return sgd_train(
+        attacking = client_index in self.malicious
+        labels = self.dataset.y_train[rows]
+        if attacking and config.attack in DATA_ATTACKS:
+            labels = labels_flip(labels, self.dataset.n_classes)
+        params, loss = sgd_train(
             self.spec,
             global_params,
             self.dataset.x_train[rows],
-            self.dataset.y_train[rows],
+            labels,
             self.train_config,
-            stream(self.config.seed, STREAM_TRAINING, round_number, client_index),
+            stream(config.seed, STREAM_TRAINING, round_number, client_index),
             should_stop,
         )
+        if attacking and config.attack not in COLLUDING_ATTACKS:
+            params = update_attack(
+                config.attack,
+                previous=np.asarray(global_params, dtype=np.float64),
+                trained=params,
+                scale=config.attack_scale,
+                rng=stream(config.seed, STREAM_ATTACK, round_number, client_index),
+            )
+        return params, loss
 
-    def aggregate(self, previous, updates, samples):
-        """Aggregation of the updates (flat vectors, any of them possibly malformed) weighted by samples."""
+    def collude(self, client_indices, vectors):
+        """The round's updates after the colluding attack ("a little is enough"): the malicious clients' vectors
+        replaced by the update the colluders craft from every honestly trained one. `vectors` are parallel to
+        `client_indices`; a None (unreadable) stays out of the statistics. Returns (vectors, replaced positions).
+        """
+        if self.config.attack not in COLLUDING_ATTACKS:
+            return vectors, []
+        positions = [p for p, index in enumerate(client_indices) if index in self.malicious]
+        usable, _ = updates_screen(vectors, self.spec.size)
+        if not positions or not usable:
+            return vectors, []
+        crafted = alie_update([vectors[p] for p in usable], len(self.malicious & set(client_indices)))
+        return [crafted if p in positions else v for p, v in enumerate(vectors)], positions
+
+    def server_round(self, previous, round_number, client_indices, vectors):
+        """What the server does with a round's updates (parallel to `client_indices`): the colluders' attack
+        applied (see `collude`), then the aggregation. Returns (vectors as aggregated, positions the colluders
+        replaced, Aggregation)."""
+        vectors, crafted = self.collude(client_indices, vectors)
+        samples = [len(self.shards[index]) for index in client_indices]
+        return vectors, crafted, self.aggregate(previous, vectors, samples, round_number)
+
+    def epsilon(self, round_number):
+        """Epsilon spent after `round_number` rounds at the configured delta; None without DP."""
+        if not self.config.dp:
+            return None
+        return epsilon_spent(**self.config.privacy, rounds=round_number)
+
+    def aggregate(self, previous, updates, samples, round_number):
+        """Aggregation of the updates (flat vectors, any of them possibly malformed) weighted by samples; under
+        DP, DP-FedAvg with round `round_number`'s noise (drawn from the seed, so an audit re-derives it)."""
         config = self.config
+        if config.dp:
+            usable, rejected = updates_screen(updates, len(previous))
+            params, _ = dp_fedavg(
+                previous,
+                [updates[i] for i in usable],
+                clip=config.dp_clip,
+                noise_multiplier=config.dp_noise,
+                expected_clients=config.clients_per_round,
+                rng=stream(config.seed, STREAM_DP_NOISE, round_number),
+            )
+            return Aggregation(params, usable, rejected)
         return aggregate(
             config.aggregator,
             updates=updates,

@@ -214,9 +214,10 @@ def _deadline():
 def _round_next(experiment, number, *, held=False):
     """Queues round `number` (held while the experiment is paused), or, when every round is recorded, the finish
     job (after the last block)."""
-    if number <= experiment.rounds:
+    last = experiment.config().rounds_to_run  # fewer than `rounds` when a privacy budget stops the run
+    if number <= last:
         return _job(ROUND, experiment.pk, number, status=Job.Status.HELD if held else Job.Status.QUEUED)
-    last_mine = Job.objects.filter(key=_key(MINE, experiment.pk, experiment.rounds)).first()
+    last_mine = Job.objects.filter(key=_key(MINE, experiment.pk, last)).first()
     return _job(FINISH, experiment.pk, after=last_mine)
 
 
@@ -325,7 +326,8 @@ def _round_fan_out(job, heartbeat):
             for position, clients in enumerate(batches)
         ])
         if not held:
-            job_enqueue(job, run_after=deadline)
+            # A DP round's Poisson sample may be empty: nothing to wait for then.
+            job_enqueue(job, run_after=deadline if sampled else None)
         event_emit(
             type=Event.Type.EXPERIMENT,
             payload={
@@ -341,7 +343,9 @@ def _round_ready(job):
     if job.round_number == 0:
         return True
     ended, sampled = _training_counts(job.experiment_id, job.round_number, finished=(Job.Status.DONE, Job.Status.DROPPED))
-    if ended == sampled > 0:
+    if sampled == 0:
+        return True  # fanned out to no client (an empty DP sample)
+    if ended == sampled:
         return True
     return _training_counts(job.experiment_id, job.round_number)[0] > 0 and timezone.now() >= job.deadline_at
 

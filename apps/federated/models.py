@@ -4,6 +4,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 
 from .aggregation import AGGREGATORS
+from .attacks import ATTACKS
 from .config import SETTING_NAMES, ConfigError, ExperimentConfig, experiment_config_validate
 from .datasets import DATASETS
 from .nn import MODELS
@@ -71,6 +72,29 @@ class Experiment(models.Model):
     difficulty_bits = models.PositiveIntegerField(default=ExperimentConfig.difficulty_bits)
     seed = models.PositiveBigIntegerField(default=ExperimentConfig.seed)
     baseline = models.BooleanField(default=True, help_text="also train the centralized baseline")
+    attack = models.CharField(
+        max_length=16, choices=_choices(ATTACKS), default="none", help_text="what the malicious clients do"
+    )
+    malicious = models.PositiveIntegerField(default=0, help_text="how many clients are malicious (or give a fraction)")
+    malicious_fraction = models.FloatField(default=0.0, help_text="share of the clients that are malicious")
+    attack_scale = models.FloatField(
+        default=ExperimentConfig.attack_scale,
+        help_text="sign_flip: k in -k x delta; scaling: the boost; noise: the standard deviation",
+    )
+    dp = models.BooleanField("differential privacy", default=False, help_text="client-level DP-FedAvg")
+    dp_clip = models.FloatField(default=ExperimentConfig.dp_clip, help_text="L2 norm each update's delta is clipped to")
+    dp_noise = models.FloatField(
+        default=ExperimentConfig.dp_noise, help_text="noise multiplier: noise std / clip norm"
+    )
+    dp_delta = models.FloatField(default=ExperimentConfig.dp_delta, help_text="the delta epsilon is reported at")
+    max_epsilon = models.FloatField(
+        null=True, blank=True, help_text="privacy budget: stop before a round would exceed it (empty: no budget)"
+    )
+    rewards = models.BooleanField(default=False, help_text="record data and mining rewards on the chain")
+    reward_per_sample = models.FloatField(
+        default=ExperimentConfig.reward_per_sample, help_text="data reward per sample of an accepted update"
+    )
+    mining_reward = models.FloatField(default=ExperimentConfig.mining_reward, help_text="reward per mined block")
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     error = models.TextField(blank=True)
@@ -110,6 +134,8 @@ class Client(models.Model):
     external_id = models.CharField(
         max_length=40, blank=True, help_text="an external federation's name for the client (a Flower node id)"
     )
+    # Known to the simulation only, for analysis: never on the chain.
+    malicious = models.BooleanField(default=False, help_text="runs the experiment's attack")
 
     class Meta:
         ordering = ["experiment", "index"]
@@ -138,6 +164,11 @@ class Round(models.Model):
     train_seconds = models.FloatField(default=0.0, help_text="sum of the clients' local training times")
     aggregate_seconds = models.FloatField(default=0.0)
     evaluate_seconds = models.FloatField(default=0.0)
+    epsilon = models.FloatField(null=True, blank=True, help_text="privacy spent after this round, at dp_delta")
+    # How the aggregator's rejections match the malicious clients (attacks.detection_rates); empty when there
+    # was nothing to detect (no malicious update) or to spare (no honest one).
+    true_positive_rate = models.FloatField(null=True, blank=True, help_text="malicious updates rejected, as a share")
+    false_positive_rate = models.FloatField(null=True, blank=True, help_text="honest updates rejected, as a share")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

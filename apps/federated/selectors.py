@@ -14,7 +14,7 @@ from .flower import INITIAL_MODEL, FlowerError, flower_chain_declaration
 from .budget import Committed, Limits, budget_refusals, experiment_cost
 from .config import ConfigError, experiment_config_validate
 from .engine import federation_for
-from .models import Experiment, Round
+from .models import Client, Experiment, Round
 from .storage import blobs_read
 
 
@@ -100,6 +100,9 @@ def experiment_summary(experiment):
             "clients_sampled": row.clients_sampled,
             "clients_dropped": row.clients_dropped,
             "clients_accepted": row.clients_accepted,
+            "epsilon": row.epsilon,
+            "true_positive_rate": row.true_positive_rate,
+            "false_positive_rate": row.false_positive_rate,
             "block_height": heights.get(row.number),
         }
         for row in experiment.round_set.order_by("number")
@@ -115,7 +118,72 @@ def experiment_summary(experiment):
         "final_loss": final.get("loss"),
         "final_accuracy": final.get("accuracy"),
         "baseline_accuracy": final.get("baseline_accuracy"),
+        "final_epsilon": final.get("epsilon"),
+        "rounds_to_run": experiment.config().rounds_to_run,
+        "malicious_clients": list(
+            Client.objects.filter(experiment=experiment, malicious=True).order_by("index").values_list("index", flat=True)
+        ),
         "chain_height": chain_height(),
+    }
+
+
+def _main_chain_rewards(experiment_id):
+    """(round, kind, recipient, amount) of each reward record of the experiment on the main chain, in chain
+    order."""
+    rows = Record.objects.filter(
+        experiment_id=experiment_id, type=ledger_records.REWARD, block__status=Block.Status.MAIN
+    ).order_by("block__height", "position")
+    for body in rows.values_list("body", flat=True).iterator():
+        record = json.loads(body)
+        yield record["round"], record.get("kind", ledger_records.DATA_REWARD), record["client"], record["amount"]
+
+
+def experiment_balances(experiment):
+    """The experiment's reward balances as its main-chain reward records add them up (JSON-ready): clients by
+    index, miner nodes by public key id."""
+    clients, miners = {}, {}
+    for _, kind, recipient, amount in _main_chain_rewards(experiment.id):
+        owner = miners if kind == ledger_records.MINING_REWARD else clients
+        owner[recipient] = owner.get(recipient, 0.0) + amount
+    return {
+        "experiment": experiment.id,
+        "rewards": experiment.rewards,
+        "clients": [{"client": index, "balance": clients[index]} for index in sorted(clients, key=str)],
+        "miners": [{"node": node, "balance": miners[node]} for node in sorted(miners)],
+        "total": sum(clients.values()) + sum(miners.values()),
+    }
+
+
+def client_history(client):
+    """A client's updates round by round (accepted or rejected and why, training loss, its reward on the main
+    chain and its balance after the round), JSON-ready."""
+    rewards = {}
+    for number, kind, recipient, amount in _main_chain_rewards(client.experiment_id):
+        if kind == ledger_records.DATA_REWARD and recipient == client.index:
+            rewards[number] = rewards.get(number, 0.0) + amount
+    balance, rounds = 0.0, []
+    for update in client.update_set.select_related("round").order_by("round__number"):
+        number = update.round.number
+        reward = rewards.get(number)
+        balance += reward or 0.0
+        rounds.append({
+            "round": number,
+            "samples": update.samples,
+            "accepted": update.accepted,
+            "reason": update.reason,
+            "train_loss": update.train_loss,
+            "update": update.update_hash,
+            "reward": reward,
+            "balance": balance,
+        })
+    return {
+        "experiment": client.experiment_id,
+        "client": client.index,
+        "shard_size": client.shard_size,
+        "label_counts": client.label_counts,
+        "malicious": client.malicious,
+        "rounds": rounds,
+        "balance": balance,
     }
 
 
@@ -252,6 +320,7 @@ def _chain_round(bodies, number):
         loss=model["loss"],
         accuracy=model["accuracy"],
         updates=updates,
+        privacy=model.get("privacy"),
     )
     return chain_round, []
 

@@ -25,6 +25,8 @@ from apps.ledger import records as ledger_records
 from apps.ledger.models import Block, PendingBatch, Record
 from apps.ledger.store import batch_submit, block_mine
 
+from .aggregation import AggregationError
+from .attacks import detection_rates
 from .blobs import BlobFormatError
 from .config import ConfigError, experiment_config_validate
 from .engine import federation_for
@@ -107,7 +109,13 @@ def experiment_create(*, name="", owner=None, **settings):
         federation = federation_for(config)
         experiment = Experiment.objects.create(pk=experiment_id_next(), name=name, owner=owner, **config.as_dict())
         Client.objects.bulk_create(
-            Client(experiment=experiment, index=index, shard_size=len(shard), label_counts=counts.tolist())
+            Client(
+                experiment=experiment,
+                index=index,
+                shard_size=len(shard),
+                label_counts=counts.tolist(),
+                malicious=index in federation.malicious,
+            )
             for index, (shard, counts) in enumerate(zip(federation.shards, federation.label_counts))
         )
         event_emit(type="experiment", payload=experiment_payload(experiment), experiment_id=experiment.id)
@@ -242,7 +250,12 @@ def round_aggregate(*, experiment, round_number, updates, previous=None, should_
         except BlobFormatError as error:
             vectors.append(None)
             unreadable[position] = f"unreadable update: {error}"
-    aggregation = federation.aggregate(previous, vectors, [update.samples for update in updates])
+    try:
+        vectors, crafted, aggregation = federation.server_round(previous, round_number, indices, vectors)
+    except AggregationError as error:
+        raise RoundError(f"round {round_number}: {error}") from None
+    for position in crafted:
+        updates[position] = replace(updates[position], update=federation.serialize(vectors[position]))
     aggregate_seconds = time.perf_counter() - started
     reasons = {**aggregation.rejected, **unreadable}
     judged = [
@@ -258,6 +271,8 @@ def round_aggregate(*, experiment, round_number, updates, previous=None, should_
             "try a lower learning rate"
         )
     metrics = {"test_loss": test_loss, "test_accuracy": test_accuracy, "aggregate_seconds": aggregate_seconds}
+    if experiment.dp:
+        metrics["epsilon"] = federation.epsilon(round_number)
     baseline_params = None
     if experiment.baseline:
         baseline = federation.baseline_train(
@@ -295,6 +310,8 @@ def round_initial(*, experiment):
     params = federation.initial_params()
     test_loss, test_accuracy = federation.evaluate(params)
     metrics = {"test_loss": test_loss, "test_accuracy": test_accuracy}
+    if experiment.dp:
+        metrics["epsilon"] = 0.0
     blob = federation.serialize(params)
     if experiment.baseline:
         metrics["baseline_loss"], metrics["baseline_accuracy"] = test_loss, test_accuracy
@@ -317,19 +334,24 @@ def round_record(*, experiment, number, updates, global_params, metrics, baselin
     Round `number - 1` must be recorded already; recording the same round twice raises RoundError and writes
     nothing. Sampled clients without an update are recorded as dropped.
     """
-    if number > 0 and not updates:
+    # An external federation's experiment (external is not None) has no attack, DP or rewards of ours.
+    config = experiment.config() if external is None else None
+    if number > 0 and not updates and not (config and config.dp):  # a DP round's Poisson sample may be empty
         raise RoundError(f"round {number} has no client updates to record")
     if external is None:
-        config = experiment.config()
-        sampled = {int(index) for index in federation_for(config).round_clients(number)} if number else set()
+        federation = federation_for(config)
+        sampled = {int(index) for index in federation.round_clients(number)} if number else set()
         for update in updates:
             if update.client_index not in sampled:
                 raise RoundError(f"client {update.client_index} was not sampled in round {number}")
         clients_sampled, experiment_config = len(sampled), config.as_dict()
         aggregator = config.aggregator if number else "initial"
+        malicious = federation.malicious
     else:
         clients_sampled, experiment_config = external["sampled"], external["config"]
         aggregator = external["aggregator"] if number else "initial"
+        malicious = frozenset()
+    detection = detection_rates([u.client_index in malicious for u in updates], [not u.accepted for u in updates])
     with transaction.atomic():
         parent_model = None
         if number > 0:
@@ -360,6 +382,9 @@ def round_record(*, experiment, number, updates, global_params, metrics, baselin
                     train_seconds=metrics.get("train_seconds", 0.0),
                     aggregate_seconds=metrics.get("aggregate_seconds", 0.0),
                     evaluate_seconds=metrics.get("evaluate_seconds", 0.0),
+                    epsilon=metrics.get("epsilon"),
+                    true_positive_rate=detection[0],
+                    false_positive_rate=detection[1],
                 )
         except IntegrityError:
             raise RoundError(f"round {number} of experiment {experiment.id} is already recorded") from None
@@ -408,14 +433,28 @@ def round_record(*, experiment, number, updates, global_params, metrics, baselin
                 aggregator=aggregator,
                 loss=metrics["test_loss"],
                 accuracy=metrics["test_accuracy"],
+                privacy={"epsilon": metrics["epsilon"], "delta": config.dp_delta} if config and config.dp else None,
             )
         )
+        if config and config.rewards:
+            records += [
+                ledger_records.reward_record(
+                    experiment_id=experiment.id,
+                    round_number=number,
+                    client=update.client_index,
+                    amount=update.samples * config.reward_per_sample,
+                    kind=ledger_records.DATA_REWARD,
+                )
+                for update in updates
+                if update.accepted
+            ]
         batch_submit(
             experiment_id=experiment.id,
             round_number=number,
             parent_model=parent_model,
             difficulty_bits=experiment.difficulty_bits,
             records=records,
+            mining_reward=config.mining_reward if config and config.rewards else None,
         )
         event_emit(type="round", payload=round_payload(round_row), experiment_id=experiment.id)
     return round_row
@@ -451,6 +490,9 @@ def round_payload(round_row):
         "clients_sampled": round_row.clients_sampled,
         "clients_dropped": round_row.clients_dropped,
         "clients_accepted": round_row.clients_accepted,
+        "epsilon": round_row.epsilon,
+        "true_positive_rate": round_row.true_positive_rate,
+        "false_positive_rate": round_row.false_positive_rate,
         "train_seconds": round_row.train_seconds,
         "aggregate_seconds": round_row.aggregate_seconds,
         "evaluate_seconds": round_row.evaluate_seconds,
@@ -484,7 +526,7 @@ def experiment_run(*, experiment, on_round=None):
     reason (and the exception re-raised), or cancelled on KeyboardInterrupt."""
     experiment_status_set(experiment=experiment, status=Experiment.Status.RUNNING)
     try:
-        for number in range(experiment_next_round(experiment), experiment.rounds + 1):
+        for number in range(experiment_next_round(experiment), experiment.config().rounds_to_run + 1):
             round_row = experiment_run_round(experiment=experiment, number=number)
             block = block_mine(batch=round_batch(round_row))
             if on_round is not None:

@@ -100,6 +100,9 @@ class PendingBatch(models.Model):
     # Text, not a JSONField: PostgreSQL's jsonb would rewrite numbers (1e+21 comes back as an integer) and the
     # records must come back exactly as they were canonicalized.
     body = models.TextField(help_text="the round's records: a JSON array of canonical records, in leaf order after the coinbase")
+    mining_reward = models.FloatField(
+        null=True, blank=True, help_text="what the block pays the node that mines it (experiments that pay rewards)"
+    )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
     block = models.ForeignKey(Block, null=True, blank=True, on_delete=models.PROTECT, related_name="batches")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -17,6 +17,11 @@ EXPERIMENT = "experiment"
 CLIENT_UPDATE = "client_update"
 GLOBAL_MODEL = "global_model"
 REWARD = "reward"
+# A reward's kind: for an accepted update's samples (to its client), or for a mined block (to the miner node,
+# named by its public key id).
+DATA_REWARD = "data"
+MINING_REWARD = "mining"
+REWARD_KINDS = (DATA_REWARD, MINING_REWARD)
 RECORD_TYPES = (COINBASE, EXPERIMENT, CLIENT_UPDATE, GLOBAL_MODEL, REWARD)
 
 # The fields each type must carry (more are allowed); what the chain rules rely on.
@@ -228,11 +233,12 @@ def client_update_record(
     }
 
 
-def global_model_record(*, experiment_id, round_number, model, aggregator, loss, accuracy) -> dict:
-    """The round's new global model: `model` is the SHA-256 hex of its serialized parameters."""
+def global_model_record(*, experiment_id, round_number, model, aggregator, loss, accuracy, privacy=None) -> dict:
+    """The round's new global model: `model` is the SHA-256 hex of its serialized parameters. `privacy`, under
+    differential privacy: {"epsilon": spent after this round, "delta": at which}."""
     if not isinstance(aggregator, str) or not aggregator:
         raise ValueError(f"aggregator must be a non-empty string, got {aggregator!r}")
-    return {
+    record = {
         "type": GLOBAL_MODEL,
         "experiment": _integer("experiment_id", experiment_id),
         "round": _integer("round_number", round_number),
@@ -241,16 +247,26 @@ def global_model_record(*, experiment_id, round_number, model, aggregator, loss,
         "loss": _number("loss", loss),
         "accuracy": _number("accuracy", accuracy),
     }
+    if privacy is not None:
+        record["privacy"] = {"epsilon": _number("epsilon", privacy["epsilon"]), "delta": _number("delta", privacy["delta"])}
+    return record
 
 
-def reward_record(*, experiment_id, round_number, client, amount) -> dict:
+def reward_record(*, experiment_id, round_number, client, amount, kind=None) -> dict:
+    """A reward of `amount` to `client`: a client's index (a data reward) or a node's public key id (a mining
+    reward)."""
     amount = _number("amount", amount)
     if amount < 0:
         raise ValueError(f"amount must not be negative, got {amount!r}")
-    return {
+    record = {
         "type": REWARD,
         "experiment": _integer("experiment_id", experiment_id),
         "round": _integer("round_number", round_number),
         "client": _client(client),
         "amount": amount,
     }
+    if kind is not None:
+        if kind not in REWARD_KINDS:
+            raise ValueError(f"a reward's kind is one of {', '.join(REWARD_KINDS)}, got {kind!r}")
+        record["kind"] = kind
+    return record

@@ -54,6 +54,8 @@ def test_the_served_description_is_openapi_3_1_and_covers_every_endpoint(client)
         "/api/experiments/{id}/pause/",
         "/api/experiments/{id}/resume/",
         "/api/experiments/{id}/cancel/",
+        "/api/experiments/{id}/balances/",
+        "/api/experiments/{id}/clients/{index}/",
         "/api/models/{sha256}/",
         "/api/flower/experiments/",
         "/api/flower/experiments/{id}/rounds/",
@@ -86,6 +88,8 @@ def named_cases(experiment_id):
         ("/api/experiments/", {}, {"limit": 1}),
         ("/api/experiments/{id}/", {"id": experiment_id}, {}),
         ("/api/experiments/{id}/rounds/", {"id": experiment_id}, {}),
+        ("/api/experiments/{id}/balances/", {"id": experiment_id}, {}),
+        ("/api/experiments/{id}/clients/{index}/", {"id": experiment_id, "index": 0}, {}),
         ("/api/models/{sha256}/", {"sha256": model}, {}),
     ]
 

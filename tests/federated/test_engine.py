@@ -14,7 +14,7 @@ def run_rounds(config):
     for round_number in range(1, config.rounds + 1):
         clients = federation.round_clients(round_number)
         updates = [federation.client_train(params, round_number, int(k))[0] for k in clients]
-        params = federation.aggregate(params, updates, [len(federation.shards[k]) for k in clients]).params
+        params = federation.aggregate(params, updates, [len(federation.shards[k]) for k in clients], round_number).params
         hashes.append(content_address(federation.serialize(params)))
         accuracies.append(federation.evaluate(params)[1])
     return hashes, accuracies

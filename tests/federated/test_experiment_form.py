@@ -11,7 +11,9 @@ def form_data(**overrides):
         "partition": "iid", "alpha": 0.5, "classes_per_client": 2, "model": "softmax", "hidden": "",
         "aggregator": "fedavg", "trim_ratio": 0.1, "byzantine": 0, "krum_select": 1, "fraction": 1.0,
         "min_clients": 1, "local_epochs": 1, "batch_size": 10, "lr": 0.1, "mu": 0.0, "difficulty_bits": 8,
-        "seed": 0, "baseline": "on",
+        "seed": 0, "baseline": "on", "attack": "none", "malicious": 0, "malicious_fraction": 0.0,
+        "attack_scale": 10.0, "dp_clip": 1.0, "dp_noise": 1.0, "dp_delta": 1e-5, "max_epsilon": "",
+        "reward_per_sample": 1.0, "mining_reward": 50.0,
     }
     data.update(overrides)
     return data

@@ -5,7 +5,7 @@ import {
   ChainView, PLOT_CONFIG, chartLayout, el, formatNumber, formatPercent, formatSeconds, invalidMark, redrawOnThemeChange, roundLink, throttled,
 } from "./render.js";
 
-const COLORS = { federated: "#2f5bd3", baseline: "#8a93a6", mining: "#b26a00", training: "#2f5bd3", accepted: "#1a7f37", rejected: "#c62828", dropped: "#b0b7c3" };
+const COLORS = { federated: "#2f5bd3", baseline: "#8a93a6", mining: "#b26a00", training: "#2f5bd3", accepted: "#1a7f37", rejected: "#c62828", dropped: "#b0b7c3", epsilon: "#7b1fa2" };
 // Which status each staff control applies to (apps/federated/lifecycle.py decides; this only greys buttons).
 const CONTROL_ALLOWED = { pause: ["running"], resume: ["paused"], cancel: ["queued", "running", "paused"] };
 
@@ -50,7 +50,15 @@ function renderCharts() {
     accuracy.push(curve(rounds, "baseline_accuracy", "centralized baseline", COLORS.baseline, true));
   }
   plot("loss-chart", loss, layout("test loss"));
-  plot("accuracy-chart", accuracy, layout("test accuracy", { yaxis: { title: { text: "test accuracy" }, range: [0, 1], tickformat: ".0%" } }));
+  const settings = state.experiment.settings;
+  const accuracyLayout = { yaxis: { title: { text: "test accuracy" }, range: [0, 1], tickformat: ".0%" } };
+  if (settings.dp) {
+    // Privacy spent beside what it bought: epsilon at the experiment's delta on a second axis.
+    accuracy.push({ ...curve(rounds, "epsilon", `ε spent (δ = ${settings.dp_delta})`, COLORS.epsilon), yaxis: "y2" });
+    accuracyLayout.yaxis2 = { title: { text: "ε" }, overlaying: "y", side: "right", rangemode: "tozero", automargin: true };
+    accuracyLayout.margin = { l: 56, r: 48, t: 8, b: 44 };
+  }
+  plot("accuracy-chart", accuracy, layout("test accuracy", accuracyLayout));
 
   const mined = [...state.mined.values()].sort((a, b) => a.round_number - b.round_number);
   const ms = (seconds) => (seconds === null || seconds === undefined ? null : seconds * 1000);
@@ -68,6 +76,13 @@ function renderCharts() {
     { x: trained.map((r) => r.round), y: trained.map((r) => r.clients_sampled - (r.clients_dropped || 0) - r.clients_accepted), name: "rejected", type: "bar", marker: { color: COLORS.rejected } },
     { x: trained.map((r) => r.round), y: trained.map((r) => r.clients_dropped || 0), name: "dropped (late)", type: "bar", marker: { color: COLORS.dropped } },
   ], layout("client updates", { barmode: "stack", xaxis: roundAxis({ bars: true }) }));
+
+  if (settings.attack && settings.attack !== "none" && document.getElementById("detection-chart")) {
+    plot("detection-chart", [
+      curve(trained, "true_positive_rate", "malicious updates rejected (true positives)", COLORS.rejected),
+      curve(trained, "false_positive_rate", "honest updates rejected (false positives)", COLORS.baseline),
+    ], layout("share of updates", { yaxis: { title: { text: "share of updates" }, range: [-0.02, 1.02], tickformat: ".0%" } }));
+  }
 }
 
 function renderClients() {

@@ -29,6 +29,11 @@ OPTIONS = [
     for d in definitions(SETTING_NAMES)
     if not isinstance(getattr(ExperimentConfig(), d.name), bool)
 ]
+# Switches: on when given.
+FLAGS = [
+    ("--dp", "dp", "client-level differential privacy (DP-FedAvg), epsilon per round on the chain"),
+    ("--rewards", "rewards", "record data and mining rewards on the chain"),
+]
 
 
 class Command(BaseCommand):
@@ -43,6 +48,8 @@ class Command(BaseCommand):
             default = getattr(defaults, setting)
             parser.add_argument(option, dest=setting, metavar=setting.upper(),
                                 help=f"{text} (default: {default if default != () else 'none'})")
+        for option, setting, text in FLAGS:
+            parser.add_argument(option, dest=setting, action="store_true", help=text)
         parser.add_argument("--no-baseline", dest="baseline", action="store_false",
                             help="skip the centralized baseline")
         parser.add_argument("--name", default="", help="a name to recognize the experiment by")
@@ -56,6 +63,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         settings = {setting: options[setting] for _, setting, _ in OPTIONS if options[setting] is not None}
         settings["baseline"] = options["baseline"]
+        settings.update({setting: True for _, setting, _ in FLAGS if options[setting]})
         # In the background: created and started in one transaction, as the dashboard and the API do.
         create = experiment_launch if options["background"] else experiment_create
         try:
@@ -71,7 +79,7 @@ class Command(BaseCommand):
                 self.stdout.write(str(experiment.id))
             return
 
-        progress = ProgressBar(self.stderr, total=experiment.rounds + 1)
+        progress = ProgressBar(self.stderr, total=experiment.config().rounds_to_run + 1)
         started = time.perf_counter()
         try:
             experiment_run(experiment=experiment, on_round=progress.update)
@@ -101,6 +109,12 @@ def summary_text(summary):
         lines.append(
             f"centralized baseline accuracy {final['baseline_accuracy']:.4f}, loss {final['baseline_loss']:.4f}"
         )
+    if summary["final_epsilon"] is not None:
+        lines.append(f"privacy spent: epsilon {summary['final_epsilon']:.4f} at delta {summary['settings']['dp_delta']:g}"
+                     + (f" (the budget stopped it after round {summary['rounds_to_run']})"
+                        if summary["rounds_to_run"] < summary["settings"]["rounds"] else ""))
+    if summary["malicious_clients"]:
+        lines.append(f"malicious clients {summary['malicious_clients']} ({summary['settings']['attack']})")
     lines.append(f"chain height {summary['chain_height']}")
     return "\n".join(lines)
 
