@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('federated', '0006_experiment_kind'),
+        ('federated', '0007_round_audit'),
     ]
 
     operations = [
