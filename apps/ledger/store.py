@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.db import rows_insert
-from apps.core.keys import node_key
+from apps.core.keys import node_id, node_key
 from apps.events.models import Event
 from apps.events.services import event_emit
 
@@ -31,7 +31,7 @@ from .reads import (
     records_encode,
     tip_summary,
 )
-from .records import canonical_bytes, coinbase_record
+from .records import MINING_REWARD, canonical_bytes, coinbase_record, reward_record
 from .retarget import block_bits, median_time_past, required_bits
 from .rules import BlockData, BlockRejected, CheckedBlock
 
@@ -75,10 +75,16 @@ def _checkpoints_upsert(blocks: list[Block]) -> list[Checkpoint]:
     )
 
 
-def batch_submit(*, experiment_id, round_number, parent_model, difficulty_bits, records: list[dict]) -> PendingBatch:
-    """Queues one experiment round's records to be mined (the miner adds the coinbase). Call it inside the
-    transaction that records the round. Raises ValueError, naming what is wrong, for records that could
-    never make a valid block; a round can be submitted once."""
+def batch_submit(
+    *, experiment_id, round_number, parent_model, difficulty_bits, records: list[dict], mining_reward=None
+) -> PendingBatch:
+    """Queues one experiment round's records to be mined (the miner adds the coinbase, and a reward record
+    paying itself `mining_reward` when that is given). Call it inside the transaction that records the round.
+    Raises ValueError, naming what is wrong, for records that could never make a valid block; a round can be
+    submitted once."""
+    if mining_reward is not None:
+        # Refused now, not when mined: checked as the record it will become (any node id as the recipient).
+        reward_record(experiment_id=experiment_id, round_number=round_number, client="0" * 64, amount=mining_reward)
     if not isinstance(records, list):
         raise ValueError("records must be a list of record objects")
     coinbase = coinbase_record(
@@ -107,6 +113,7 @@ def batch_submit(*, experiment_id, round_number, parent_model, difficulty_bits, 
                 parent_model=parent_model,
                 difficulty_bits=difficulty_bits,
                 body="[" + ",".join(data.decode() for data in record_bytes[1:]) + "]",
+                mining_reward=mining_reward,
             )
     except IntegrityError:
         raise ValueError(f"experiment {experiment_id} round {round_number} was already submitted") from None
@@ -139,6 +146,12 @@ def _candidate(batch: PendingBatch) -> tuple[BlockHeader, list[dict], list[bytes
         difficulty_bits=batch.difficulty_bits,
     )
     records = [coinbase, *batch.records]
+    if batch.mining_reward is not None:
+        # The one record that names who did the work: the node mining this block pays itself, by its key id.
+        records.append(reward_record(
+            experiment_id=batch.experiment_id, round_number=batch.round_number, client=node_id(),
+            amount=batch.mining_reward, kind=MINING_REWARD,
+        ))
     record_bytes = records_encode(records)
     required = required_bits(height=height, parent_required_bits=tip.required_bits, recent_times=summary.times, params=params)
     header = BlockHeader(

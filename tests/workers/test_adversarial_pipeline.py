@@ -10,7 +10,7 @@ from apps.federated.privacy import rounds_within_budget
 from apps.federated.selectors import round_audit
 from apps.federated.services import experiment_create
 from apps.ledger.models import Record
-from apps.ledger.services import chain_verify
+from apps.ledger.watch import chain_verify
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
