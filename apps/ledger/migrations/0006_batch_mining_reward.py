@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ledger', '0004_checkpoint_ed25519'),
+        ('ledger', '0005_block_mined_by_block_mined_signature'),
     ]
 
     operations = [
