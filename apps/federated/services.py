@@ -255,7 +255,8 @@ def round_aggregate(*, experiment, round_number, updates, previous=None, should_
     except AggregationError as error:
         raise RoundError(f"round {round_number}: {error}") from None
     for position in crafted:
-        updates[position] = replace(updates[position], update=federation.serialize(vectors[position]))
+        # The colluders send the crafted update instead: its blob is new (not the one stored after training).
+        updates[position] = replace(updates[position], update=federation.serialize(vectors[position]), update_hash="")
     aggregate_seconds = time.perf_counter() - started
     reasons = {**aggregation.rejected, **unreadable}
     judged = [
