@@ -3,10 +3,17 @@
 from django.db import migrations, models
 
 
+def triggers_again(apps, schema_editor):
+    # Should the column's addition rebuild the table (SQLite), its change-log triggers go with it: put them back.
+    from apps.ledger.triggers import triggers_install
+
+    triggers_install(schema_editor.connection)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ledger', '0005_block_mined_by_block_mined_signature'),
+        ('ledger', '0006_chain_change_log'),
     ]
 
     operations = [
@@ -15,4 +22,5 @@ class Migration(migrations.Migration):
             name='mining_reward',
             field=models.FloatField(blank=True, help_text='what the block pays the node that mines it (experiments that pay rewards)', null=True),
         ),
+        migrations.RunPython(triggers_again, migrations.RunPython.noop),
     ]
