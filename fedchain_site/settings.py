@@ -181,6 +181,13 @@ FEDCHAIN_LIVE_POLL_MS = env_int("FEDCHAIN_LIVE_POLL_MS", 100)
 FEDCHAIN_LIVE_RECENT_EVENTS = env_int("FEDCHAIN_LIVE_RECENT_EVENTS", 2000)
 # mining_progress events kept in the outbox; older ones are pruned (they only matter while new).
 FEDCHAIN_MINING_PROGRESS_KEEP = env_int("FEDCHAIN_MINING_PROGRESS_KEEP", 500)
+# A websocket resuming further back than this many events gets a fresh snapshot instead of a replay (a replay
+# reads the outbox from the database; a snapshot's size is bounded).
+FEDCHAIN_LIVE_MAX_REPLAY = env_int("FEDCHAIN_LIVE_MAX_REPLAY", 5000)
+# Open websockets one client address may hold on one web process; more are refused (closed with 4429).
+FEDCHAIN_LIVE_CONNECTIONS_PER_CLIENT = env_int("FEDCHAIN_LIVE_CONNECTIONS_PER_CLIENT", 20)
+if FEDCHAIN_LIVE_MAX_REPLAY < 1 or FEDCHAIN_LIVE_CONNECTIONS_PER_CLIENT < 1:
+    raise ImproperlyConfigured("FEDCHAIN_LIVE_MAX_REPLAY and FEDCHAIN_LIVE_CONNECTIONS_PER_CLIENT must be at least 1.")
 if FEDCHAIN_LIVE_POLL_MS < 10 or FEDCHAIN_LIVE_RECENT_EVENTS < 1 or FEDCHAIN_MINING_PROGRESS_KEEP < 1:
     raise ImproperlyConfigured(
         "FEDCHAIN_LIVE_POLL_MS must be at least 10, FEDCHAIN_LIVE_RECENT_EVENTS and "
@@ -220,6 +227,7 @@ INSTALLED_APPS = [
     "channels",
     "huey.contrib.djhuey",
     "drf_spectacular_sidecar",  # Swagger UI's static files for /api/docs/ (no internet needed)
+    "axes",
     "apps.core",
     "apps.events",
     "apps.ledger",
@@ -233,6 +241,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Early, so that what the middlewares below answer themselves (static files included) carries the policy.
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     # Static files (plotly.js among them) from the app itself, compressed, with content-hashed names cached for
     # a year: one process, no proxy needed. `manage.py serve` collects them first.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -242,6 +252,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a login or Basic authentication refused for too many failures into a 429 (apps/core/throttle.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "fedchain_site.urls"
@@ -358,6 +370,36 @@ STORAGES = {
 
 LOGIN_URL = "admin:login"
 
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed logins or HTTP Basic authentications from one
+# address, that address is refused for AXES_COOLOFF_MINUTES without any password being checked (each check is a
+# PBKDF2 of about a third of a second: failures must not be a way to burn CPU). The address is REMOTE_ADDR:
+# behind a proxy, pass the client's address through to Daphne (--proxy-headers) rather than trusting a header.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15)
+AXES_COOLOFF_TIME = AXES_COOLOFF_MINUTES / 60  # hours, as django-axes reads it
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "apps.core.throttle.lockout_response"
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_MINUTES < 1:
+    raise ImproperlyConfigured("AXES_FAILURE_LIMIT and AXES_COOLOFF_MINUTES must be at least 1.")
+
+# Content-Security-Policy (Django's own middleware): scripts and styles only from this site's static files, no
+# inline script or style, no eval, nothing embedded from elsewhere. Page data travels in json_script blocks.
+from django.utils.csp import CSP  # noqa: E402
+
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+
 # Production hardening: on whenever DEBUG is off.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY", False) else None
@@ -387,6 +429,7 @@ LOGGING = {
         "django.channels.server": {"level": "WARNING"},
         "daphne": {"level": _CHATTY},
         "huey": {"handlers": ["console"], "level": _CHATTY, "propagate": False},
+        "axes": {"level": _CHATTY},  # its banner at every start and a line per check; failures are warnings
         "fedchain.tasks": {"level": "INFO" if FEDCHAIN_LOG_VERBOSITY >= 1 else "WARNING"},
     },
 }

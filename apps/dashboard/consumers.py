@@ -2,8 +2,10 @@
 
 import asyncio
 import logging
+from collections import Counter
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from . import protocol, selectors
 from .relay import Subscription, get_relay, run_query
@@ -13,17 +15,29 @@ logger = logging.getLogger(__name__)
 # How long the server waits for a client's opening message before sending a fresh snapshot.
 HELLO_TIMEOUT = 2.0
 
+# Open live websockets per client address in this process (settings.FEDCHAIN_LIVE_CONNECTIONS_PER_CLIENT caps it).
+_open_per_client = Counter()
+
 
 class LiveConsumer(AsyncWebsocketConsumer):
     stream = protocol.Stream()
     _hello = None  # the client's opening message, once connected
     _follower = None  # the task that sends the stream
+    _counted = None  # the client address this connection counts against, once accepted
 
     def build_snapshot(self):
         """Each page's consumer says what a fresh client starts from (the overview or one experiment)."""
         raise NotImplementedError
 
     async def connect(self):
+        client = (self.scope.get("client") or ["unknown"])[0]
+        if _open_per_client[client] >= settings.FEDCHAIN_LIVE_CONNECTIONS_PER_CLIENT:
+            logger.info("refusing a websocket from %s: it has %d open already", client, _open_per_client[client])
+            await self.accept()
+            await self.close(code=protocol.CLOSE_TOO_MANY_CONNECTIONS)
+            return
+        _open_per_client[client] += 1
+        self._counted = client
         self._hello = asyncio.get_running_loop().create_future()
         await self.accept()
         self._follower = asyncio.create_task(self._follow())
@@ -42,6 +56,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self._follower is not None:
             self._follower.cancel()
+        if self._counted is not None:
+            _open_per_client[self._counted] -= 1
+            if not _open_per_client[self._counted]:
+                del _open_per_client[self._counted]
+            self._counted = None
 
     async def _follow(self):
         try:
@@ -86,3 +105,11 @@ class ExperimentConsumer(LiveConsumer):
 
     def build_snapshot(self):
         return selectors.experiment_state(self.experiment_id)
+
+
+class NotFoundConsumer(AsyncWebsocketConsumer):
+    """Any other websocket path: closed with 4404 (not a routing error with a traceback)."""
+
+    async def connect(self):
+        await self.accept()
+        await self.close(code=protocol.CLOSE_NOT_FOUND)

@@ -21,6 +21,7 @@ MAX_SEQ = 2**63 - 1
 
 CLOSE_INVALID_MESSAGE = 4400
 CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_MANY_CONNECTIONS = 4429
 CLOSE_SERVER_ERROR = 1011
 
 # Events the overview stream leaves out: one per client per round is detail for the experiment page.

@@ -146,8 +146,10 @@ class Subscription:
 
     async def run(self, after=None):
         """Starts from a snapshot (after=None) or right after a seq, then follows the outbox until cancelled."""
-        if after is None or after > await run_query(last_event_seq):
-            # A seq from the future belongs to another database (a reset one): start afresh.
+        last = None if after is None else await run_query(last_event_seq)
+        if after is None or after > last or last - after > settings.FEDCHAIN_LIVE_MAX_REPLAY:
+            # A seq from the future belongs to another database (a reset one), one from long ago would replay
+            # much of the outbox: start afresh.
             await self.send_snapshot()
         else:
             self.position = after

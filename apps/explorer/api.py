@@ -24,7 +24,7 @@ from .openapi import DEFAULT_PAGE, MAX_PAGE, SCHEMA
 from .params import parse_block_ref, parse_digest, parse_integer, parse_limit, parse_optional_integer
 
 NAME_LENGTH = Experiment._meta.get_field("name").max_length
-NAME_RULE = f"must be a string of at most {NAME_LENGTH} characters"
+NAME_RULE = f"must be a string of at most {NAME_LENGTH} printable characters (no control characters such as NUL)"
 
 
 def page_arguments(request):
@@ -96,7 +96,7 @@ def _experiment_create(request):
         raise InvalidSettings("The experiment's owner is whoever creates it.",
                               fields={"owner": ["unknown setting: the owner is the authenticated user"]})
     name = settings.pop("name", "")
-    if not isinstance(name, str) or len(name) > NAME_LENGTH:
+    if not isinstance(name, str) or len(name) > NAME_LENGTH or not name.isprintable():
         raise InvalidSettings("The experiment's name is not valid.", fields={"name": [NAME_RULE]})
     try:
         experiment = experiment_launch(name=name, owner=request.user, **settings)

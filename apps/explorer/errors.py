@@ -37,6 +37,11 @@ class Forbidden(ExplorerError):
     error = "forbidden"
 
 
+class TooLarge(ExplorerError):
+    status = 413
+    error = "too_large"
+
+
 class Conflict(ExplorerError):
     status = 409
     error = "conflict"

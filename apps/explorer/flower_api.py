@@ -19,7 +19,7 @@ from apps.federated.models import Experiment
 from apps.network import protocol
 from apps.tokens.services import TokenRefused, api_token_authenticate
 
-from .errors import BadRequest, Conflict, ExplorerError, Forbidden, NotFound, Unauthorized
+from .errors import BadRequest, Conflict, ExplorerError, Forbidden, NotFound, TooLarge, Unauthorized
 from .http import MethodNotAllowed, json_body, json_error
 from .params import parse_integer
 
@@ -33,11 +33,6 @@ def request_body_limit(path):
     if path.startswith(protocol.PREFIX):
         return protocol.MAX_REQUEST_BYTES
     return settings.FEDCHAIN_FLOWER_MAX_UPLOAD if path.startswith(FLOWER_PREFIX) else None
-
-
-class TooLarge(ExplorerError):
-    status = 413
-    error = "too_large"
 
 
 def _flower_view(view):

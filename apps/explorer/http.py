@@ -7,11 +7,12 @@ import json
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 
-from .errors import BadRequest, ExplorerError, Forbidden, NotFound, Unauthorized
+from .errors import BadRequest, ExplorerError, Forbidden, NotFound, TooLarge, Unauthorized
 
 READ_METHODS = ("GET", "HEAD")
 BASIC_REALM = "FedChain API"
@@ -134,10 +135,10 @@ def _view(refuse, answer=lambda result: result, *, reads=READ_METHODS, writes=()
             except Http404 as missing:
                 return refuse(request, NotFound(str(missing) or "Nothing here."))
 
-        if writes:
-            # The CSRF check runs in _writer, after authentication, so that its refusal is JSON and
-            # requests with Basic credentials can skip it.
-            wrapper.csrf_exempt = True
+        # The CSRF check runs in _writer, after authentication, so that its refusal is JSON (or this view's
+        # error page) and requests with Basic credentials can skip it; methods a view does not take are its 405,
+        # not Django's HTML CSRF page.
+        wrapper.csrf_exempt = True
         return wrapper
 
     return decorate
@@ -147,6 +148,10 @@ def json_body(request):
     """The request's body as a JSON object, or BadRequest."""
     try:
         body = json.loads(request.body.decode("utf-8"))
+    except RequestDataTooBig:
+        raise TooLarge(f"The body is larger than the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes taken here.") from None
+    except RecursionError:
+        raise BadRequest("The body is not a settings object: its JSON is nested too deeply.", error="bad_json") from None
     except (UnicodeDecodeError, ValueError) as error:
         raise BadRequest(f"The body is not JSON: {error}", error="bad_json") from None
     if not isinstance(body, dict):
