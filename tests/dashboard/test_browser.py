@@ -91,7 +91,7 @@ def test_an_experiment_started_from_the_form_trains_in_the_workers_while_the_pag
         page.wait_for_timeout(50)
     print(f"curve points seen {seen} in {time.monotonic() - started:.1f} s")
     assert seen == sorted(seen) and len(set(seen) - {0}) >= 2, seen
-    page.wait_for_function("document.querySelectorAll('#blocks tr').length >= 2", timeout=20000)
+    page.wait_for_function("() => document.querySelectorAll('#blocks tr').length >= 2", timeout=20000)
     assert page.evaluate("window.sameDocument") is True
     screenshot(page, "experiment-running")
 
@@ -105,7 +105,7 @@ def test_an_experiment_started_from_the_form_trains_in_the_workers_while_the_pag
 
     page.click("#controls button[data-action=resume]")
     page.wait_for_function(
-        "document.getElementById('experiment-status').textContent === 'finished'", timeout=120000
+        "() => document.getElementById('experiment-status').textContent === 'finished'", timeout=120000
     )
     experiment.refresh_from_db()
     assert experiment.status == Experiment.Status.FINISHED, experiment.error
@@ -120,7 +120,7 @@ def test_an_experiment_started_from_the_form_trains_in_the_workers_while_the_pag
     assert page.locator("#rounds tr").count() == experiment.rounds + 1
     assert page.is_disabled("#controls button[data-action=pause]")
     page.click("#client-loss-toggle")
-    page.wait_for_function("document.getElementById('client-loss-chart').data?.length === 6")
+    page.wait_for_function("() => document.getElementById('client-loss-chart').data?.length === 6")
     screenshot(page, "experiment-finished")
 
 
@@ -212,7 +212,7 @@ def test_a_dropped_websocket_reconnects_and_catches_up_exactly(asgi_server, brow
     page.goto(f"{asgi_server}/experiments/{experiment.id}/")
     page.wait_for_selector("#live-status[data-state=live]")
     run_round(experiment, 0)
-    page.wait_for_function("document.querySelectorAll('#blocks tr').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('#blocks tr').length === 1")
     height = Block.objects.filter(status="main").order_by("-height").values_list("height", flat=True).first()
     event_emit(
         type="mining_progress",
@@ -237,7 +237,7 @@ def test_a_dropped_websocket_reconnects_and_catches_up_exactly(asgi_server, brow
 
     page.context.set_offline(False)
     page.wait_for_selector("#live-status[data-state=live]")
-    page.wait_for_function("document.querySelectorAll('#blocks tr').length === 3", timeout=5000)
+    page.wait_for_function("() => document.querySelectorAll('#blocks tr').length === 3", timeout=5000)
     assert page.get_attribute("#mining", "data-state") == "idle"  # its block has been mined
     assert f"Block {missed[-1]} took" in page.inner_text("#mining-text")
     assert block_heights(page)[:2] == sorted(missed, reverse=True)

@@ -80,7 +80,7 @@ def test_three_experiments_compared_overlaid_smoothed_and_linkable(asgi_server, 
     ]
     ids = ",".join(str(e.id) for e in runs)
     page.goto(f"{asgi_server}/compare/?ids={ids}")
-    page.wait_for_function("(document.getElementById('compare-loss').data || []).length === 6")
+    page.wait_for_function("() => (document.getElementById('compare-loss').data || []).length === 6")
     loss = traces(page, "compare-loss")
     names = [t["name"] for t in loss]
     assert names == [name for run in runs for name in (label(run), f"{label(run)} baseline")]
@@ -97,7 +97,7 @@ def test_three_experiments_compared_overlaid_smoothed_and_linkable(asgi_server, 
 
     # Smoothing: an exponential moving average, debiased (the first point stays as it is); the URL follows.
     page.eval_on_selector("#smoothing", "s => { s.value = '0.6'; s.dispatchEvent(new Event('input')); }")
-    page.wait_for_function("location.search.includes('smooth=0.6')")
+    page.wait_for_function("() => location.search.includes('smooth=0.6')")
     raw = list(runs[0].round_set.order_by("number").values_list("test_loss", flat=True))
     expected, last = [], 0.0
     for count, value in enumerate(raw, start=1):
@@ -108,11 +108,11 @@ def test_three_experiments_compared_overlaid_smoothed_and_linkable(asgi_server, 
 
     # Without the baselines; the link says so and opens the same view.
     page.uncheck("#show-baselines")
-    page.wait_for_function("(document.getElementById('compare-loss').data || []).length === 3")
+    page.wait_for_function("() => (document.getElementById('compare-loss').data || []).length === 3")
     link = page.get_attribute("#compare-link", "href")
     assert "baselines=off" in link and "smooth=0.6" in link and f"ids={ids.replace(',', '%2C')}" in link
     page.goto(f"{asgi_server}{link}")
-    page.wait_for_function("(document.getElementById('compare-loss').data || []).length === 3")
+    page.wait_for_function("() => (document.getElementById('compare-loss').data || []).length === 3")
     assert page.input_value("#smoothing") == "0.6" and not page.is_checked("#show-baselines")
     assert traces(page, "compare-loss")[0]["y"] == pytest.approx(expected)
 
@@ -128,7 +128,7 @@ def test_the_dashboard_draws_live_curves_and_drops_the_first_run_offer(asgi_serv
     for number in range(3):
         block_mine(batch=round_batch(experiment_run_round(experiment=experiment, number=number)))
     page.wait_for_function(
-        "((document.getElementById('overview-loss').data || [])[0] || {x: []}).x.length === 3", timeout=10000
+        "() => ((document.getElementById('overview-loss').data || [])[0] || {x: []}).x.length === 3", timeout=10000
     )
     accuracy = traces(page, "overview-accuracy")
     assert accuracy[0]["name"] == label(experiment)
@@ -205,7 +205,7 @@ def test_the_dark_theme_follows_the_system_setting(asgi_server, chromium):
         context, page, problems = new_page(chromium, 1366, 800, color_scheme=scheme)
         try:
             page.goto(f"{asgi_server}/experiments/{experiment.id}/")
-            page.wait_for_function("(document.getElementById('loss-chart').data || []).length > 0")
+            page.wait_for_function("() => (document.getElementById('loss-chart').data || []).length > 0")
             assert page.evaluate("getComputedStyle(document.body).backgroundColor") == background
             card = page.eval_on_selector(".card", "c => getComputedStyle(c).backgroundColor")
             chart_text = page.evaluate("document.getElementById('loss-chart').layout.font.color")
@@ -226,17 +226,17 @@ def test_the_tamper_sandbox_names_the_block_then_restores_it_and_the_chain_is_un
     trained("to tamper with")
     stored = list(Record.objects.order_by("id").values_list("body", flat=True))
     page.goto(asgi_server + "/scenarios/tamper/")
-    page.wait_for_function("document.getElementById('sandbox-badge').textContent.startsWith('Sandbox: Chain valid')")
+    page.wait_for_function("() => document.getElementById('sandbox-badge').textContent.startsWith('Sandbox: Chain valid')")
     page.select_option("#tamper-height", "3")
     page.click("#tamper")
-    page.wait_for_function("document.getElementById('sandbox-badge').classList.contains('bad')")
+    page.wait_for_function("() => document.getElementById('sandbox-badge').classList.contains('bad')")
     sandbox = page.inner_text("#sandbox-badge")
     assert sandbox.startswith("Sandbox: Chain INVALID at height 3 · rule merkle"), sandbox
     assert "record" in page.inner_text("#sandbox-change") and "block 3" in page.inner_text("#sandbox-change")
     assert page.inner_text("#chain-badge").startswith("Chain valid")  # the real chain's badge
     screenshot(page, "views-tamper-red")
     page.click("#restore")
-    page.wait_for_function("document.getElementById('sandbox-badge').classList.contains('ok')")
+    page.wait_for_function("() => document.getElementById('sandbox-badge').classList.contains('ok')")
     assert page.inner_text("#sandbox-change") == "The copy is as stored."
     assert list(Record.objects.order_by("id").values_list("body", flat=True)) == stored
     assert page.inner_text("#chain-badge").startswith("Chain valid")

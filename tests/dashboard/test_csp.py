@@ -28,7 +28,7 @@ def pages(experiment):
         "/", "/experiments/", f"/experiments/{experiment.id}/", f"/experiments/{experiment.id}/rounds/1/",
         f"/compare/?ids={experiment.id}", "/scenarios/", "/scenarios/tamper/", "/blocks/", "/blocks/1/",
         f"/tx/{block.txid}/", "/chain/", f"/search?q={experiment.id}", "/experiments/new/", "/admin/",
-        "/admin/federated/experiment/", "/no-such-page/",
+        "/admin/federated/experiment/", "/api/docs/", "/no-such-page/",
     ]
 
 
