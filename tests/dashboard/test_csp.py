@@ -10,7 +10,8 @@ from apps.federated.services import experiment_create
 from apps.ledger.models import Record
 from tests.conftest import grant_experiment_permissions
 
-from .test_browser import PASSWORD, SMALL, run_round, sign_in
+from .conftest import PASSWORD
+from .test_browser import SMALL, run_round
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
