@@ -65,11 +65,11 @@ def test_the_api_is_read_only(client):
         assert response["Allow"] == "GET, HEAD"
 
 
-def test_the_api_refuses_writes_without_a_csrf_token(db):
+def test_a_write_to_a_read_only_endpoint_is_a_json_405_not_the_html_csrf_page(db):
     from django.test import Client
 
     response = Client(enforce_csrf_checks=True).post("/api/chain/")
-    assert response.status_code == 403
+    assert response.status_code == 405 and response.json()["error"] == "method_not_allowed"
 
 
 @pytest.mark.parametrize(
