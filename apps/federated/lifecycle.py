@@ -265,7 +265,7 @@ def _clients_train(job, heartbeat):
         updates = client_updates_store(trained)
         # Locked: the round's last two batches cannot both miss that they complete it (PostgreSQL).
         round_job = Job.objects.select_for_update().get(key=_key(ROUND, job.experiment_id, job.round_number))
-        job_complete(job, result={"updates": updates})
+        job_complete(job, result={"updates": updates}, followed=False)  # no job waits for a train job
         done, sampled = _training_counts(job.experiment_id, job.round_number)
         event_emit(
             type=Event.Type.CLIENT_UPDATE,

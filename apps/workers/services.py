@@ -161,15 +161,17 @@ def job_held(job):
     return _held_by_us(job).exists()
 
 
-def job_complete(job, *, result=None):
-    """Marks the claimed job done and enqueues the jobs waiting for it. Call it inside the transaction that writes
-    the job's outputs: it raises ClaimLost, rolling them back, when this worker no longer holds the job."""
+def job_complete(job, *, result=None, followed=True):
+    """Marks the claimed job done and enqueues the jobs waiting for it (none to look for when `followed` is
+    false: a kind of job that no job is created `after`). Call it inside the transaction that writes the job's
+    outputs: it raises ClaimLost, rolling them back, when this worker no longer holds the job."""
     with transaction.atomic(savepoint=False):
         now = timezone.now()
         if not _held_by_us(job).update(status=DONE, result=result, finished_at=now, heartbeat_at=now):
             raise ClaimLost(f"job {job.key} is no longer held by {job.worker}")
-        for follower in Job.objects.filter(after=job, status=QUEUED):
-            job_enqueue(follower)
+        if followed:
+            for follower in Job.objects.filter(after=job, status=QUEUED):
+                job_enqueue(follower)
 
 
 def job_release(job, *, status=QUEUED, error="", **changes):
