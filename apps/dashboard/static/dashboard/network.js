@@ -40,7 +40,7 @@ function render(state) {
   const heading = agreement.querySelector("h2");
   agreement.replaceChildren(heading);
   const badge = document.createElement("p");
-  badge.className = state.disagreements.length ? "badge bad" : "badge good";
+  badge.className = state.disagreements.length ? "badge bad" : "badge ok";
   badge.textContent = state.disagreements.length
     ? "Peers hold another chain with at least as much work"
     : "No peer seen lately holds a chain this node does not follow";
