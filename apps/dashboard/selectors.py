@@ -263,39 +263,3 @@ def update_rows(experiment_id, *, number=None, client=None):
         "update_hash",
     ).iterator(chunk_size=EXPORT_CHUNK)
 
-
-NETWORK_REORGS_SHOWN = 20
-NETWORK_STALE_SHOWN = 20
-
-
-def network_state():
-    """This node in its network (JSON-ready): its id, its peers (tips, latency, last seen, score), the peers whose
-    chain disagrees with ours, the latest reorganisations, stale blocks and refused peer messages."""
-    from apps.core.keys import node_id
-    from apps.network.selectors import chain_disagreements, offences_recent, peers_overview
-
-    reorgs = Event.objects.filter(type=Event.Type.REORG).order_by("-id")[:NETWORK_REORGS_SHOWN]
-    stale = Block.objects.filter(status=Block.Status.STALE).order_by("-height", "-id")[:NETWORK_STALE_SHOWN]
-    tip = Block.objects.filter(status=Block.Status.MAIN).order_by("-height").first()
-    return {
-        "node": node_id(),
-        "tip": {"height": tip.height, "hash": tip.hash} if tip else None,
-        "peers": peers_overview(),
-        "disagreements": chain_disagreements(),
-        "reorgs": [
-            {
-                "seq": event.id,
-                "at": event.created_at.isoformat(),
-                "repair": bool(event.payload.get("repair")),
-                "fork_height": event.payload["fork"]["height"],
-                "old_tip": event.payload["old_tip"],
-                "new_tip": event.payload["new_tip"],
-                "left": len(event.payload.get("stale", [])),
-                "joined": len(event.payload.get("main", [])),
-            }
-            for event in reorgs
-        ],
-        "stale_count": Block.objects.filter(status=Block.Status.STALE).count(),
-        "stale": [block_payload(block) for block in stale],
-        "offences": offences_recent(),
-    }

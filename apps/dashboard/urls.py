@@ -12,7 +12,6 @@ urlpatterns = [
     path("experiments/<int:experiment_id>/clients.json", views.experiment_clients, name="experiment_clients"),
     path("compare/", views.experiment_compare, name="compare"),
     path("network/", views.network, name="network"),
-    path("network.json", views.network_json, name="network_json"),
     path("scenarios/", views.scenario_list, name="scenarios"),
     path("scenarios/tamper/", views.scenario_tamper, name="scenario_tamper"),
     path("scenarios/tamper/check.json", views.scenario_tamper_check, name="scenario_tamper_check"),

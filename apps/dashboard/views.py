@@ -22,6 +22,7 @@ from apps.federated.lifecycle import (
 )
 from apps.federated.models import Experiment
 
+from apps.network.selectors import network_overview
 from apps.ledger.sandbox import SandboxError, sandbox_check, sandbox_window
 
 from . import selectors
@@ -47,12 +48,9 @@ def overview(request):
 
 
 def network(request):
-    """This node's peers, disagreements, reorganisations and stale blocks; network.js refreshes it live."""
-    return render(request, "dashboard/network.html", {"state": selectors.network_state()})
-
-
-def network_json(request):
-    return JsonResponse(selectors.network_state())
+    """This node's peers, disagreements, reorganisations and stale blocks; network.js refreshes it live from
+    GET /api/network/."""
+    return render(request, "dashboard/network.html", {"state": network_overview()})
 
 
 def experiment_list(request):

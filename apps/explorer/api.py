@@ -16,6 +16,7 @@ from apps.federated.lifecycle import (
 )
 from apps.federated.models import Experiment
 from apps.federated.selectors import client_history, experiment_balances
+from apps.network.selectors import network_overview
 
 from . import selectors
 from .errors import BadRequest, Conflict, InvalidSettings, NotFound
@@ -48,6 +49,11 @@ def schema(request):
 @api_view
 def chain(request):
     return {**selectors.chain_overview(), "forks": selectors.chain_forks(limit=selectors.FORKS_SHOWN)}
+
+
+@api_view
+def network(request):
+    return network_overview()
 
 
 @api_view

@@ -190,6 +190,68 @@ FORK = _object(
     description="a side branch of stale blocks beside the main chain",
 )
 
+TIP_SEEN = _object({"height": INTEGER, "hash": DIGEST, "chainwork": {"type": "string", "pattern": HEX64}})
+
+NETWORK = _object(
+    {
+        "node": _digest("this node's id: its Ed25519 public key"),
+        "tip": _nullable(_object({"height": INTEGER, "hash": DIGEST})),
+        "peers": {
+            "type": "array",
+            "description": "the peers this node talks to and what it last saw of them (their claims, not checked)",
+            "items": _object(
+                {
+                    "url": STRING,
+                    "node": {"type": "string", "description": "the Ed25519 public key it names itself by ('' unknown)"},
+                    "source": {"type": "string", "enum": ["config", "manual", "learned"]},
+                    "tip_height": _nullable(INTEGER),
+                    "tip_hash": STRING,
+                    "chainwork": STRING,
+                    "latency_ms": _nullable(NUMBER),
+                    "last_seen": _nullable(TIMESTAMP),
+                    "score": {**NUMBER, "description": "misbehaviour points (decaying); banned at 100"},
+                    "banned": BOOLEAN,
+                    "error": STRING,
+                }
+            ),
+        },
+        "disagreements": {
+            "type": "array",
+            "description": "peers seen in the last minute whose tip is not on this node's main chain although they "
+            "claim at least as much work",
+            "items": _object({"peer": STRING, "tip_height": _nullable(INTEGER), "tip_hash": STRING, "heavier": BOOLEAN}),
+        },
+        "reorgs": {
+            "type": "array",
+            "description": "the newest reorganisations (and repairs from peers), newest first",
+            "items": _object(
+                {
+                    "seq": _integer("the outbox event that recorded it"),
+                    "at": TIMESTAMP,
+                    "repair": BOOLEAN,
+                    "fork_height": INTEGER,
+                    "old_tip": TIP_SEEN,
+                    "new_tip": TIP_SEEN,
+                    "left": _integer("main blocks that became stale (or were set aside by a repair)"),
+                    "joined": _integer("blocks of the heavier branch that became main"),
+                }
+            ),
+        },
+        "stale_count": INTEGER,
+        "stale": {
+            "type": "array",
+            "description": "the newest stale blocks, as their block events describe them",
+            "items": {"type": "object", "required": ["height", "hash", "status", "mined_by"]},
+        },
+        "offences": {
+            "type": "array",
+            "description": "the newest refused peer messages (what scored a peer down)",
+            "items": _object({"peer": STRING, "offence": STRING, "detail": STRING, "at": TIMESTAMP}),
+        },
+    },
+    description="this node in its network of FedChain nodes",
+)
+
 CHAIN = _object(
     {
         "chain": STRING,
@@ -608,6 +670,9 @@ SCHEMA = {
     },
     "paths": {
         "/api/chain/": _operation("getChain", "The chain's tip, work, validity and last checkpoint", "Chain"),
+        "/api/network/": _operation(
+            "getNetwork", "This node's peers, where they disagree with it, stale blocks and reorganisations", "Network"
+        ),
         "/api/blocks/": _operation(
             "listBlocks",
             "Main-chain blocks, newest first",
@@ -734,6 +799,7 @@ SCHEMA = {
             "ExperimentSettings": EXPERIMENT_SETTINGS,
             "Validity": VALIDITY,
             "Chain": CHAIN,
+            "Network": NETWORK,
             "BlockSummary": _object(BLOCK_SUMMARY_PROPERTIES),
             "BlockPage": BLOCK_PAGE,
             "Block": BLOCK,

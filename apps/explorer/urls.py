@@ -21,6 +21,7 @@ api_patterns = [
     path("api/schema/", api.schema, name="schema"),
     path("api/docs/", pages.api_docs, name="docs"),
     path("api/chain/", api.chain, name="chain"),
+    path("api/network/", api.network, name="network"),
     path("api/blocks/", api.block_list, name="blocks"),
     path("api/blocks/<str:ref>/", api.block_detail, name="block"),
     path("api/tx/<str:txid>/", api.record_detail, name="record"),

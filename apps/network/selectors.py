@@ -4,7 +4,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from apps.core.keys import node_id
+from apps.events.models import Event
 from apps.ledger.models import Block
+from apps.ledger.reads import block_payload
 
 from .models import Misbehaviour, Peer
 from .services import peer_banned
@@ -71,3 +74,39 @@ def offences_recent(limit=20) -> list[dict]:
          "at": o.created_at.isoformat()}
         for o in Misbehaviour.objects.select_related("peer")[:limit]
     ]
+
+
+
+REORGS_SHOWN = 20
+STALE_SHOWN = 20
+
+
+def network_overview() -> dict:
+    """This node in its network (JSON-ready; the dashboard's network page and GET /api/network/): its id and tip,
+    its peers (tips, latency, last seen, score), the peers whose chain disagrees with ours, the latest
+    reorganisations, stale blocks and refused peer messages."""
+    reorgs = Event.objects.filter(type=Event.Type.REORG).order_by("-id")[:REORGS_SHOWN]
+    stale = Block.objects.filter(status=Block.Status.STALE).order_by("-height", "-id")[:STALE_SHOWN]
+    tip = Block.objects.filter(status=Block.Status.MAIN).order_by("-height").first()
+    return {
+        "node": node_id(),
+        "tip": {"height": tip.height, "hash": tip.hash} if tip else None,
+        "peers": peers_overview(),
+        "disagreements": chain_disagreements(),
+        "reorgs": [
+            {
+                "seq": event.id,
+                "at": event.created_at.isoformat(),
+                "repair": bool(event.payload.get("repair")),
+                "fork_height": event.payload["fork"]["height"],
+                "old_tip": event.payload["old_tip"],
+                "new_tip": event.payload["new_tip"],
+                "left": len(event.payload.get("stale", [])),
+                "joined": len(event.payload.get("main", [])),
+            }
+            for event in reorgs
+        ],
+        "stale_count": Block.objects.filter(status=Block.Status.STALE).count(),
+        "stale": [block_payload(block) for block in stale],
+        "offences": offences_recent(),
+    }

@@ -18,7 +18,7 @@ def test_the_network_page_shows_peers_disagreements_reorgs_and_stale_blocks(clie
         "new_tip": {"height": 3, "hash": "22" * 32, "chainwork": "0" * 64},
         "stale": [{}, {}], "main": [{}, {}, {}],
     })
-    state = client.get("/network.json").json()
+    state = client.get("/api/network/").json()
     assert [p["url"] for p in state["peers"]] == ["http://127.0.0.1:8001"]
     assert state["disagreements"] == [{"peer": "http://127.0.0.1:8001", "tip_height": 7, "tip_hash": "cd" * 32,
                                        "heavier": True}]
@@ -27,5 +27,5 @@ def test_the_network_page_shows_peers_disagreements_reorgs_and_stale_blocks(clie
     assert "http://127.0.0.1:8001" in page and "12 ms" in page
     assert "Peers hold another chain" in page and "chain_repair" in page
     Peer.objects.update(tip_hash=genesis.hash)  # the peer's tip is on our chain: no disagreement
-    assert client.get("/network.json").json()["disagreements"] == []
+    assert client.get("/api/network/").json()["disagreements"] == []
     assert "No peer seen lately" in client.get("/network/").content.decode()

@@ -46,6 +46,7 @@ def test_the_served_description_is_openapi_3_1_and_covers_every_endpoint(client)
     assert served["openapi"] == "3.1.0"
     assert set(served["paths"]) == {
         "/api/chain/",
+        "/api/network/",
         "/api/blocks/",
         "/api/blocks/{ref}/",
         "/api/tx/{txid}/",
@@ -109,6 +110,7 @@ def named_cases(experiment_id):
     stale = Block.objects.get(status="stale").hash
     return [
         ("/api/chain/", {}, {}),
+        ("/api/network/", {}, {}),
         ("/api/blocks/", {}, {"limit": 2, "before": 3}),
         ("/api/blocks/{ref}/", {"ref": "0"}, {}),
         ("/api/blocks/{ref}/", {"ref": block.hash}, {}),

@@ -1,4 +1,4 @@
-// The network page, kept live: its sections are re-rendered from /network.json every two seconds (peers' tips
+// The network page, kept live: its sections are re-rendered from /api/network/ every two seconds (peers' tips
 // and latencies change every second, so a poll is simpler than one event per change).
 const root = document.getElementById("network");
 const short = (hash, n = 12) => (hash ? hash.slice(0, n) : "");

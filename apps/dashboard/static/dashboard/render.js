@@ -164,6 +164,16 @@ export class BlockList {
     this.render(fresh ? new Set([block.hash]) : new Set());
   }
 
+  // A reorganisation: the blocks that left the main chain go, the heavier branch's blocks come in.
+  reorganise(reorg) {
+    const gone = new Set((reorg.stale || []).map((block) => block.hash));
+    const joined = (reorg.main || []).map((block) => ({ ...block, status: "main" }));
+    const heights = new Set(joined.map((block) => block.height));
+    this.blocks = [...joined, ...this.blocks.filter((known) => !gone.has(known.hash) && !heights.has(known.height))]
+      .sort((a, b) => b.height - a.height).slice(0, NEWEST_BLOCKS);
+    this.render(new Set(joined.map((block) => block.hash)));
+  }
+
   render(fresh) {
     const rows = this.blocks.map((block) => {
       const bits = difficultyBits(block.bits);
@@ -283,7 +293,7 @@ export class ChainView {
     return this.badge.chain;
   }
 
-  // Applies a block, chain_status or mining_progress event; other events are the page's own.
+  // Applies a block, chain_status, mining_progress or reorg event; other events are the page's own.
   apply(event) {
     if (event.type === "block") {
       this.blocks.add(event.data);
@@ -294,6 +304,8 @@ export class ChainView {
       this.blocks.setChain(event.data);
     } else if (event.type === "mining_progress") {
       this.mining.update(event);
+    } else if (event.type === "reorg") {
+      this.blocks.reorganise(event.data);
     }
   }
 }
