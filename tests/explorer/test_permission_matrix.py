@@ -68,6 +68,11 @@ MATRIX = {
     "api:experiment_resume": [("POST", "/api/experiments/{e}/resume/", {**API_WRITE, "permitted": 409})],
     "api:experiment_cancel": [("POST", "/api/experiments/{e}/cancel/", API_WRITE)],
     "api:model": [("GET", "/api/models/{m}/", PUBLIC)],
+    "api:balances": [("GET", "/api/experiments/{e}/balances/", PUBLIC)],
+    "api:client": [("GET", "/api/experiments/{e}/clients/0/", PUBLIC)],
+    "experiments:client": [("GET", "/experiments/{e}/clients/0/", PUBLIC)],
+    "dashboard:network": [("GET", "/network/", PUBLIC)],
+    "dashboard:network_json": [("GET", "/network.json", PUBLIC)],
     # Flower's endpoints take an API token (Bearer) only: a session or Basic credentials do not count.
     "api:flower_experiments": [("POST", "/api/flower/experiments/", dict.fromkeys(ROLES, 401))],
     "api:flower_rounds": [("POST", "/api/flower/experiments/{e}/rounds/", dict.fromkeys(ROLES, 401))],
