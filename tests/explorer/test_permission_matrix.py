@@ -72,7 +72,7 @@ MATRIX = {
     "api:client": [("GET", "/api/experiments/{e}/clients/0/", PUBLIC)],
     "experiments:client": [("GET", "/experiments/{e}/clients/0/", PUBLIC)],
     "dashboard:network": [("GET", "/network/", PUBLIC)],
-    "dashboard:network_json": [("GET", "/network.json", PUBLIC)],
+    "api:network": [("GET", "/api/network/", PUBLIC)],
     # Flower's endpoints take an API token (Bearer) only: a session or Basic credentials do not count.
     "api:flower_experiments": [("POST", "/api/flower/experiments/", dict.fromkeys(ROLES, 401))],
     "api:flower_rounds": [("POST", "/api/flower/experiments/{e}/rounds/", dict.fromkeys(ROLES, 401))],
