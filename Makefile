@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run network test soak setup bench clean
+.PHONY: run network test soak quarantine setup bench clean
 
 run: setup
 	$(PY) manage.py migrate --noinput
@@ -23,6 +23,10 @@ test: setup
 # The long soaks the default run leaves out (pytest.ini); CI runs them after `make test`.
 soak: setup
 	$(PY) -m pytest -m soak $(PYTEST_ARGS)
+
+# Tests that fail on a quiet machine for a reason not yet found (each says which); not run by CI until fixed.
+quarantine: setup
+	$(PY) -m pytest -m quarantine $(PYTEST_ARGS)
 
 bench: setup
 	for b in bench/[!_]*.py; do echo "== $$b"; $(PY) $$b $(BENCH_ARGS) || exit 1; done

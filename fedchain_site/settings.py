@@ -430,6 +430,7 @@ LOGGING = {
         "daphne": {"level": _CHATTY},
         "huey": {"handlers": ["console"], "level": _CHATTY, "propagate": False},
         "axes": {"level": _CHATTY},  # its banner at every start and a line per check; failures are warnings
+        "httpx": {"level": _CHATTY},  # a line per peer request (a node asks each peer its tip every few seconds)
         "fedchain.tasks": {"level": "INFO" if FEDCHAIN_LOG_VERBOSITY >= 1 else "WARNING"},
     },
 }

@@ -76,7 +76,8 @@
         node.after(relative);
       }
       const seconds = (now - at) / 1000;
-      relative.textContent = seconds < 0 ? " (in the future)" : ` (${ago(seconds)})`;
+      // Header times are whole seconds and clocks differ a little: a few seconds ahead is "just now".
+      relative.textContent = seconds < -5 ? " (in the future)" : ` (${ago(Math.max(0, seconds))})`;
       node.title = new Date(at).toString();
     }
   }

@@ -33,6 +33,7 @@ def pages(experiment):
     ]
 
 
+@pytest.mark.csp
 def test_no_page_violates_the_content_security_policy(asgi_server, browser_page):
     experiment = experiment_create(**SMALL)
     for number in (0, 1):
