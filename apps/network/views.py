@@ -28,12 +28,13 @@ from .models import Peer
 from .services import inventory_receive, node_hello, peer_penalise
 
 MAX_TRACKED_ADDRESSES = 10_000
+clock = time.monotonic  # what the rate limits count seconds by
 _buckets: OrderedDict = OrderedDict()
 _buckets_lock = threading.Lock()
 
 
 def _allowed(address: str) -> bool:
-    now = time.monotonic()
+    now = clock()
     with _buckets_lock:
         bucket = _buckets.get(address)
         if bucket is None:
@@ -84,7 +85,7 @@ _flagged: dict = {}
 
 def _recently_flagged(address) -> bool:
     """One flood offence per address per second is recorded, not one per refused request."""
-    now = time.monotonic()
+    now = clock()
     with _buckets_lock:
         if now - _flagged.get(address, -10.0) < 1.0:
             return True

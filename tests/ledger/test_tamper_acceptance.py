@@ -21,6 +21,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db import transaction
 
 from apps.events.models import Event
 from apps.ledger.checkpoint import checkpoint_signature
@@ -35,7 +36,13 @@ writer = SqlWriter()
 
 
 def delete_blocks(heights, *, checkpoints=False):
-    """What the audit did: a block's records, its batch link and the block go; its checkpoint stays unless asked."""
+    """What the audit did: a block's records, its batch link and the block go; its checkpoint stays unless asked.
+    In one transaction, so a watcher sees the chain before or after, never half-way."""
+    with transaction.atomic():
+        _delete_blocks(heights, checkpoints)
+
+
+def _delete_blocks(heights, checkpoints):
     for height in heights:
         block_id = writer._block_id(height)
         writer.execute(f"UPDATE {PendingBatch._meta.db_table} SET block_id = NULL WHERE block_id = %s", [block_id])

@@ -160,8 +160,14 @@ def test_an_oversized_or_garbage_announcement_is_refused_unread(endpoints):
     assert Peer.objects.count() == 0  # an anonymous announcement adds no peer
 
 
-def test_a_flood_is_refused_beyond_the_rate(endpoints, settings):
+def test_a_flood_is_refused_beyond_the_rate(endpoints, settings, monkeypatch):
     settings.FEDCHAIN_P2P_RATE = 5
+    now = [1000.0]
+    monkeypatch.setattr(views, "clock", lambda: now[0])  # the flood arrives within one instant
     codes = [endpoints.get("/p2p/v1/hello").status_code for _ in range(40)]
     assert codes.count(200) == 10 and codes.count(429) == 30  # a burst of twice the rate, then refused
     assert Misbehaviour.objects.filter(offence="flood").count() == 1  # once a second, not once a request
+    now[0] += 1.0
+    codes = [endpoints.get("/p2p/v1/hello").status_code for _ in range(10)]
+    assert codes.count(200) == 5  # a second later, a second's worth of requests again
+    assert Misbehaviour.objects.filter(offence="flood").count() == 2
