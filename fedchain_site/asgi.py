@@ -12,9 +12,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from apps.core.bodylimit import BodyLimit  # noqa: E402
+from apps.core.staticfiles import require_collected_static_files  # noqa: E402
 from apps.dashboard.routing import websocket_urlpatterns  # noqa: E402
 from apps.explorer.flower_api import request_body_limit  # noqa: E402
 
+require_collected_static_files()
 application = ProtocolTypeRouter(
     {
         # Static files are served by WhiteNoise in Django (settings.MIDDLEWARE); oversized uploads are refused

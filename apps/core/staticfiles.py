@@ -29,3 +29,19 @@ class PlotlyFinder(BaseFinder):
 
     def list(self, ignore_patterns):
         yield BUNDLE, self.storage
+
+
+def require_collected_static_files():
+    """With DEBUG off, pages name static files by the hashed names of the collected manifest: a web process
+    started without it would answer every page with a server error. Refuse to start instead, saying what to run."""
+    from django.conf import settings
+    from django.contrib.staticfiles.storage import staticfiles_storage
+    from django.core.exceptions import ImproperlyConfigured
+
+    manifest = getattr(staticfiles_storage, "manifest_name", None)
+    if settings.DEBUG or manifest is None or staticfiles_storage.manifest_storage.exists(manifest):
+        return
+    raise ImproperlyConfigured(
+        f"Static files are not collected into {settings.STATIC_ROOT} (no {manifest}): with DJANGO_DEBUG=0 run "
+        "`python manage.py collectstatic --noinput` on this host (once per release) before starting a web process."
+    )
