@@ -52,6 +52,8 @@ def test_serve_answers_and_stops_every_process_on_sigint(tmp_path):
             timeout=30,
             message="the web server, chain watcher, consumer and its workers",
         )
+        # The rounds' jobs are sized for the two workers serve started (FEDCHAIN_CLUSTER_WORKERS, unset here).
+        assert len(processes_with_env("FEDCHAIN_CLUSTER_WORKERS", "2")) >= 5
         # The address is printed once serve itself has seen the server answer (it looks every 0.2 s).
         wait_for(lambda: any(f"http://127.0.0.1:{port}/" in line for line in lines), message="the address")
     finally:
@@ -83,6 +85,19 @@ def test_serve_refuses_to_listen_off_loopback_while_debug_is_on_and_says_why(tmp
     assert "Refusing to listen on 0.0.0.0: DJANGO_DEBUG is on" in done.stderr
     assert "--allow-debug-off-loopback" in done.stderr
     assert not processes_with_env("FEDCHAIN_DATA_DIR", str(tmp_path))  # nothing was started
+
+
+def test_serve_sizes_the_rounds_jobs_for_its_workers_unless_the_deployment_says_otherwise():
+    from apps.core.management.commands.serve import children_environment
+
+    alone = children_environment({"FEDCHAIN_WORKERS": "4"}, workers=3, verbosity=1)
+    assert alone["FEDCHAIN_CLUSTER_WORKERS"] == alone["FEDCHAIN_WORKERS"] == "3"
+    assert children_environment({"FEDCHAIN_CLUSTER_WORKERS": " "}, workers=3, verbosity=1)[
+        "FEDCHAIN_CLUSTER_WORKERS"] == "3"
+    # One host of several: the count of all hosts' workers, as the environment file gives it, stands.
+    shared = children_environment({"FEDCHAIN_CLUSTER_WORKERS": "8"}, workers=3, verbosity=2)
+    assert shared["FEDCHAIN_CLUSTER_WORKERS"] == "8" and shared["FEDCHAIN_WORKERS"] == "3"
+    assert shared["FEDCHAIN_LOG_VERBOSITY"] == "2"
 
 
 def test_which_addresses_debug_may_listen_on():

@@ -50,6 +50,16 @@ def debug_listen_refusal(host, *, debug, allowed):
     )
 
 
+def children_environment(environ, *, workers, verbosity):
+    """The environment of the processes serve starts. A round's clients are trained in jobs sized for
+    FEDCHAIN_CLUSTER_WORKERS worker processes: the --workers started here, unless the environment names the
+    deployment's own count (worker processes on other hosts against the same database)."""
+    env = {**environ, "FEDCHAIN_LOG_VERBOSITY": str(verbosity), "FEDCHAIN_WORKERS": str(workers)}
+    if not env.get("FEDCHAIN_CLUSTER_WORKERS", "").strip():
+        env["FEDCHAIN_CLUSTER_WORKERS"] = str(workers)
+    return env
+
+
 class Command(BaseCommand):
     help = "Run the web server (Daphne), the task workers (Huey) and the chain watcher until interrupted."
 
@@ -95,7 +105,8 @@ class Command(BaseCommand):
             call_command("collectstatic", interactive=False, verbosity=0)
         # A hook may return a line worth repeating under the address (the first-run account's password).
         repeated = [note for note in (hook(self.stdout) for hook in self.before_start_hooks()) if note]
-        env = {**os.environ, "FEDCHAIN_LOG_VERBOSITY": str(verbosity)}  # the children log as -v says
+        # The children log as -v says, and plan the rounds' jobs for the workers started here.
+        env = children_environment(os.environ, workers=workers, verbosity=verbosity)
         self.stdout.write(
             f"Node key: {key_dir() / NODE_KEY_FILE} (node id {node_id()}); it signs the chain's checkpoints. "
             "Keep it outside the data directory and back it up: see the README's 'Keys and checkpoints'."
