@@ -240,9 +240,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # The three that set security headers come before WhiteNoise: it answers static files itself, so only the
+    # middlewares above it see those responses (tests/core/test_static_files.py checks each header).
     "django.middleware.security.SecurityMiddleware",
-    # Early, so that what the middlewares below answer themselves (static files included) carries the policy.
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Static files (plotly.js among them) from the app itself, compressed, with content-hashed names cached for
     # a year: one process, no proxy needed. `manage.py serve` collects them first.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -251,7 +253,6 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns a login or Basic authentication refused for too many failures into a 429 (apps/core/throttle.py).
     "axes.middleware.AxesMiddleware",
 ]

@@ -10,7 +10,9 @@ PRODUCTION = {
 }
 
 
-def run_manage(*args, env_overrides, data_dir):
+def run_python(*args, env_overrides, data_dir):
+    """`python ARGS` in the project directory with its own data directory and settings from env_overrides (none
+    of this test run's own settings variables)."""
     import os
 
     test_only = ("DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE", "FEDCHAIN_SQLITE_NAME")
@@ -18,8 +20,12 @@ def run_manage(*args, env_overrides, data_dir):
     env["FEDCHAIN_DATA_DIR"] = str(data_dir)
     env.update(env_overrides)
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, *args], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120
     )
+
+
+def run_manage(*args, env_overrides, data_dir):
+    return run_python("manage.py", *args, env_overrides=env_overrides, data_dir=data_dir)
 
 
 def test_deploy_check_is_clean_under_production_variables(tmp_path):

@@ -1,5 +1,6 @@
 """Static files come from the app itself through WhiteNoise: compressed, under content-hashed names, cached."""
 
+import json
 import re
 
 import pytest
@@ -60,3 +61,51 @@ def test_a_production_web_process_starts_once_they_are(tmp_path):
 
 def test_a_development_web_process_starts_without_them(tmp_path):
     assert asgi_import(tmp_path, debug="1").returncode == 0
+
+
+# What every page answers with (SecurityMiddleware, the CSP middleware, XFrameOptionsMiddleware); WhiteNoise
+# answers static files before most middlewares run, so these only reach static files from the ones before it.
+PAGE_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+    "cross-origin-opener-policy": "same-origin",
+}
+STATIC_SAMPLES = ["vendor/plotly/plotly.min.js", "css/plotly.css", "admin/css/base.css", "favicon.svg"]
+
+
+def static_answers(tmp_path, **env_overrides):
+    """What the ASGI application answers for each of STATIC_SAMPLES, in a process with these settings (serving
+    the files this test run collected)."""
+    from django.conf import settings
+
+    from tests.core.test_settings import run_python
+
+    env_overrides["FEDCHAIN_STATIC_ROOT"] = str(settings.STATIC_ROOT)
+    done = run_python("-m", "tests.core.static_headers", *STATIC_SAMPLES, env_overrides=env_overrides, data_dir=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.django_db
+def test_a_page_carries_the_security_headers_static_files_are_checked_against(client):
+    response = client.get("/")
+    assert {name: response.headers.get(name) for name in PAGE_HEADERS} == PAGE_HEADERS
+
+
+@pytest.mark.parametrize("mode", ["embedded default", "production"])
+def test_static_files_carry_the_pages_security_headers(tmp_path, mode):
+    from tests.core.test_settings import PRODUCTION
+
+    seen = static_answers(tmp_path, **({"DJANGO_DEBUG": "1"} if mode == "embedded default" else PRODUCTION))
+    assert seen["debug"] is (mode == "embedded default")
+    expected = dict(PAGE_HEADERS)
+    if mode == "production":
+        expected["strict-transport-security"] = "max-age=31536000; includeSubDomains; preload"
+    for name, answer in seen["answers"].items():
+        assert answer["status"] == 200, (name, answer)
+        assert {header: answer["headers"].get(header) for header in expected} == expected, name
