@@ -14,7 +14,8 @@ from apps.federated.lifecycle import (
     experiment_pause,
     experiment_resume,
 )
-from apps.federated.models import Experiment
+from apps.federated.config import ConfigError, experiment_config_validate
+from apps.federated.definitions import NAME_LENGTH, json_type_refusals
 from apps.federated.selectors import client_history, experiment_balances
 from apps.network.selectors import network_overview
 
@@ -24,7 +25,6 @@ from .http import api_action_view, api_view, api_write_view, json_body
 from .openapi import DEFAULT_PAGE, MAX_PAGE, SCHEMA
 from .params import parse_block_ref, parse_digest, parse_integer, parse_limit, parse_optional_integer
 
-NAME_LENGTH = Experiment._meta.get_field("name").max_length
 NAME_RULE = f"must be a string of at most {NAME_LENGTH} printable characters (no control characters such as NUL)"
 
 
@@ -104,6 +104,7 @@ def _experiment_create(request):
     name = settings.pop("name", "")
     if not isinstance(name, str) or len(name) > NAME_LENGTH or not name.isprintable():
         raise InvalidSettings("The experiment's name is not valid.", fields={"name": [NAME_RULE]})
+    _refuse_wrong_json_types(settings)
     try:
         experiment = experiment_launch(name=name, owner=request.user, **settings)
     except ValidationError as error:
@@ -111,6 +112,20 @@ def _experiment_create(request):
     response = JsonResponse(selectors.experiment_detail(experiment), status=201, json_dumps_params={"ensure_ascii": False})
     response["Location"] = f"/api/experiments/{experiment.id}/"
     return response
+
+
+def _refuse_wrong_json_types(settings):
+    """The API takes JSON as its schema types it ("clients": 3, not "3"); the validation then checks the bounds.
+    A refusal names the other settings' problems too."""
+    wrong_types = json_type_refusals(settings)
+    if not wrong_types:
+        return
+    try:
+        experiment_config_validate({name: value for name, value in settings.items() if name not in wrong_types})
+        others = {}
+    except ConfigError as error:
+        others = error.errors
+    raise InvalidSettings("These settings do not make a valid experiment.", fields={**others, **wrong_types})
 
 
 def _lifecycle_view(change):

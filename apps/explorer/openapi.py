@@ -6,16 +6,9 @@ blocks are shown byte-reversed as Bitcoin shows them, every other digest (txids,
 plain SHA-256 hex.
 """
 
-from dataclasses import fields
-
 from apps.explorer.p2p_schema import PATHS as P2P_PATHS
-from apps.federated.aggregation import AGGREGATORS
-from apps.federated.attacks import ATTACKS
-from apps.federated.config import ExperimentConfig
-from apps.federated.datasets import DATASETS
-from apps.federated.definitions import definition
-from apps.federated.nn import MODELS
-from apps.federated.partition import PARTITIONS
+from apps.federated.config import SETTING_NAMES, ExperimentConfig
+from apps.federated.definitions import NAME_LENGTH, definitions
 
 API_VERSION = "1.1.0"
 HEX64 = "^[0-9a-f]{64}$"
@@ -452,32 +445,22 @@ SETTINGS_ERROR = _object(
     required=["error", "detail"],
 )
 
-_SETTING_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
-_SETTING_CHOICES = {
-    "dataset": DATASETS, "partition": PARTITIONS, "model": MODELS, "aggregator": AGGREGATORS, "attack": ATTACKS
-}
+_DEFAULTS = ExperimentConfig().as_dict()
 
 
-def _setting_schema(field):
-    described = definition(field.name)
-    description = described.help + "".join(
-        f"; applies with {name} {' or '.join(map(str, values))}" for name, values in described.applies_when.items()
+def _setting_schema(setting, default):
+    """A setting's JSON schema from its definition: its type, bounds or choices, help and default."""
+    description = setting.help + "".join(
+        f"; applies with {name} {' or '.join(map(str, values))}" for name, values in setting.applies_when.items()
     )
-    if field.name == "hidden":
-        return {"type": "array", "items": {"type": "integer", "minimum": 1}, "description": description}
-    if field.name == "max_epsilon":
-        return {"type": ["number", "null"], "exclusiveMinimum": 0, "default": None, "description": description}
-    schema = {"type": _SETTING_TYPES[type(field.default)]}
-    if field.name in _SETTING_CHOICES:
-        schema["enum"] = list(_SETTING_CHOICES[field.name])
-    return {**schema, "default": field.default, "description": description}
+    return {**setting.accepts.json_schema(), "default": default, "description": description}
 
 
 EXPERIMENT_SETTINGS = {
     "type": "object",
     "properties": {
-        "name": {**STRING, "maxLength": 200, "description": "a label for people"},
-        **{field.name: _setting_schema(field) for field in fields(ExperimentConfig)},
+        "name": {**STRING, "maxLength": NAME_LENGTH, "description": "a label for people"},
+        **{setting.name: _setting_schema(setting, _DEFAULTS[setting.name]) for setting in definitions(SETTING_NAMES)},
     },
     "additionalProperties": False,
     "description": (
@@ -570,7 +553,7 @@ TOKEN_SECURITY = [{"apiToken": []}]
 FLOWER_DECLARATION = {
     "type": "object",
     "properties": {
-        "name": {**STRING, "maxLength": 200},
+        "name": {**STRING, "maxLength": NAME_LENGTH},
         "key": {"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "a repeated key returns the same experiment"},
         "rounds": {"type": "integer", "minimum": 0, "description": "rounds the run will have (0: not known)"},
         "layers": {"type": "array", "items": {"type": "object"}, "description": "name, shape and dtype of each layer"},

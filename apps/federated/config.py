@@ -8,27 +8,13 @@ message per setting.
 import math
 from dataclasses import asdict, dataclass, fields
 
-from .aggregation import AGGREGATORS, tolerance_error
+from .aggregation import tolerance_error
 from .attacks import ATTACKS, malicious_count
 from .budget import data_shape, parameter_count, storable_refusals
-from .datasets import (
-    DATASETS,
-    SYNTHETIC_DEFAULT_SAMPLES,
-    SYNTHETIC_MAX_SAMPLES,
-    SYNTHETIC_MIN_SAMPLES,
-    dataset_min_train_size,
-    dataset_n_classes,
-)
-from .nn import MODELS
-from .partition import PARTITIONS
+from .datasets import SYNTHETIC_DEFAULT_SAMPLES, dataset_min_train_size, dataset_n_classes
+from .definitions import OneOf, Switch, Whole, Widths, definitions
 from .sampling import clients_per_round
 
-MAX_CLIENTS = 10_000
-MAX_ROUNDS = 10_000
-MAX_HIDDEN_LAYERS = 4
-MAX_HIDDEN_UNITS = 4096
-# The seed is recorded on the chain, whose canonical JSON holds integers up to 2**53 exactly.
-MAX_SEED = 2**53 - 1
 DEFAULT_HIDDEN = (32,)
 
 
@@ -116,11 +102,6 @@ class ConfigError(ValueError):
         super().__init__("; ".join(f"{name}: {' '.join(messages)}" for name, messages in errors.items()))
 
 
-# Each bit doubles the expected mining work: 24 bits is about 16 million hashes per block, seconds to minutes
-# in Python. The chain never mines easier than its pow limit, whatever an experiment declares.
-MAX_DIFFICULTY_BITS = 24
-
-
 def experiment_config_validate(values):
     """ExperimentConfig from a mapping of settings (missing ones take defaults), or ConfigError."""
     errors = {}
@@ -136,80 +117,44 @@ def experiment_config_validate(values):
     for name in SETTING_NAMES:
         value = values.get(name)
         clean[name] = getattr(defaults, name) if value is None or value == "" else value
-
-    def integer(name, low, high):
-        value = clean[name]
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            fail(name, "must be a whole number")
-            return
-        value = _whole_number(value)
-        if value is None:
-            fail(name, "must be a whole number")
-            return
-        if not low <= value <= high:
-            fail(name, f"must be between {low} and {high}")
-        clean[name] = value
-
-    def real(name, low, high, *, low_open=False, high_open=False):
-        value = clean[name]
-        if isinstance(value, bool):
-            fail(name, "must be a number")
-            return
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            fail(name, "must be a number")
-            return
-        too_low = value <= low if low_open else value < low
-        too_high = value >= high if high_open else value > high
-        if not math.isfinite(value) or too_low or too_high:
-            fail(name, f"must be in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}")
-        clean[name] = value
-
-    def choice(name, options):
-        if clean[name] not in options:
-            fail(name, f"{clean[name]!r} is not one of {', '.join(options)}")
-
-    choice("dataset", DATASETS)
-    choice("partition", PARTITIONS)
-    choice("model", MODELS)
-    choice("aggregator", AGGREGATORS)
-    choice("attack", ATTACKS)
-    integer("synthetic_samples", SYNTHETIC_MIN_SAMPLES, SYNTHETIC_MAX_SAMPLES)
-    integer("clients", 1, MAX_CLIENTS)
-    integer("rounds", 1, MAX_ROUNDS)
-    real("alpha", 0, 1e6, low_open=True)
-    integer("classes_per_client", 1, 1000)
-    real("trim_ratio", 0, 0.5, high_open=True)
-    integer("byzantine", 0, MAX_CLIENTS)
-    integer("krum_select", 1, MAX_CLIENTS)
-    real("fraction", 0, 1, low_open=True)
-    integer("min_clients", 1, MAX_CLIENTS)
-    integer("local_epochs", 1, 1000)
-    integer("batch_size", 1, 100_000)
-    real("lr", 0, 100, low_open=True)
-    real("mu", 0, 1e6)
-    integer("difficulty_bits", 0, MAX_DIFFICULTY_BITS)
-    integer("seed", 0, MAX_SEED)
-    integer("malicious", 0, MAX_CLIENTS)
-    real("malicious_fraction", 0, 1)
-    real("attack_scale", 0, 1e6)
-    real("dp_clip", 0, 1e6, low_open=True)
-    real("dp_noise", 0, 1e6, low_open=True)
-    real("dp_delta", 0, 0.1, low_open=True)
-    if clean["max_epsilon"] is not None:
-        real("max_epsilon", 0, 1e6, low_open=True)
-    real("reward_per_sample", 0, 1e6)
-    real("mining_reward", 0, 1e9)
-    for name in ("baseline", "dp", "rewards"):
-        if not isinstance(clean[name], bool):
-            fail(name, "must be true or false")
-    clean["hidden"] = _hidden_layers(clean, values.get("hidden"), fail)
+    for setting in definitions(SETTING_NAMES):
+        if isinstance(setting.accepts, Widths):
+            clean[setting.name] = _hidden_layers(clean, values.get(setting.name), setting.accepts, fail)
+            continue
+        problem, clean[setting.name] = _check(setting.accepts, clean[setting.name])
+        if problem:
+            fail(setting.name, problem)
     if not errors:
         _check_combination(clean, fail)
     if errors:
         raise ConfigError(errors)
     return ExperimentConfig(**clean)
+
+
+def _check(rule, value):
+    """(message or None, the value made clean) for one setting's own rule (definitions.py)."""
+    if isinstance(rule, OneOf):
+        return (None if value in rule.options else f"{value!r} is not one of {', '.join(rule.options)}"), value
+    if isinstance(rule, Switch):
+        return (None if isinstance(value, bool) else "must be true or false"), value
+    if isinstance(rule, Whole):
+        number = None if not isinstance(value, (int, str)) else _whole_number(value)
+        if number is None:
+            return "must be a whole number", value
+        return (None if rule.low <= number <= rule.high else f"must be between {rule.low} and {rule.high}"), number
+    if rule.optional and value is None:
+        return None, None
+    try:
+        number = None if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None:
+        return "must be a number", value
+    too_low = number <= rule.low if rule.low_open else number < rule.low
+    too_high = number >= rule.high if rule.high_open else number > rule.high
+    if not math.isfinite(number) or too_low or too_high:
+        return f"must be in {rule.describe()}", number
+    return None, number
 
 
 def _whole_number(value):
@@ -226,7 +171,7 @@ def _whole_number(value):
     return None
 
 
-def _hidden_layers(clean, given, fail):
+def _hidden_layers(clean, given, rule, fail):
     if clean["model"] != "mlp":
         if given not in (None, "", (), []):
             fail("hidden", "hidden layers belong to the mlp model only")
@@ -244,10 +189,10 @@ def _hidden_layers(clean, given, fail):
     if None in widths:
         fail("hidden", "give the hidden layer widths as comma-separated whole numbers, e.g. 64,32")
         return ()
-    if len(widths) != len(parts) or not 1 <= len(widths) <= MAX_HIDDEN_LAYERS:
-        fail("hidden", f"give 1 to {MAX_HIDDEN_LAYERS} hidden layer widths, e.g. 64,32")
-    elif any(not 1 <= width <= MAX_HIDDEN_UNITS for width in widths):
-        fail("hidden", f"each hidden layer has between 1 and {MAX_HIDDEN_UNITS} units")
+    if len(widths) != len(parts) or not 1 <= len(widths) <= rule.layers:
+        fail("hidden", f"give 1 to {rule.layers} hidden layer widths, e.g. 64,32")
+    elif any(not 1 <= width <= rule.units for width in widths):
+        fail("hidden", f"each hidden layer has between 1 and {rule.units} units")
     return widths
 
 

@@ -32,6 +32,7 @@ import struct
 import numpy as np
 
 from .blobs import BlobFormatError, MAX_ARRAYS, MAX_DIMS, MAX_ELEMENTS, params_parse, params_serialize
+from .definitions import NAME_LENGTH
 
 FLOWER_VERSIONS = ("1.42.0",)
 FEDAVG, FEDMEDIAN, MULTIKRUM = "flower-fedavg", "flower-fedmedian", "flower-multikrum"
@@ -63,8 +64,8 @@ def declaration_validate(values):
     if unknown:
         raise FlowerError(f"unknown fields {', '.join(unknown)}; a declaration has name, key, rounds, layers and strategy")
     name = values.get("name", "")
-    if not isinstance(name, str) or len(name) > 200:
-        raise FlowerError("name must be a text of at most 200 characters")
+    if not isinstance(name, str) or len(name) > NAME_LENGTH:
+        raise FlowerError(f"name must be a text of at most {NAME_LENGTH} characters")
     key = values.get("key", "")
     if not isinstance(key, str) or (key and not _KEY.fullmatch(key)):
         raise FlowerError("key must be 32 lowercase hex digits (it makes a retried declaration return the same experiment)")

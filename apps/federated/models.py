@@ -7,6 +7,7 @@ from .aggregation import AGGREGATORS
 from .attacks import ATTACKS
 from .config import SETTING_NAMES, ConfigError, ExperimentConfig, experiment_config_validate
 from .datasets import DATASETS
+from .definitions import NAME_LENGTH
 from .nn import MODELS
 from .partition import PARTITIONS
 
@@ -36,7 +37,7 @@ class Experiment(models.Model):
         SIMULATED = "simulated", "simulated by FedChain's workers"
         FLOWER = "flower", "external Flower federation"
 
-    name = models.CharField(max_length=200, blank=True)
+    name = models.CharField(max_length=NAME_LENGTH, blank=True)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SIMULATED, db_index=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",

@@ -104,6 +104,8 @@ def test_unknown_or_malformed_experiments_and_other_methods(staff_client):
         ({"colour": "blue"}, "invalid_settings"),
         ({"name": ["a list"]}, "invalid_settings"),
         ({"aggregator": "krum", "clients": 3, "byzantine": 1}, "invalid_settings"),
+        ({"clients": "3"}, "invalid_settings"),  # JSON as the schema types it: a number, not text
+        ({"baseline": None}, "invalid_settings"),
     ],
 )
 def test_bad_bodies_are_400_and_create_nothing(staff_client, body, error):

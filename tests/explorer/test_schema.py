@@ -11,6 +11,9 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 
+from apps.federated.aggregation import AGGREGATORS
+from apps.federated.config import SETTING_NAMES
+from apps.federated.definitions import MAX_CLIENTS, MAX_HIDDEN_UNITS, MAX_SEED, definition
 from apps.federated.models import Round
 from apps.ledger.models import Block, Record
 from tests.conftest import grant_experiment_permissions
@@ -66,6 +69,19 @@ def test_the_served_description_is_openapi_3_1_and_covers_every_endpoint(client)
         *(f"/p2p/v1/{path}" for path in ("hello", "peers", "inv", "headers", "blocks/{hash}", "batches",
                                           "batches/{experiment}/{round}", "blobs/{sha256}")),
     }
+
+
+def test_the_settings_schema_carries_each_settings_bounds_and_choices_from_its_definition(client):
+    settings = client.get("/api/schema/").json()["components"]["schemas"]["ExperimentSettings"]["properties"]
+    assert set(settings) == {"name", *SETTING_NAMES}
+    assert (settings["clients"]["type"], settings["clients"]["minimum"], settings["clients"]["maximum"]) == ("integer", 1, MAX_CLIENTS)
+    assert (settings["fraction"]["exclusiveMinimum"], settings["fraction"]["maximum"]) == (0, 1)
+    assert settings["trim_ratio"]["exclusiveMaximum"] == 0.5 and settings["seed"]["maximum"] == MAX_SEED
+    assert settings["aggregator"]["enum"] == list(AGGREGATORS) and settings["dp"]["type"] == "boolean"
+    assert settings["max_epsilon"]["type"] == ["number", "null"]
+    assert settings["hidden"]["items"]["maximum"] == MAX_HIDDEN_UNITS
+    for name in SETTING_NAMES:
+        assert settings[name]["description"].startswith(definition(name).help)
 
 
 def content_type(response):
