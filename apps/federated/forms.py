@@ -21,10 +21,7 @@ class ExperimentForm(forms.ModelForm):
     creates its clients and announces it.
     """
 
-    hidden = forms.CharField(
-        required=False,
-        help_text="mlp only: hidden layer widths, comma-separated (e.g. 64,32); empty for the default",
-    )
+    hidden = forms.CharField(required=False)  # typed as text, "64,32"; its label and help come from definitions
 
     # Whose work budget the new experiment counts against (the admin and the dashboard set the request's user).
     owner = None

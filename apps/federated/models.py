@@ -7,7 +7,7 @@ from .aggregation import AGGREGATORS
 from .attacks import ATTACKS
 from .config import SETTING_NAMES, ConfigError, ExperimentConfig, experiment_config_validate
 from .datasets import DATASETS
-from .definitions import NAME_LENGTH
+from .definitions import NAME_LENGTH, definition
 from .nn import MODELS
 from .partition import PARTITIONS
 
@@ -16,6 +16,13 @@ sha256_hex = RegexValidator(r"^[0-9a-f]{64}$", "a SHA-256 digest in lowercase he
 
 def _choices(names):
     return [(name, name) for name in names]
+
+
+def _described(setting):
+    """A setting's label and help as its definition (definitions.py) gives them to the form, the command line and
+    the API: the admin shows the same words."""
+    described = definition(setting)
+    return {"verbose_name": described.label, "help_text": described.help}
 
 
 def _hash_field(**kwargs):
@@ -47,55 +54,48 @@ class Experiment(models.Model):
         default=dict, blank=True,
         help_text="an external federation's declaration: its key, layers, strategy and re-derivation rule (flower.py)",
     )
-    dataset = models.CharField(max_length=32, choices=_choices(DATASETS), default="digits")
-    synthetic_samples = models.PositiveIntegerField(default=ExperimentConfig.synthetic_samples)
-    clients = models.PositiveIntegerField(default=ExperimentConfig.clients)
-    rounds = models.PositiveIntegerField(default=ExperimentConfig.rounds)
-    partition = models.CharField(max_length=16, choices=_choices(PARTITIONS), default="iid")
-    alpha = models.FloatField(default=ExperimentConfig.alpha)
-    classes_per_client = models.PositiveIntegerField(default=ExperimentConfig.classes_per_client)
-    model = models.CharField(max_length=16, choices=_choices(MODELS), default="softmax")
-    hidden = models.JSONField(default=list, blank=True, help_text="hidden layer widths of the mlp, e.g. [64, 32]")
-    aggregator = models.CharField(max_length=16, choices=_choices(AGGREGATORS), default="fedavg")
-    trim_ratio = models.FloatField(default=ExperimentConfig.trim_ratio)
-    byzantine = models.PositiveIntegerField(
-        default=ExperimentConfig.byzantine, help_text="faulty clients Krum tolerates"
+    dataset = models.CharField(**_described("dataset"), max_length=32, choices=_choices(DATASETS), default="digits")
+    synthetic_samples = models.PositiveIntegerField(
+        **_described("synthetic_samples"), default=ExperimentConfig.synthetic_samples
     )
-    krum_select = models.PositiveIntegerField(
-        default=ExperimentConfig.krum_select, help_text="updates Krum keeps (1 = Krum, more = Multi-Krum)"
+    clients = models.PositiveIntegerField(**_described("clients"), default=ExperimentConfig.clients)
+    rounds = models.PositiveIntegerField(**_described("rounds"), default=ExperimentConfig.rounds)
+    partition = models.CharField(**_described("partition"), max_length=16, choices=_choices(PARTITIONS), default="iid")
+    alpha = models.FloatField(**_described("alpha"), default=ExperimentConfig.alpha)
+    classes_per_client = models.PositiveIntegerField(
+        **_described("classes_per_client"), default=ExperimentConfig.classes_per_client
     )
-    fraction = models.FloatField(default=ExperimentConfig.fraction, help_text="share of clients sampled per round")
-    min_clients = models.PositiveIntegerField(default=ExperimentConfig.min_clients)
-    local_epochs = models.PositiveIntegerField(default=ExperimentConfig.local_epochs)
-    batch_size = models.PositiveIntegerField(default=ExperimentConfig.batch_size)
-    lr = models.FloatField("learning rate", default=ExperimentConfig.lr)
-    mu = models.FloatField(default=ExperimentConfig.mu, help_text="FedProx proximal term (0 = plain FedAvg)")
-    difficulty_bits = models.PositiveIntegerField(default=ExperimentConfig.difficulty_bits)
-    seed = models.PositiveBigIntegerField(default=ExperimentConfig.seed)
-    baseline = models.BooleanField(default=True, help_text="also train the centralized baseline")
-    attack = models.CharField(
-        max_length=16, choices=_choices(ATTACKS), default="none", help_text="what the malicious clients do"
+    model = models.CharField(**_described("model"), max_length=16, choices=_choices(MODELS), default="softmax")
+    hidden = models.JSONField(**_described("hidden"), default=list, blank=True)
+    aggregator = models.CharField(
+        **_described("aggregator"), max_length=16, choices=_choices(AGGREGATORS), default="fedavg"
     )
-    malicious = models.PositiveIntegerField(default=0, help_text="how many clients are malicious (or give a fraction)")
-    malicious_fraction = models.FloatField(default=0.0, help_text="share of the clients that are malicious")
-    attack_scale = models.FloatField(
-        default=ExperimentConfig.attack_scale,
-        help_text="sign_flip: k in -k x delta; scaling: the boost; noise: the standard deviation",
+    trim_ratio = models.FloatField(**_described("trim_ratio"), default=ExperimentConfig.trim_ratio)
+    byzantine = models.PositiveIntegerField(**_described("byzantine"), default=ExperimentConfig.byzantine)
+    krum_select = models.PositiveIntegerField(**_described("krum_select"), default=ExperimentConfig.krum_select)
+    fraction = models.FloatField(**_described("fraction"), default=ExperimentConfig.fraction)
+    min_clients = models.PositiveIntegerField(**_described("min_clients"), default=ExperimentConfig.min_clients)
+    local_epochs = models.PositiveIntegerField(**_described("local_epochs"), default=ExperimentConfig.local_epochs)
+    batch_size = models.PositiveIntegerField(**_described("batch_size"), default=ExperimentConfig.batch_size)
+    lr = models.FloatField(**_described("lr"), default=ExperimentConfig.lr)
+    mu = models.FloatField(**_described("mu"), default=ExperimentConfig.mu)
+    difficulty_bits = models.PositiveIntegerField(
+        **_described("difficulty_bits"), default=ExperimentConfig.difficulty_bits
     )
-    dp = models.BooleanField("differential privacy", default=False, help_text="client-level DP-FedAvg")
-    dp_clip = models.FloatField(default=ExperimentConfig.dp_clip, help_text="L2 norm each update's delta is clipped to")
-    dp_noise = models.FloatField(
-        default=ExperimentConfig.dp_noise, help_text="noise multiplier: noise std / clip norm"
-    )
-    dp_delta = models.FloatField(default=ExperimentConfig.dp_delta, help_text="the delta epsilon is reported at")
-    max_epsilon = models.FloatField(
-        null=True, blank=True, help_text="privacy budget: stop before a round would exceed it (empty: no budget)"
-    )
-    rewards = models.BooleanField(default=False, help_text="record data and mining rewards on the chain")
-    reward_per_sample = models.FloatField(
-        default=ExperimentConfig.reward_per_sample, help_text="data reward per sample of an accepted update"
-    )
-    mining_reward = models.FloatField(default=ExperimentConfig.mining_reward, help_text="reward per mined block")
+    seed = models.PositiveBigIntegerField(**_described("seed"), default=ExperimentConfig.seed)
+    baseline = models.BooleanField(**_described("baseline"), default=True)
+    attack = models.CharField(**_described("attack"), max_length=16, choices=_choices(ATTACKS), default="none")
+    malicious = models.PositiveIntegerField(**_described("malicious"), default=0)
+    malicious_fraction = models.FloatField(**_described("malicious_fraction"), default=0.0)
+    attack_scale = models.FloatField(**_described("attack_scale"), default=ExperimentConfig.attack_scale)
+    dp = models.BooleanField(**_described("dp"), default=False)
+    dp_clip = models.FloatField(**_described("dp_clip"), default=ExperimentConfig.dp_clip)
+    dp_noise = models.FloatField(**_described("dp_noise"), default=ExperimentConfig.dp_noise)
+    dp_delta = models.FloatField(**_described("dp_delta"), default=ExperimentConfig.dp_delta)
+    max_epsilon = models.FloatField(**_described("max_epsilon"), null=True, blank=True)
+    rewards = models.BooleanField(**_described("rewards"), default=False)
+    reward_per_sample = models.FloatField(**_described("reward_per_sample"), default=ExperimentConfig.reward_per_sample)
+    mining_reward = models.FloatField(**_described("mining_reward"), default=ExperimentConfig.mining_reward)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     error = models.TextField(blank=True)

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.federated.config import SETTING_NAMES, ExperimentConfig
-from apps.federated.definitions import definitions
+from apps.federated.definitions import definition, definitions
 from apps.federated.lifecycle import experiment_launch
 from apps.federated.selectors import experiment_summary
 from apps.federated.services import experiment_create, experiment_run
@@ -30,10 +30,7 @@ OPTIONS = [
     if not isinstance(getattr(ExperimentConfig(), d.name), bool)
 ]
 # Switches: on when given.
-FLAGS = [
-    ("--dp", "dp", "client-level differential privacy (DP-FedAvg), epsilon per round on the chain"),
-    ("--rewards", "rewards", "record data and mining rewards on the chain"),
-]
+FLAGS = [(f"--{name}", name, definition(name).help) for name in ("dp", "rewards")]
 
 
 class Command(BaseCommand):
