@@ -129,6 +129,8 @@ FEDCHAIN_NETWORK_POLL_MS = env_int("FEDCHAIN_NETWORK_POLL_MS", 500)
 # Each peer is asked for its tip at least this often (seconds), besides when it announces something.
 FEDCHAIN_PEER_POLL_SECONDS = env_int("FEDCHAIN_PEER_POLL_SECONDS", 2)
 FEDCHAIN_MAX_PEERS = env_int("FEDCHAIN_MAX_PEERS", 32)
+# Syncs from peers the network loop runs at once (each peer one at a time).
+FEDCHAIN_SYNC_THREADS = env_int("FEDCHAIN_SYNC_THREADS", 4)
 # The largest model blob taken from a peer (bytes).
 FEDCHAIN_P2P_MAX_BLOB_BYTES = env_int("FEDCHAIN_P2P_MAX_BLOB_BYTES", 64 * 1024 * 1024)
 # Protocol requests one address may make per second on average (bursts of twice that); beyond: HTTP 429.
@@ -138,9 +140,10 @@ FEDCHAIN_SHARED_MINING = env_bool("FEDCHAIN_SHARED_MINING", True)
 # An experiment is finished once every round is on the main chain and its last under this many blocks (blocks
 # of any experiment count: with 1 or more, a lone experiment's last round waits for another experiment's block).
 FEDCHAIN_CONFIRMATIONS = env_int("FEDCHAIN_CONFIRMATIONS", 0)
-if FEDCHAIN_NETWORK_POLL_MS < 50 or FEDCHAIN_PEER_POLL_SECONDS < 1 or FEDCHAIN_MAX_PEERS < 1:
+if FEDCHAIN_NETWORK_POLL_MS < 50 or FEDCHAIN_PEER_POLL_SECONDS < 1 or FEDCHAIN_MAX_PEERS < 1 or FEDCHAIN_SYNC_THREADS < 1:
     raise ImproperlyConfigured(
-        "FEDCHAIN_NETWORK_POLL_MS must be at least 50, FEDCHAIN_PEER_POLL_SECONDS and FEDCHAIN_MAX_PEERS at least 1."
+        "FEDCHAIN_NETWORK_POLL_MS must be at least 50, FEDCHAIN_PEER_POLL_SECONDS, FEDCHAIN_MAX_PEERS and "
+        "FEDCHAIN_SYNC_THREADS at least 1."
     )
 if FEDCHAIN_P2P_MAX_BLOB_BYTES < 1024 or FEDCHAIN_P2P_RATE < 1 or FEDCHAIN_CONFIRMATIONS < 0:
     raise ImproperlyConfigured(

@@ -62,6 +62,8 @@ BATCH_LIST = _object({"batches": {"type": "array", "maxItems": protocol.MAX_BATC
 BATCH = _object({
     "experiment": INTEGER, "round": INTEGER, "parent_model": {"oneOf": [{"type": "null"}, HEX64]},
     "difficulty_bits": {**INTEGER, "maximum": 255}, "records": RECORDS,
+    "mining_reward": {"oneOf": [{"type": "null"}, {"type": "number", "minimum": 0, "maximum": 1e9}],
+                      "description": "what the block's miner pays itself (null: no reward)"},
 })
 
 

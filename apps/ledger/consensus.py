@@ -193,9 +193,12 @@ def _reorganise(new_tip: Block, old_tip: Block):
     )
 
 
-def batch_receive(*, experiment_id, round_number, parent_model, difficulty_bits, records: Sequence[bytes]) -> PendingBatch:
-    """Stores a round's batch announced by a peer, to be mined here too. The records must be canonical; the
-    same content checks as for a local batch apply (ValueError). A batch already known is returned as it is."""
+def batch_receive(
+    *, experiment_id, round_number, parent_model, difficulty_bits, records: Sequence[bytes], mining_reward=None
+) -> PendingBatch:
+    """Stores a round's batch announced by a peer, to be mined here too, paying `mining_reward` (if any) to
+    whichever node mines it. The records must be canonical; the same content checks as for a local batch apply
+    (ValueError). A batch already known is returned as it is."""
     existing = PendingBatch.objects.filter(experiment_id=experiment_id, round_number=round_number).first()
     if existing is not None:
         return existing
@@ -212,6 +215,7 @@ def batch_receive(*, experiment_id, round_number, parent_model, difficulty_bits,
             parent_model=parent_model,
             difficulty_bits=difficulty_bits,
             records=parsed,
+            mining_reward=mining_reward,
         )
         holder = Block.objects.filter(status=MAIN, experiment_id=experiment_id, round_number=round_number).first()
         if holder is not None:

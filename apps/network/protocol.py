@@ -29,6 +29,7 @@ MAX_INVENTORY = 256
 MAX_PEERS_SHARED = 64
 MAX_BATCHES_LISTED = 256
 MAX_URL = 200
+MAX_MINING_REWARD = 1e9  # the largest an experiment may set (apps.federated.config)
 # Whole messages: a request body a node reads, and the JSON answers it accepts from a peer.
 MAX_REQUEST_BYTES = 64 * 1024
 MAX_HEADERS_BYTES = MAX_HEADERS * 200 + 4096
@@ -244,15 +245,17 @@ class BatchMessage:
     parent_model: str | None
     difficulty_bits: int
     records: tuple[bytes, ...]
+    mining_reward: float | None = None  # what the block's miner pays itself, whichever node mines it
 
 
-def batch_message(*, experiment, round_number, parent_model, difficulty_bits, records) -> dict:
+def batch_message(*, experiment, round_number, parent_model, difficulty_bits, records, mining_reward=None) -> dict:
     return {
         "experiment": experiment,
         "round": round_number,
         "parent_model": parent_model,
         "difficulty_bits": difficulty_bits,
         "records": [r.decode() for r in records],
+        "mining_reward": mining_reward,
     }
 
 
@@ -265,7 +268,16 @@ def parse_batch(data, *, max_records) -> BatchMessage:
         parent_model=None if parent is None else digest_hex(parent, "parent_model"),
         difficulty_bits=_int(data.get("difficulty_bits"), "difficulty_bits", 0, 255),
         records=_records(data.get("records"), max_records),
+        mining_reward=_reward(data.get("mining_reward")),
     )
+
+
+def _reward(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_MINING_REWARD:
+        raise ProtocolError(f"mining_reward must be null or a number from 0 to {MAX_MINING_REWARD:g}")
+    return float(value)
 
 
 def parse_batch_list(data) -> list[tuple[int, int]]:

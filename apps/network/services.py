@@ -2,7 +2,7 @@
 blobs), announcing to them, and scoring them. The rules that decide what is accepted are the ledger's; this
 module only moves bytes and reports what peers did.
 
-Sync from a peer (a worker task, `peer_sync`): hello (same genesis and chain parameters, its tip), then, when
+Sync from a peer (`peer_sync`, run by the network loop: loop.py): hello (same genesis and chain parameters, its tip), then, when
 its tip claims more work than ours, the headers after our block locator, checked as headers (link, proof of
 work, difficulty, time) before any block is asked for; then the blocks of the heavier branch one by one, each
 checked in full and stored by `block_receive` (which reorganises once the branch has more work than ours);
@@ -40,7 +40,6 @@ MAX_HEADER_ROUNDS = 500  # 1,000,000 headers in one sync at most
 MAX_BATCHES_PER_SYNC = 16
 MAX_BLOBS_PER_SYNC = 256
 BLOB_SWEEP_BLOCKS = 100  # newest main blocks whose blobs every sync makes sure of
-SYNC_REQUEST_EXPIRES = timedelta(seconds=30)  # a sync task not started by then is taken as lost
 FULL_SYNC_EVERY = timedelta(seconds=15)  # batches, blobs and peers are looked at this often even when tips agree
 
 
@@ -140,16 +139,11 @@ def _peer_seen(peer: Peer, hello: protocol.Hello, latency_ms) -> None:
 
 
 def peer_sync_request(peer: Peer) -> bool:
-    """Enqueues a sync from `peer` unless one is already waiting (bounded: one per peer at a time)."""
-    from .tasks import sync_peer
-
-    now = timezone.now()
-    waiting = Peer.objects.filter(pk=peer.pk, sync_queued_at__isnull=False, sync_queued_at__gt=now - SYNC_REQUEST_EXPIRES)
-    if peer_banned(peer) or waiting.exists():
+    """Asks the network loop (loop.py) to sync from `peer` soon; False when it is banned or a request waits
+    already (bounded: one per peer at a time). Cheap: the web process calls it for every announcement."""
+    if peer_banned(peer):
         return False
-    Peer.objects.filter(pk=peer.pk).update(sync_queued_at=now)
-    sync_peer.enqueue(peer.pk)
-    return True
+    return Peer.objects.filter(pk=peer.pk, sync_queued_at__isnull=True).update(sync_queued_at=timezone.now()) > 0
 
 
 # --- what this node is -------------------------------------------------------------------------------------
@@ -315,6 +309,7 @@ def _sync_batches(client: PeerClient, report: dict):
                 parent_model=message.parent_model,
                 difficulty_bits=message.difficulty_bits,
                 records=message.records,
+                mining_reward=message.mining_reward,
             )
         except ValueError as error:
             raise PeerMalformed(f"batch of experiment {experiment} round {number}: {error}") from None

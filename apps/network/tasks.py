@@ -1,4 +1,4 @@
-"""The network's work in the worker processes: syncing from a peer, and mining other nodes' rounds."""
+"""The network's work in the worker processes: mining other nodes' rounds."""
 
 from django.tasks import task
 
@@ -7,6 +7,7 @@ from .models import Peer
 
 @task
 def sync_peer(peer_id):
+    """Syncs run in the network loop now (loop.py); this runs the ones queued by earlier versions."""
     peer = Peer.objects.filter(pk=peer_id).first()
     if peer is None:
         return None

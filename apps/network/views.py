@@ -160,7 +160,7 @@ def batch(request, experiment, number):
     return JsonResponse(
         protocol.batch_message(
             experiment=found.experiment_id, round_number=found.round_number, parent_model=found.parent_model,
-            difficulty_bits=found.difficulty_bits, records=_canonical(found.body),
+            difficulty_bits=found.difficulty_bits, records=_canonical(found.body), mining_reward=found.mining_reward,
         )
     )
 

@@ -91,6 +91,15 @@ def test_a_tail_deleted_with_its_checkpoints_is_found_by_the_outbox_and_remember
     assert "verified earlier and are gone" in report.first_invalid.message
 
 
+@pytest.mark.django_db
+def test_a_block_stored_while_the_check_reads_is_growth_not_truncation(chain):
+    tip_read_before = chain[-1].height - 1  # a check read the tip, then the newest block and its checkpoint landed
+    assert watch.chain_reach_violation(tip_read_before) is None
+    Block.objects.filter(status="main", height=chain[-1].height).update(hash="00" * 32)  # it is not there after all
+    violation = watch.chain_reach_violation(tip_read_before)
+    assert (violation.height, violation.rule) == (chain[-1].height, "height")
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_watch_chain_reports_a_raw_sql_edit_within_a_second():

@@ -160,13 +160,16 @@ def _descendants(pid):
 
 
 def wait(predicate, timeout, message):
-    deadline = time.monotonic() + timeout
+    """The predicate's first true value within `timeout` seconds. Prints how long it took (shown with a failure)."""
+    started = time.monotonic()
+    deadline = started + timeout
     while time.monotonic() < deadline:
         try:
             value = predicate()
         except Exception:  # a node restarting, a database busy: look again
             value = None
         if value:
+            print(f"waited {time.monotonic() - started:.1f} s for {message}")
             return value
         time.sleep(0.25)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")

@@ -58,6 +58,11 @@ def test_headers_blocks_and_batches_are_checked_in_shape():
     assert protocol.parse_batch(batch, max_records=3).parent_model == H
     with pytest.raises(ProtocolError):
         protocol.parse_batch({**batch, "difficulty_bits": 256}, max_records=3)
+    assert protocol.parse_batch(batch, max_records=3).mining_reward is None
+    assert protocol.parse_batch({**batch, "mining_reward": 50}, max_records=3).mining_reward == 50.0
+    for reward in (-1, 1e10, "50", True, float("nan"), float("inf")):
+        with pytest.raises(ProtocolError):
+            protocol.parse_batch({**batch, "mining_reward": reward}, max_records=3)
     assert protocol.parse_locator(f"{H},{H}") == [H, H]
     with pytest.raises(ProtocolError):
         protocol.parse_locator(",".join([H] * (protocol.MAX_LOCATOR + 1)))

@@ -30,9 +30,6 @@ def finished(node, experiment):
     return node.sql("SELECT status FROM federated_experiment WHERE id=?", (experiment,)) == [("finished",)]
 
 
-# On a quiet machine every block is mined by the node that trained the round (at 18 and at 20 bits): the other
-# nodes never win a race, and the assertion on miners below fails. Cause not yet found.
-@pytest.mark.quarantine
 def test_three_nodes_share_one_chain_and_nodes_that_were_away_catch_up(network, tmp_path):
     a, b, c = network(3)
     experiment = run_background(a, 10)
