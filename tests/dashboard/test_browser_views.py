@@ -272,25 +272,80 @@ def test_copy_buttons_times_prefix_search_and_the_favicon(asgi_server, chromium)
         context.close()
 
 
+def scenario_start(page, base, key):
+    """Signs in, clicks the scenario's start button and waits for the comparison view it redirects to.
+
+    The wait is for the view's server-rendered content (its state, written after everything the assertions
+    read), not for the page's load event: that waits for plotly.js (4.6 MB), which takes a second to parse on a
+    quiet machine and many times that when the cores are shared, and which no assertion here needs. Nothing
+    trains meanwhile: no worker runs in these tests, the experiments stay queued in the task queue."""
+    sign_in(page, base, "/scenarios/")
+    page.click(f"#scenario-{key} button[type=submit]")
+    page.wait_for_url(f"{base}/compare/*", wait_until="commit")
+    page.wait_for_selector("#compare-state", state="attached")
+    assert f"scenario={key}" in page.url
+
+
+def charts_drawn(page, *chart_ids):
+    """Waits until plotly has drawn these charts (for screenshots: a generous wait, plotly parses slowly under
+    load)."""
+    for chart_id in chart_ids:
+        page.wait_for_function("id => document.getElementById(id).data !== undefined", arg=chart_id, timeout=120_000)
+
+
 def test_the_iid_vs_non_iid_scenario_starts_in_one_click_and_says_what_to_look_for(asgi_server, browser_page):
     page = browser_page
-    sign_in(page, asgi_server, "/scenarios/")
-    page.click("#scenario-iid-vs-non-iid button[type=submit]")
-    page.wait_for_url(f"{asgi_server}/compare/*")
+    scenario_start(page, asgi_server, "iid-vs-non-iid")
     iid, skewed = Experiment.objects.order_by("id")
-    assert "scenario=iid-vs-non-iid" in page.url
     assert "what to look for" in page.inner_text("#scenario-text")
     assert page.locator("#compare-results tbody tr").count() == 2
     rows = page.eval_on_selector_all("#compare-settings tr[data-setting]", "rows => rows.map(r => r.dataset.setting)")
     assert rows == ["partition", "alpha"]
+    charts_drawn(page, "compare-loss", "compare-accuracy")
     screenshot(page, "views-scenario-iid")
     # The experiment list tells them apart and filters by partition.
-    page.goto(f"{asgi_server}/experiments/")
+    page.goto(f"{asgi_server}/experiments/", wait_until="domcontentloaded")
     page.select_option("#experiment-filters select[name=partition]", "dirichlet")
     page.click("#experiment-filters button[type=submit]")
-    page.wait_for_url("**partition=dirichlet**")
+    page.wait_for_url("**partition=dirichlet**", wait_until="domcontentloaded")
     assert page.eval_on_selector_all("#experiment-table tbody tr", "rows => rows.map(r => Number(r.dataset.experiment))") == [skewed.id]
     assert iid.status == Experiment.Status.RUNNING
+
+
+def test_the_attack_vs_defence_scenario_compares_fedavg_and_multi_krum_under_the_same_attack(asgi_server, browser_page):
+    page = browser_page
+    scenario_start(page, asgi_server, "attack-vs-defence")
+    clean, fedavg, multi_krum = Experiment.objects.order_by("id")
+    text = page.inner_text("#scenario-text")
+    assert text.startswith("Attack vs defence: what to look for") and "Multi-Krum" in text
+    shown = page.eval_on_selector_all("#compare-results tbody tr", "rows => rows.map(r => Number(r.dataset.experiment))")
+    assert shown == [clean.id, fedavg.id, multi_krum.id]
+    settings = page.eval_on_selector_all(
+        "#compare-settings tr[data-setting]", "rows => rows.map(r => [r.dataset.setting, ...[...r.cells].slice(1).map(c => c.textContent)])"
+    )
+    assert settings == [
+        ["aggregator", "fedavg", "fedavg", "krum"],
+        ["byzantine", "0", "0", "4"],
+        ["krum_select", "1", "1", "16"],
+        ["attack", "none", "sign_flip", "sign_flip"],
+        ["malicious", "0", "4", "4"],
+    ]
+    # A few rounds recorded (in this process, as a worker would) show the attack and the defence on the curves.
+    for experiment in (clean, fedavg, multi_krum):
+        for number in range(4):
+            experiment_run_round(experiment=experiment, number=number)
+    for width, height in WIDTHS.values():
+        page.set_viewport_size({"width": width, "height": height})
+        page.reload(wait_until="commit")
+        page.wait_for_selector("#compare-state", state="attached")
+        charts_drawn(page, "compare-loss", "compare-accuracy")
+        accuracy = {t["name"]: t["y"] for t in traces(page, "compare-accuracy") if not t["name"].endswith("baseline")}
+        final = {name: round(values[-1], 3) for name, values in accuracy.items()}
+        assert final[label(fedavg)] < 0.2 < 0.8 < final[label(multi_krum)], final
+        assert abs(final[label(multi_krum)] - final[label(clean)]) < 0.05, final
+        screenshot(page, f"views-scenario-attack-{width}")
+        found = overflow(page)
+        assert found["page"] <= 0 and found["tables"] == [], f"at {width} px: {found}"
 
 
 def test_the_interactive_api_page_calls_the_api_from_the_browser(asgi_server, chromium):

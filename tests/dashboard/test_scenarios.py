@@ -51,6 +51,24 @@ def test_iid_vs_non_iid_starts_two_experiments_that_differ_only_in_the_split(sta
     assert b"what to look for" in page.content and page.context["view"]["differing"] == ["partition", "alpha"]
 
 
+def test_attack_vs_defence_starts_a_clean_run_and_the_same_attack_against_fedavg_and_multi_krum(staff_client):
+    response = staff_client.post("/scenarios/attack-vs-defence/")
+    clean, fedavg, multi_krum = Experiment.objects.order_by("id")
+    ids = f"{clean.id}%2C{fedavg.id}%2C{multi_krum.id}"
+    assert response.status_code == 302
+    assert response["Location"] == f"/compare/?ids={ids}&scenario=attack-vs-defence"
+    assert {clean.status, fedavg.status, multi_krum.status} == {Experiment.Status.RUNNING}
+    assert (clean.attack, clean.malicious) == ("none", 0)
+    for attacked in (fedavg, multi_krum):
+        assert (attacked.dataset, attacked.clients, attacked.attack, attacked.malicious) == ("digits", 20, "sign_flip", 4)
+        assert attacked.client_set.filter(malicious=True).count() == 4
+    assert (fedavg.aggregator, multi_krum.aggregator) == ("fedavg", "krum")
+    assert (multi_krum.byzantine, multi_krum.krum_select) == (4, 16)  # Multi-Krum keeping n - f updates
+    page = staff_client.get(response["Location"])
+    assert b"Attack vs defence: what to look for" in page.content
+    assert page.context["view"]["differing"] == ["aggregator", "byzantine", "krum_select", "attack", "malicious"]
+
+
 def test_scenarios_need_staff_to_start_and_refuse_unknown_ones(client, staff_client):
     assert client.post("/scenarios/iid-vs-non-iid/").status_code == 302  # to the login page
     assert not Experiment.objects.exists()
