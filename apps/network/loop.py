@@ -33,7 +33,12 @@ logger = logging.getLogger(__name__)
 def _sync_in_thread(peer_id: int) -> dict | None:
     try:
         peer = Peer.objects.filter(pk=peer_id).first()
-        return None if peer is None else peer_sync(peer)
+        if peer is None:
+            return None
+        report = peer_sync(peer)
+        if report["batches"]:
+            shared_mining_schedule()  # now, not at the next step: every moment counts in a race
+        return report
     finally:
         connections.close_all()  # this thread's own connections; the pool reuses threads
 
