@@ -108,6 +108,16 @@ PATHS = {
                      "description": f"up to {protocol.MAX_LOCATOR} block hashes, newest first, comma-separated",
                      "schema": {"type": "string", "pattern": "^[0-9a-f]{64}(,[0-9a-f]{64}){0,%d}$" % (protocol.MAX_LOCATOR - 1)}}],
     ),
+    f"{P}blocks": _get(
+        "p2pBlocks", f"Up to {protocol.MAX_BLOCKS_PER_REQUEST} stored blocks by hash, in the order asked, as far as "
+        f"the node holds them and they fit in {protocol.MAX_BLOCK_BYTES} bytes (at least one); ask again for the rest",
+        _json(_object({"blocks": {"type": "array", "items": BLOCK, "minItems": 1,
+                                  "maxItems": protocol.MAX_BLOCKS_PER_REQUEST}})),
+        parameters=[{"name": "hashes", "in": "query", "required": True,
+                     "description": f"up to {protocol.MAX_BLOCKS_PER_REQUEST} block hashes, comma-separated",
+                     "schema": {"type": "string", "pattern": "^[0-9a-f]{64}(,[0-9a-f]{64}){0,%d}$"
+                                % (protocol.MAX_BLOCKS_PER_REQUEST - 1)}}],
+    ),
     f"{P}blocks/{{hash}}": _get(
         "p2pBlock", "A stored block (any branch): its 80-byte header and its records", _json(BLOCK),
         parameters=[_path("hash", "the block hash", HEX64)],

@@ -105,9 +105,10 @@ class PeerClient:
         data = self._json("GET", "headers", limit=protocol.MAX_HEADERS_BYTES, params={"locator": ",".join(locator)})
         return self._parsed(protocol.parse_headers, data, "headers")
 
-    def block(self, hash_hex: str, *, max_records: int) -> protocol.BlockMessage:
-        data = self._json("GET", f"blocks/{hash_hex}", limit=protocol.MAX_BLOCK_BYTES)
-        return self._parsed(lambda d: protocol.parse_block(d, max_records=max_records), data, "block")
+    def blocks(self, hashes: list[str], *, max_records: int) -> list[protocol.BlockMessage]:
+        """The first of `hashes` the peer holds, in order (at least one: PeerNotFound otherwise)."""
+        data = self._json("GET", "blocks", limit=protocol.MAX_BLOCK_BYTES + 64, params={"hashes": ",".join(hashes)})
+        return self._parsed(lambda d: protocol.parse_blocks(d, max_records=max_records), data, "blocks")
 
     def batches(self) -> list[tuple[int, int]]:
         data = self._json("GET", "batches", limit=protocol.MAX_SMALL_BYTES)

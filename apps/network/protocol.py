@@ -25,6 +25,7 @@ PREFIX = f"/p2p/v{VERSION}/"
 
 MAX_HEADERS = 2000
 MAX_LOCATOR = 64
+MAX_BLOCKS_PER_REQUEST = 64  # blocks asked for at once (the answer also stops at MAX_BLOCK_BYTES)
 MAX_INVENTORY = 256
 MAX_PEERS_SHARED = 64
 MAX_BATCHES_LISTED = 256
@@ -174,13 +175,18 @@ def parse_round_ref(experiment: str, number: str) -> tuple[int, int]:
     return values[0], values[1]
 
 
-def parse_locator(text) -> list[str]:
+def parse_hash_list(text, *, what="locator", limit=MAX_LOCATOR) -> list[str]:
+    """Block hashes from a query parameter: comma-separated, 1 to `limit` of them."""
     if not isinstance(text, str) or not text:
-        raise ProtocolError("locator must be a comma-separated list of block hashes")
+        raise ProtocolError(f"{what} must be a comma-separated list of block hashes")
     hashes = text.split(",")
-    if len(hashes) > MAX_LOCATOR:
-        raise ProtocolError(f"a locator holds at most {MAX_LOCATOR} hashes, got {len(hashes)}")
-    return [digest_hex(h, "a locator hash") for h in hashes]
+    if len(hashes) > limit:
+        raise ProtocolError(f"{what} holds at most {limit} hashes, got {len(hashes)}")
+    return [digest_hex(h, f"a hash in {what}") for h in hashes]
+
+
+def parse_locator(text) -> list[str]:
+    return parse_hash_list(text, what="locator", limit=MAX_LOCATOR)
 
 
 def parse_headers(data) -> list[bytes]:
@@ -228,6 +234,15 @@ def parse_block(data, *, max_records) -> BlockMessage:
         if not isinstance(signature, str) or not re.fullmatch(r"[0-9a-f]{128}", signature):
             raise ProtocolError("mined_by.signature must be 128 hex characters")
     return BlockMessage(bytes.fromhex(header), records, mined_by, signature)
+
+
+def parse_blocks(data, *, max_records) -> list[BlockMessage]:
+    """The answer to a request for several blocks: 1 to MAX_BLOCKS_PER_REQUEST of them, in the order asked."""
+    data = _object(data, "blocks answer")
+    blocks = data.get("blocks")
+    if not isinstance(blocks, list) or not 1 <= len(blocks) <= MAX_BLOCKS_PER_REQUEST:
+        raise ProtocolError(f"blocks must be a list of 1 to {MAX_BLOCKS_PER_REQUEST} blocks")
+    return [parse_block(block, max_records=max_records) for block in blocks]
 
 
 def _records(records, max_records) -> tuple[bytes, ...]:

@@ -4,7 +4,7 @@ module only moves bytes and reports what peers did.
 
 Sync from a peer (`peer_sync`, run by the network loop: loop.py): hello (same genesis and chain parameters, its tip), then, when
 its tip claims more work than ours, the headers after our block locator, checked as headers (link, proof of
-work, difficulty, time) before any block is asked for; then the blocks of the heavier branch one by one, each
+work, difficulty, time) before any block is asked for; then the blocks of the heavier branch, up to 64 a request, each
 checked in full and stored by `block_receive` (which reorganises once the branch has more work than ours);
 then the pending round batches it has that we do not, and the model blobs our main chain names that we lack.
 """
@@ -250,15 +250,22 @@ def _sync_blocks(client: PeerClient, hello: protocol.Hello, report: dict):
     if last is None or last.chainwork < ours.chainwork_int:
         return  # the headers do not back its claim of more work: nothing to fetch
     max_records = chain_params().max_block_records
-    for hash_hex in wanted:
-        message = client.block(hash_hex, max_records=max_records)
-        if display_hex(sha256d(message.header)) != hash_hex:
-            raise PeerMalformed(f"asked for block {hash_hex}, got another")
-        received = block_receive(
-            header=message.header, records=message.records, mined_by=message.mined_by, mined_signature=message.signature
-        )
-        report["blocks"] += received.outcome != "known"
-        report["reorgs"] += received.outcome == "reorg"
+    position = 0
+    while position < len(wanted):
+        asked = wanted[position:position + protocol.MAX_BLOCKS_PER_REQUEST]
+        messages = client.blocks(asked, max_records=max_records)
+        if len(messages) > len(asked):
+            raise PeerMalformed(f"asked for {len(asked)} blocks, got {len(messages)}")
+        for hash_hex, message in zip(asked, messages):
+            if display_hex(sha256d(message.header)) != hash_hex:
+                raise PeerMalformed(f"asked for block {hash_hex}, got another")
+            received = block_receive(
+                header=message.header, records=message.records, mined_by=message.mined_by,
+                mined_signature=message.signature,
+            )
+            report["blocks"] += received.outcome != "known"
+            report["reorgs"] += received.outcome == "reorg"
+        position += len(messages)
 
 
 def _sync_headers(client: PeerClient, report: dict):

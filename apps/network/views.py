@@ -130,18 +130,41 @@ def headers(request):
     return JsonResponse({"headers": [raw.hex() for raw in headers_after(locator)]})
 
 
+def _block_message(found) -> dict:
+    stored, header, records = found
+    return protocol.block_message(
+        hash_hex=stored.hash, header=header, records=records, mined_by=stored.mined_by, signature=stored.mined_signature
+    )
+
+
 @endpoint("GET")
 def block(request, hash_hex):
     found = block_bytes(protocol.digest_hex(hash_hex, "a block hash"))
     if found is None:
         return error(404, f"no block {hash_hex}")
-    stored, header, records = found
-    return JsonResponse(
-        protocol.block_message(
-            hash_hex=stored.hash, header=header, records=records, mined_by=stored.mined_by,
-            signature=stored.mined_signature,
-        )
+    return JsonResponse(_block_message(found))
+
+
+@endpoint("GET")
+def blocks(request):
+    """The blocks asked for, in order, as far as this node holds them and they fit in MAX_BLOCK_BYTES (at least
+    one): the sender asks again for the rest."""
+    wanted = protocol.parse_hash_list(
+        request.GET.get("hashes", ""), what="hashes", limit=protocol.MAX_BLOCKS_PER_REQUEST
     )
+    parts, size = [], 0
+    for hash_hex in wanted:
+        found = block_bytes(hash_hex)
+        if found is None:
+            break
+        part = json.dumps(_block_message(found), separators=(",", ":")).encode()
+        size += len(part) + 1
+        if parts and size > protocol.MAX_BLOCK_BYTES:
+            break
+        parts.append(part)
+    if not parts:
+        return error(404, f"no block {wanted[0]}")
+    return HttpResponse(b'{"blocks":[' + b",".join(parts) + b"]}", content_type="application/json")
 
 
 @endpoint("GET")

@@ -82,6 +82,7 @@ MATRIX = {
     "p2p:peers": [("GET", "/p2p/v1/peers", PUBLIC)],
     "p2p:inv": [("POST", "/p2p/v1/inv", PUBLIC)],
     "p2p:headers": [("GET", "/p2p/v1/headers", PUBLIC)],
+    "p2p:blocks": [("GET", "/p2p/v1/blocks?hashes=" + "0" * 64, PUBLIC)],
     "p2p:block": [("GET", "/p2p/v1/blocks/" + "0" * 64, PUBLIC)],
     "p2p:batches": [("GET", "/p2p/v1/batches", PUBLIC)],
     "p2p:batch": [("GET", "/p2p/v1/batches/{e}/{r}", PUBLIC)],

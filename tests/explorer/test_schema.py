@@ -66,7 +66,7 @@ def test_the_served_description_is_openapi_3_1_and_covers_every_endpoint(client)
         "/api/flower/experiments/",
         "/api/flower/experiments/{id}/rounds/",
         "/api/schema/",
-        *(f"/p2p/v1/{path}" for path in ("hello", "peers", "inv", "headers", "blocks/{hash}", "batches",
+        *(f"/p2p/v1/{path}" for path in ("hello", "peers", "inv", "headers", "blocks", "blocks/{hash}", "batches",
                                           "batches/{experiment}/{round}", "blobs/{sha256}")),
     }
 

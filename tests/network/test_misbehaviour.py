@@ -141,9 +141,29 @@ def test_endpoints_answer_within_their_limits(endpoints):
         ("/p2p/v1/blocks/nothex", 400),
         (f"/p2p/v1/blobs/{'ab' * 32}", 404),
         ("/p2p/v1/batches/1/0", 404),
+        (f"/p2p/v1/blocks?hashes={'ab' * 32}", 404),
+        ("/p2p/v1/blocks", 400),
+        ("/p2p/v1/blocks?hashes=" + ",".join(["ab" * 32] * (protocol.MAX_BLOCKS_PER_REQUEST + 1)), 400),
     ]:
         response = endpoints.get(path)
         assert response.status_code == status and "error" in response.json(), path
+
+
+def test_blocks_are_served_many_a_request_in_the_order_asked_within_the_size_limit(endpoints, monkeypatch):
+    from ..ledger.conftest import mine_rounds
+
+    mined = mine_rounds(3, 5)
+    hashes = [block.hash for block in mined]
+    answer = protocol.parse_blocks(endpoints.get("/p2p/v1/blocks?hashes=" + ",".join(hashes)).json(), max_records=100)
+    assert [block.header for block in answer] == [block.header_bytes for block in mined]
+    missing = hashes[:2] + ["ab" * 32] + hashes[2:]
+    answer = protocol.parse_blocks(endpoints.get("/p2p/v1/blocks?hashes=" + ",".join(missing)).json(), max_records=100)
+    assert len(answer) == 2  # up to the first block it does not hold
+    later = hashes[1:]  # rounds 1.. : blocks of (nearly) one size
+    one_block = len(endpoints.get(f"/p2p/v1/blocks/{later[0]}").content)
+    monkeypatch.setattr(protocol, "MAX_BLOCK_BYTES", int(one_block * 2.5))
+    answer = protocol.parse_blocks(endpoints.get("/p2p/v1/blocks?hashes=" + ",".join(later)).json(), max_records=100)
+    assert len(answer) == 2  # what fits; the sender asks again for the rest
 
 
 def test_an_oversized_or_garbage_announcement_is_refused_unread(endpoints):
