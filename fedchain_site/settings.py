@@ -298,6 +298,11 @@ else:
             },
             # Tests run workers in other processes: they need a database on disk.
             "TEST": {"NAME": DATA_DIR / "test_db.sqlite3"},
+            # Kept open across tasks and requests, as the PostgreSQL connection is: Huey closes a connection
+            # past its age after every task, and opening one (Django registers its SQL functions on it, the
+            # init_command runs) cost a worker more than a short job's own queries.
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
         }
     }
 

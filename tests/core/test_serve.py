@@ -52,8 +52,14 @@ def test_serve_answers_and_stops_every_process_on_sigint(tmp_path):
             timeout=30,
             message="the web server, chain watcher, consumer and its workers",
         )
-        # The rounds' jobs are sized for the two workers serve started (FEDCHAIN_CLUSTER_WORKERS, unset here).
-        assert len(processes_with_env("FEDCHAIN_CLUSTER_WORKERS", "2")) >= 5
+        # The rounds' jobs are sized for the two workers serve started (FEDCHAIN_CLUSTER_WORKERS, unset here):
+        # every process serve started says so.
+        wait_for(
+            lambda: len(set(processes_with_env("FEDCHAIN_CLUSTER_WORKERS", "2"))
+                        & set(processes_with_env("FEDCHAIN_DATA_DIR", str(tmp_path)))) >= 5,
+            timeout=30,
+            message="the rounds' jobs planned for the two workers",
+        )
         # The address is printed once serve itself has seen the server answer (it looks every 0.2 s).
         wait_for(lambda: any(f"http://127.0.0.1:{port}/" in line for line in lines), message="the address")
     finally:
