@@ -33,3 +33,38 @@ def rows_insert(model, fields, rows, *, upsert_on=None):
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
         return cursor.rowcount
+
+
+def column_size(model, pk, field):
+    """The length in bytes of a binary column of the row with this primary key, None without such a row; the
+    value itself is not read."""
+    connection = connections[router.db_for_read(model)]
+    quote = connection.ops.quote_name
+    column, table = quote(model._meta.get_field(field).column), quote(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT length({column}) FROM {table} WHERE {quote(model._meta.pk.column)} = %s", [pk])
+        row = cursor.fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def column_slice(model, pk, field, offset, length):
+    """Bytes offset..offset+length of a binary column of the row with this primary key (fewer at its end; None
+    without such a row), read without loading the rest of the value: SQLite's incremental blob I/O (its
+    substr() would read the whole value for every slice), elsewhere SQL's substring (PostgreSQL reads only the
+    TOAST chunks that hold the slice of a value stored uncompressed)."""
+    connection = connections[router.db_for_read(model)]
+    quote = connection.ops.quote_name
+    column, table = model._meta.get_field(field).column, model._meta.db_table
+    where = f"WHERE {quote(model._meta.pk.column)} = %s"
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(f"SELECT rowid FROM {quote(table)} {where}", [pk])
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            with connection.connection.blobopen(table, column, row[0], readonly=True) as blob:
+                blob.seek(min(offset, len(blob)))
+                return blob.read(length)
+        cursor.execute(f"SELECT substring({quote(column)} FROM %s FOR %s) FROM {quote(table)} {where}", [offset + 1, length, pk])
+        row = cursor.fetchone()
+    return None if row is None else bytes(row[0])

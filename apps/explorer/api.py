@@ -4,9 +4,10 @@
 from urllib.parse import urlencode
 
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, JsonResponse
+from django.http import JsonResponse
 
-from apps.federated.blobs import BlobFormatError, params_npz
+from apps.core.streaming import ChunkedResponse
+from apps.federated.blobs import MAX_HEADER_BYTES, BlobFormatError, params_layout, params_npz_chunks
 from apps.federated.lifecycle import (
     LifecycleError,
     experiment_cancel,
@@ -172,13 +173,19 @@ def model_blob(request, sha256):
     kind = request.GET.get("format", "fcmp")
     if kind not in ("fcmp", "npz"):
         raise BadRequest(f"format must be fcmp (the blob the chain commits to) or npz, not {kind[:20]!r}.")
-    data = selectors.model_blob(digest)
+    blob = selectors.model_blob(digest)
     if kind == "npz":
         try:
-            data = params_npz(data)
+            shapes, offset = params_layout(blob.read(0, MAX_HEADER_BYTES), blob.size)
         except BlobFormatError as error:
             raise BadRequest(f"The blob {digest} is not a model's parameters, so it has no .npz form: {error}") from None
-    response = HttpResponse(data, content_type="application/octet-stream")
+        chunks = params_npz_chunks(shapes, offset, blob.chunks())
+    else:
+        chunks = blob.chunks()
+    # Streamed a slice at a time (a blob may be hundreds of megabytes); a HEAD reads no more than the check did.
+    response = ChunkedResponse(() if request.method == "HEAD" else chunks, content_type="application/octet-stream")
+    if kind == "fcmp":
+        response["Content-Length"] = blob.size
     response["Content-Disposition"] = f'attachment; filename="{digest}.{"bin" if kind == "fcmp" else "npz"}"'
     # Content-addressed: the bytes under a name never change.
     response["Cache-Control"] = "public, max-age=31536000, immutable"

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from apps.federated.models import Client, ClientUpdate, Experiment, Round
 from apps.federated.services import experiment_payload
-from apps.federated.storage import blob_read
+from apps.federated.storage import blob_open
 from apps.ledger.genesis import genesis_block
 from apps.ledger.header import BlockHeader
 from apps.ledger.merkle import inclusion_proof, leaf_hash, verify_inclusion
@@ -520,10 +520,11 @@ def round_detail(experiment, row, report):
 
 
 def model_blob(sha256_hex):
-    data = blob_read(sha256_hex)
-    if data is None:
+    """The stored blob (checked intact, to be read a slice at a time)."""
+    blob = blob_open(sha256_hex)
+    if blob is None:
         raise NotFound(f"No model or update blob is stored under {sha256_hex}.")
-    return data
+    return blob
 
 
 # --- search ----------------------------------------------------------------------------------------------

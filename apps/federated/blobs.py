@@ -15,6 +15,7 @@ import hashlib
 import io
 import math
 import struct
+import zipfile
 
 import numpy as np
 
@@ -46,9 +47,14 @@ def params_serialize(shapes, flat):
     return b"".join(header) + flat.astype(_FLOAT, copy=False).tobytes()
 
 
-def params_parse(data):
-    """(shapes, flat float64 vector) from blob bytes, or BlobFormatError saying what is wrong."""
-    view = memoryview(data)
+# The longest header a blob may have: what to read of a stored blob to learn its layout.
+MAX_HEADER_BYTES = 8 + MAX_ARRAYS * (1 + 4 * MAX_DIMS)
+
+
+def params_layout(head, size):
+    """(shapes, payload offset) of a blob of `size` bytes whose first bytes are `head` (at least the first
+    MAX_HEADER_BYTES, or all of a shorter blob), or BlobFormatError saying what is wrong."""
+    view = memoryview(head)
     if len(view) < 8 or bytes(view[:4]) != MAGIC:
         raise BlobFormatError("not a FedChain parameter blob (bad magic)")
     version, count = struct.unpack_from("<HH", view, 4)
@@ -69,26 +75,80 @@ def params_parse(data):
     elements = sum(math.prod(shape) for shape in shapes)
     if elements > MAX_ELEMENTS:
         raise BlobFormatError("too many parameters")
-    if len(view) - offset != elements * _FLOAT.itemsize:
-        raise BlobFormatError(
-            f"payload is {len(view) - offset} bytes, the header announces {elements * _FLOAT.itemsize}"
-        )
+    if size - offset != elements * _FLOAT.itemsize:
+        raise BlobFormatError(f"payload is {size - offset} bytes, the header announces {elements * _FLOAT.itemsize}")
+    return shapes, offset
+
+
+def params_parse(data):
+    """(shapes, flat float64 vector) from blob bytes, or BlobFormatError saying what is wrong."""
+    view = memoryview(data)
+    shapes, offset = params_layout(view, len(view))
     flat = np.frombuffer(view[offset:], dtype=_FLOAT).astype(np.float64)
     return shapes, flat
 
 
-def params_npz(data):
-    """The blob's arrays as a NumPy .npz file (arr_0, arr_1, ... in the blob's order, float64): the same numbers
-    for tools that read NumPy's format. Its bytes are not what the chain commits to: the blob's are."""
-    shapes, flat = params_parse(data)
-    arrays, offset = [], 0
-    for shape in shapes:
-        size = math.prod(shape)
-        arrays.append(flat[offset : offset + size].reshape(shape))
-        offset += size
-    buffer = io.BytesIO()
-    np.savez(buffer, *arrays)
-    return buffer.getvalue()
+class _Sink:
+    """Where the zip writer writes: collects what it wrote until taken. It has no tell(), so zipfile writes as
+    to a pipe (sizes and CRC after each member's data) and never seeks back."""
+
+    def __init__(self):
+        self._parts = []
+
+    def write(self, data):
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def take(self):
+        parts, self._parts = self._parts, []
+        return b"".join(parts)
+
+
+def _exact_runs(chunks):
+    """A function giving the next n bytes of the byte strings `chunks` yields, as memoryviews of them."""
+    chunks = iter(chunks)
+    rest = memoryview(b"")
+
+    def take(n):
+        nonlocal rest
+        while n > 0:
+            if not rest:
+                rest = memoryview(next(chunks, b""))
+                if not rest:
+                    raise BlobFormatError("the blob ended before its payload did")
+            part, rest = rest[:n], rest[n:]
+            n -= len(part)
+            yield part
+
+    return take
+
+
+def params_npz_chunks(shapes, offset, chunks):
+    """The blob's arrays as a NumPy .npz file (arr_0, arr_1, ... in the blob's order, float64, uncompressed),
+    written as the blob's bytes come in: `chunks` yields the blob (whose layout params_layout gave: its `shapes`,
+    the payload from `offset`) in slices of any size, and the .npz comes out a slice at a time, so neither is
+    ever whole in memory. The same blob gives the same .npz bytes. Its bytes are not what the chain commits to:
+    the blob's are."""
+    take = _exact_runs(chunks)
+    for _ in take(offset):
+        pass  # the blob's header, already parsed
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for index, shape in enumerate(shapes):
+            header = io.BytesIO()
+            np.lib.format.write_array_header_1_0(header, {"descr": _FLOAT.str, "fortran_order": False, "shape": tuple(shape)})
+            size = math.prod(shape) * _FLOAT.itemsize
+            member = zipfile.ZipInfo(f"arr_{index}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            member.file_size = len(header.getvalue()) + size
+            with archive.open(member, "w") as entry:
+                entry.write(header.getvalue())
+                for part in take(size):
+                    entry.write(part)
+                    yield sink.take()
+    yield sink.take()  # the central directory
 
 
 def content_address(data):

@@ -6,13 +6,15 @@ back, and they are exactly as durable as the database makes its commits. A round
 whatever the number of clients, where a file each cost 40-700 us of file system work per client update.
 
 Reads re-hash what they read: a blob that no longer hashes to its name reads as missing, never as other bytes, and
-writing the blob again repairs it.
+writing the blob again repairs it. A blob served to a client (blob_open) is read a slice at a time, never whole.
 """
 
+import hashlib
 import logging
 import re
+from dataclasses import dataclass
 
-from apps.core.db import rows_insert
+from apps.core.db import column_size, column_slice, rows_insert
 
 from .blobs import content_address
 from .models import Blob
@@ -58,3 +60,71 @@ def _intact(name, data):
         logger.warning("blob %s is damaged: its content hashes to %s", name, content_address(data))
         return None
     return data
+
+
+# A served blob is read this much at a time: what one download holds in memory.
+BLOB_CHUNK_BYTES = 1 << 20
+
+
+class BlobChanged(Exception):
+    """A blob's stored bytes changed while it was being served: they no longer hash to its name."""
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """A blob checked intact when opened (blob_open), read in slices of BLOB_CHUNK_BYTES."""
+
+    name: str
+    size: int
+
+    def read(self, offset, length):
+        """Bytes offset..offset+length as stored now (unchecked: for a header to parse before serving)."""
+        return column_slice(Blob, self.name, "data", offset, length) or b""
+
+    def _slices(self):
+        for offset in range(0, self.size, BLOB_CHUNK_BYTES):
+            data = self.read(offset, BLOB_CHUNK_BYTES)
+            if len(data) != min(BLOB_CHUNK_BYTES, self.size - offset):
+                raise BlobChanged(f"blob {self.name} is now shorter than the {self.size} bytes it had")
+            yield data
+
+    def digest(self):
+        """The SHA-256 hex of the stored bytes, read a slice at a time."""
+        sha = hashlib.sha256()
+        for data in self._slices():
+            sha.update(data)
+        return sha.hexdigest()
+
+    def chunks(self):
+        """The bytes, a slice at a time, hashed again on the way: the last slice is only given once the whole
+        hashes to the name, so a blob changed since it was opened never reaches a reader complete (BlobChanged
+        instead)."""
+        sha, held = hashlib.sha256(), None
+        for data in self._slices():
+            sha.update(data)
+            if held is not None:
+                yield held
+            held = data
+        if sha.hexdigest() != self.name:
+            logger.warning("blob %s changed while it was served: it now hashes to %s", self.name, sha.hexdigest())
+            raise BlobChanged(f"blob {self.name} changed while it was served")
+        if held is not None:
+            yield held
+
+
+def blob_open(name):
+    """The stored blob, checked intact a slice at a time (never read whole), or None as blob_read says."""
+    if not (isinstance(name, str) and _SHA256_HEX.fullmatch(name)):
+        return None
+    size = column_size(Blob, name, "data")
+    if size is None:
+        return None
+    blob = StoredBlob(name=name, size=size)
+    try:
+        digest = blob.digest()
+    except BlobChanged:
+        return None
+    if digest != name:
+        logger.warning("blob %s is damaged: its content hashes to %s", name, digest)
+        return None
+    return blob

@@ -14,11 +14,12 @@ from collections import OrderedDict
 from functools import wraps
 
 from django.conf import settings
-from django.http import HttpResponse, JsonResponse
+from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from apps.federated.storage import blob_read
+from apps.core.streaming import ChunkedResponse
+from apps.federated.storage import blob_open
 from apps.ledger.consensus import block_bytes, headers_after
 from apps.ledger.models import PendingBatch
 from apps.ledger.records import canonical_bytes
@@ -194,7 +195,10 @@ def _canonical(body: str) -> list[bytes]:
 
 @endpoint("GET")
 def blob(request, sha256):
-    data = blob_read(protocol.digest_hex(sha256, "a blob name"))
-    if data is None:
+    blob = blob_open(protocol.digest_hex(sha256, "a blob name"))
+    if blob is None:
         return error(404, f"no blob {sha256}")
-    return HttpResponse(data, content_type="application/octet-stream")
+    # A slice at a time: a model blob may be hundreds of megabytes.
+    response = ChunkedResponse(blob.chunks(), content_type="application/octet-stream")
+    response["Content-Length"] = blob.size
+    return response

@@ -10,24 +10,7 @@ import json
 import os
 import sys
 
-
-async def asgi_get(application, path, host):
-    """The response start message of a GET of `path` over HTTPS (as behind a TLS proxy or in production)."""
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "https",
-        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-        "headers": [(b"host", host.encode())], "client": ("127.0.0.1", 50000), "server": (host, 443),
-    }
-    sent = []
-    received = asyncio.Queue()
-    received.put_nowait({"type": "http.request", "body": b"", "more_body": False})
-
-    async def send(message):
-        sent.append(message)
-
-    await application(scope, received.get, send)
-    start = next(message for message in sent if message["type"] == "http.response.start")
-    return {"status": start["status"], "headers": {name.decode().lower(): value.decode() for name, value in start["headers"]}}
+from tests.asgi import asgi_get
 
 
 def main(names):
@@ -38,7 +21,10 @@ def main(names):
     from django.templatetags.static import static
 
     host = settings.ALLOWED_HOSTS[0]
-    answers = {name: asyncio.run(asgi_get(application, static(name), host)) for name in names}
+    answers = {}
+    for name in names:
+        status, headers, _ = asyncio.run(asgi_get(application, static(name), host=host))
+        answers[name] = {"status": status, "headers": headers}
     print(json.dumps({"debug": settings.DEBUG, "answers": answers}))
 
 

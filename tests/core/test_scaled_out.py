@@ -93,3 +93,29 @@ def test_postgres_and_redis_carry_tasks_between_processes(scaled_out_env):
     finally:
         os.killpg(worker.pid, 9)
         worker.wait()
+
+
+@pytest.mark.slow
+def test_blobs_are_read_a_slice_at_a_time_on_postgres(scaled_out_env):
+    migrated = manage(scaled_out_env, "migrate", "-v0", timeout=180)
+    assert migrated.returncode == 0, migrated.stderr
+    script = textwrap.dedent(
+        """
+        from django.db import connection
+        from apps.federated.models import Blob
+        from apps.federated.storage import BLOB_CHUNK_BYTES, blob_open, blob_write
+        assert connection.vendor == "postgresql", connection.vendor
+        data = bytes(range(256)) * (BLOB_CHUNK_BYTES // 256 * 2 + 3)
+        digest = blob_write(data)
+        blob = blob_open(digest)
+        chunks = list(blob.chunks())
+        assert blob.size == len(data) and b"".join(chunks) == data, blob.size
+        assert [len(chunk) for chunk in chunks] == [BLOB_CHUNK_BYTES] * 2 + [768]
+        assert blob.read(BLOB_CHUNK_BYTES - 1, 2) == data[BLOB_CHUNK_BYTES - 1 : BLOB_CHUNK_BYTES + 1]
+        Blob.objects.filter(sha256=digest).update(data=data[:-1] + b"x")
+        assert blob_open(digest) is None
+        print("sliced")
+        """
+    )
+    done = manage(scaled_out_env, "shell", "-c", script, timeout=120)
+    assert done.returncode == 0 and "sliced" in done.stdout, done.stdout + done.stderr

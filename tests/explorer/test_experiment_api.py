@@ -102,7 +102,7 @@ def test_model_blobs_are_also_served_as_npz(client, experiment_chain):
     model = Round.objects.get(experiment=experiment_chain, number=2).global_model_hash
     response = client.get(f"/api/models/{model}/?format=npz")
     assert response.status_code == 200 and response["Content-Disposition"].endswith('.npz"')
-    arrays = np.load(io.BytesIO(response.content))
+    arrays = np.load(io.BytesIO(b"".join(response.streaming_content)))
     shapes, flat = params_parse(bytes(Blob.objects.get(sha256=model).data))
     loaded = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
     assert [a.shape for a in loaded] == [tuple(s) for s in shapes]
