@@ -7,6 +7,7 @@ event), so the browser applies both with the same code.
 
 from django.db.models import F, Max, OuterRef, Q, Subquery
 
+from apps.core.pagination import keyset_page
 from apps.events.models import Event
 from apps.events.services import last_event_seq
 from apps.federated.models import Client, ClientUpdate, Experiment, Round
@@ -18,6 +19,9 @@ NEWEST_BLOCKS = 12
 OVERVIEW_EXPERIMENTS = 25
 REJECTIONS_SHOWN = 100
 CLIENT_SERIES_SHOWN = 50
+# Clients an experiment page (and its websocket snapshot) carries at a time: the clients chart draws the first
+# page, the page links each client of a page and the next page; 10 000 clients are 50 pages of a few kilobytes.
+CLIENTS_PAGE = 200
 
 
 def snapshot(build, *args):
@@ -60,11 +64,22 @@ def experiment_state(experiment_id):
         },
         "rounds": [round_payload(round_row) for round_row in rounds],
         "mined": [mined[number] for number in sorted(mined)],
-        "clients": list(Client.objects.filter(experiment=experiment).values("index", "shard_size", "label_counts")),
+        "clients": client_page(experiment.id).items,
+        "client_count": Client.objects.filter(experiment=experiment).count(),
         "blocks": _newest_blocks(blocks),
         "chain": chain_status(),
         "mining": _latest_mining_progress(Event.objects.filter(experiment_id=experiment.id)),
     }
+
+
+def client_page(experiment_id, *, after=None, limit=CLIENTS_PAGE):
+    """The experiment's clients with an index above `after`, at most `limit`, in index order (keyset_page: the
+    next page's `after` is its next_key)."""
+    clients = Client.objects.filter(experiment_id=experiment_id).order_by("index")
+    if after is not None:
+        clients = clients.filter(index__gt=after)
+    rows = clients.values("index", "shard_size", "label_counts")[: limit + 1]
+    return keyset_page(rows, limit=limit, key=lambda client: client["index"])
 
 
 def _clients_per_round(experiment):

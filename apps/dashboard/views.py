@@ -68,15 +68,25 @@ def experiment_list(request):
 
 def experiment_detail(request, experiment_id):
     try:
+        clients_after = _optional_number(request, "clients_after")
+    except ValueError as error:
+        detail = f"{error}: it is the client index a page of clients follows."
+        return render(request, "400.html", {"detail": detail}, status=400)
+    try:
         live = _live(selectors.experiment_state, experiment_id)
     except Experiment.DoesNotExist:
         raise Http404(f"There is no experiment {experiment_id}.") from None
+    # The live state carries the first page of clients (the chart's); the page links those of ?clients_after=K.
+    clients = selectors.client_page(experiment_id, after=clients_after)
     return render(
         request,
         "dashboard/experiment.html",
         {
             "live": live,
             "experiment": live["data"]["experiment"],
+            "clients": clients.items,
+            "clients_after": clients_after,
+            "clients_next": clients.next_key,
             "can_control": request.user.has_perm(CHANGE),
             "controls": [("pause", "Pause", "secondary"), ("resume", "Resume", ""), ("cancel", "Cancel", "danger")],
         },

@@ -26,7 +26,7 @@ from apps.ledger.store import block_check
 from apps.ledger.rules import BlockRejected
 
 from .errors import NotFound
-from .pagination import keyset_page
+from apps.core.pagination import keyset_page
 
 MAIN = Block.Status.MAIN
 STALE = Block.Status.STALE
@@ -110,7 +110,7 @@ def block_page(*, before=None, limit):
         {**block_summary(block, parent_time=parents.get(block.height - 1)), "valid": stands_valid(block.height, validity)}
         for block in page.items
     ]
-    return items, page.next_before
+    return items, page.next_key
 
 
 def block_find(kind, value):
@@ -386,7 +386,7 @@ def experiment_page(*, before=None, limit):
     if before is not None:
         experiments = experiments.filter(id__lt=before)
     page = keyset_page(experiments[: limit + 1], limit=limit, key=lambda experiment: experiment.id)
-    return [_experiment_summary(e, e.rounds_recorded) for e in page.items], page.next_before
+    return [_experiment_summary(e, e.rounds_recorded) for e in page.items], page.next_key
 
 
 def experiment_find(experiment_id):

@@ -110,7 +110,7 @@ def test_the_experiment_page_links_its_downloads_and_the_last_model_as_npz(clien
     assert f"/experiments/{experiment.id}/rounds.csv" in page and f"/experiments/{experiment.id}/updates.json" in page
     assert f"/api/models/{last.global_model_hash}/?format=npz" in page
     response = client.get(f"/api/models/{last.global_model_hash}/?format=npz")
-    assert response.status_code == 200 and response.content[:2] == b"PK"  # a zip: NumPy's .npz
+    assert response.status_code == 200 and b"".join(response.streaming_content)[:2] == b"PK"  # a zip: NumPy's .npz
     round_page = client.get(f"/experiments/{experiment.id}/rounds/2/").content.decode()
     assert f"/api/models/{last.global_model_hash}/?format=npz" in round_page
     assert f"/experiments/{experiment.id}/updates.csv?round=2" in round_page

@@ -1,7 +1,7 @@
 import pytest
 
 from apps.explorer.errors import BadRequest
-from apps.explorer.pagination import keyset_page
+from apps.core.pagination import keyset_page
 from apps.explorer.params import (
     MAX_INTEGER,
     classify_query,
@@ -75,7 +75,7 @@ def test_search_queries_are_classified():
 def test_a_keyset_page_gives_the_cursor_of_the_next_one_only_when_there_is_more():
     rows = [9, 8, 7, 6]
     page = keyset_page(rows, limit=3, key=lambda height: height)
-    assert page.items == [9, 8, 7] and page.next_before == 7
+    assert page.items == [9, 8, 7] and page.next_key == 7
     last = keyset_page([2, 1], limit=3, key=lambda height: height)
-    assert last.items == [2, 1] and last.next_before is None
-    assert keyset_page([], limit=3, key=lambda height: height).next_before is None
+    assert last.items == [2, 1] and last.next_key is None
+    assert keyset_page([], limit=3, key=lambda height: height).next_key is None

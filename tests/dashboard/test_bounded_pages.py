@@ -1,0 +1,61 @@
+"""An experiment page costs the same at 10 000 clients as at 200: the page (and its websocket snapshot) carries
+one page of clients, and links the next."""
+
+import json
+import re
+
+import pytest
+
+from apps.core.db import rows_insert
+from apps.dashboard.selectors import CLIENTS_PAGE, experiment_state
+from apps.federated.models import Client
+from apps.federated.services import experiment_create
+
+pytestmark = pytest.mark.django_db
+
+CLIENTS = 10_000
+PAGE_BYTES = 60_000  # the page with 200 clients' links and chart data is about 40 KB
+
+
+@pytest.fixture
+def crowded_experiment():
+    """An experiment of 10 000 clients, built as rows (nobody trains them)."""
+    experiment = experiment_create(dataset="digits", clients=3, rounds=1, baseline=False)
+    labels = json.dumps([18] * 10)
+    rows_insert(
+        Client, ["experiment_id", "index", "shard_size", "label_counts", "external_id", "malicious"],
+        [(experiment.id, index, 180, labels, "", False) for index in range(3, CLIENTS)],
+    )
+    assert Client.objects.filter(experiment=experiment).count() == CLIENTS
+    return experiment
+
+
+def test_the_snapshot_carries_one_page_of_clients_and_their_count(crowded_experiment):
+    state = experiment_state(crowded_experiment.id)
+    assert [client["index"] for client in state["clients"]] == list(range(CLIENTS_PAGE))
+    assert state["client_count"] == CLIENTS
+    assert len(json.dumps(state)) < PAGE_BYTES
+
+
+def test_the_page_is_bounded_and_pages_through_every_client(client, crowded_experiment):
+    url = f"/experiments/{crowded_experiment.id}/"
+    seen, path, pages = [], url, 0
+    while path is not None and pages < CLIENTS // CLIENTS_PAGE + 1:
+        response = client.get(path)
+        assert response.status_code == 200
+        assert len(response.content) < PAGE_BYTES, (path, len(response.content))
+        page = response.content.decode()
+        links = re.search(r'<p class="client-links">(.*?)</p>', page, re.S).group(1)
+        seen += [int(index) for index in re.findall(rf'href="/experiments/{crowded_experiment.id}/clients/(\d+)/"', links)]
+        following = re.search(r'href="\?clients_after=(\d+)#client-pages" rel="next"', page)
+        path = f"{url}?clients_after={following.group(1)}" if following else None
+        pages += 1
+    assert seen == list(range(CLIENTS)) and pages == CLIENTS // CLIENTS_PAGE
+    assert f"(the first {CLIENTS_PAGE} of {CLIENTS})" in client.get(url).content.decode()
+
+
+@pytest.mark.parametrize("value", ["x", "-1", "1" * 20])
+def test_a_malformed_client_cursor_is_a_clear_400(client, crowded_experiment, value):
+    response = client.get(f"/experiments/{crowded_experiment.id}/?clients_after={value}")
+    assert response.status_code == 400
+    assert "clients_after must be a whole number" in response.content.decode()
