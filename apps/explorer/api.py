@@ -64,9 +64,21 @@ def block_list(request):
     return {"blocks": blocks, "next_before": next_before, "next": next_page_url(request, next_before, limit)}
 
 
+def block_arguments(request, ref):
+    """The block, and the cursor and size of its page of records, a block request names."""
+    block = selectors.block_find(*parse_block_ref(ref))
+    after = parse_optional_integer(request.GET.get("after"), name="after")
+    limit = parse_limit(request.GET.get("limit"), default=selectors.RECORDS_PAGE, maximum=selectors.RECORDS_PAGE)
+    return block, after, limit
+
+
 @api_view
 def block_detail(request, ref):
-    return selectors.block_detail(selectors.block_find(*parse_block_ref(ref)))
+    block, after, limit = block_arguments(request, ref)
+    detail = selectors.block_detail(block, after=after, limit=limit)
+    following = detail["tx_next_after"]
+    detail["tx_next"] = None if following is None else f"{request.path}?{urlencode({'after': following, 'limit': limit})}"
+    return detail
 
 
 @api_view

@@ -135,7 +135,14 @@ BLOCK = _object(
             "chain's last full check found nothing wrong at or below it",
         },
         "violation": _nullable(VIOLATION),
-        "tx": {"type": "array", "items": RECORD_ENTRY},
+        "records_rechecked": {
+            **BOOLEAN,
+            "description": "whether `valid` includes the block's records re-checked now; false when they are more "
+            "bytes than a view re-checks (then the chain watcher's full checks stand for them)",
+        },
+        "tx": {"type": "array", "items": RECORD_ENTRY, "description": "a page of the records, in leaf order"},
+        "tx_next_after": _nullable({"type": "integer", "description": "pass as `after` for the next page of records"}),
+        "tx_next": _nullable(URL),
     }
 )
 
@@ -630,6 +637,10 @@ SHA256 = _path_parameter("sha256", "a model's SHA-256", {"type": "string", "patt
 LIMIT = _query_parameter("limit", f"page size, 1 to {MAX_PAGE}", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE})
 
 
+def _after(what):
+    return _query_parameter("after", f"keyset cursor: the page starts after this {what}", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1})
+
+
 def _before(what):
     return _query_parameter(
         "before", f"keyset cursor: only {what} below this value", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
@@ -663,7 +674,14 @@ SCHEMA = {
             parameters=[_before("heights"), LIMIT],
         ),
         "/api/blocks/{ref}/": _operation(
-            "getBlock", "A block by height (main chain) or hash (stale blocks too)", "Block", parameters=[BLOCK_REF]
+            "getBlock",
+            "A block by height (main chain) or hash (stale blocks too), with a page of its records",
+            "Block",
+            parameters=[
+                BLOCK_REF,
+                _after("leaf index"),
+                LIMIT,
+            ],
         ),
         "/api/tx/{txid}/": _operation("getRecord", "A record and the block that holds it", "Record", parameters=[TXID]),
         "/api/tx/{txid}/proof/": _operation(
@@ -705,8 +723,7 @@ SCHEMA = {
             "RoundList",
             parameters=[
                 EXPERIMENT_ID,
-                _query_parameter("after", "the round number after which the page starts",
-                                 {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}),
+                _after("round number"),
                 LIMIT,
             ],
         ),

@@ -7,9 +7,9 @@ from apps.federated.selectors import client_history
 from apps.federated.services import round_audit_kept
 
 from . import selectors
-from .api import page_arguments
+from .api import block_arguments, page_arguments
 from .http import page_post_view, page_view
-from .params import classify_query, parse_block_ref, parse_digest, parse_integer
+from .params import classify_query, parse_digest, parse_integer
 
 
 @page_view
@@ -23,8 +23,9 @@ def block_list(request):
 
 @page_view
 def block_detail(request, ref):
-    detail = selectors.block_detail(selectors.block_find(*parse_block_ref(ref)))
-    return render(request, "explorer/block_detail.html", {"detail": detail})
+    block, after, limit = block_arguments(request, ref)
+    detail = selectors.block_detail(block, after=after, limit=limit)
+    return render(request, "explorer/block_detail.html", {"detail": detail, "after": after, "limit": limit})
 
 
 @page_view

@@ -9,9 +9,11 @@ only /chain/'s count of stale blocks reads more than a page (by the index on sta
 import json
 import math
 
-from django.db.models import Count
+from django.db.models import Count, Sum
+from django.db.models.functions import Length
 from django.urls import reverse
 
+from apps.core.pagination import keyset_page
 from apps.federated.models import Client, ClientUpdate, Experiment, Round
 from apps.federated.services import experiment_payload
 from apps.federated.storage import blob_open
@@ -26,7 +28,7 @@ from apps.ledger.store import block_check
 from apps.ledger.rules import BlockRejected
 
 from .errors import NotFound
-from apps.core.pagination import keyset_page
+from .openapi import MAX_PAGE
 
 MAIN = Block.Status.MAIN
 STALE = Block.Status.STALE
@@ -145,37 +147,49 @@ def _record_entries(records):
     return [{"txid": row.txid, "index": row.position, "record": record_object(row.body)} for row in records]
 
 
+# A block's page re-checks the block's records by the ledger's rules only when they are at most this many bytes
+# (10 000 client updates are about 3.5 MB; a block may hold 10 000 records of 64 KB): beyond, it shows what the
+# chain watcher's full checks found, and says so. A view never costs more than reading a few megabytes.
+RECHECK_MAX_BYTES = 4 * 1024 * 1024
+# Records a block's page (and /api/blocks/<ref>/) lists at a time; ?after=<index> pages through the rest.
+RECORDS_PAGE = MAX_PAGE
+
+
 def block_verdict(block, chain):
-    """(valid, violation) of a stored block: the chain's last full check, and this block re-checked now
-    against its parent by the ledger's rules. Stale blocks are checked the same way, off the main chain."""
+    """(valid, violation, rechecked) of a stored block: the chain's last full check, and this block re-checked
+    now against its parent by the ledger's rules (its header always; its records when they are at most
+    RECHECK_MAX_BYTES, else rechecked is False). Stale blocks are checked the same way, off the main chain."""
     first_invalid = chain["first_invalid"]
     if block.status == MAIN and first_invalid is not None and first_invalid["height"] <= block.height:
-        return False, first_invalid
+        return False, first_invalid, True
     try:
         header = BlockHeader.parse(header_bytes(block))
     except ValueError as error:
-        return False, {"height": block.height, "rule": "header", "message": str(error)}
-    records = [record_object(body) for body in block.records.order_by("position").values_list("body", flat=True)]
-    if None in records:
-        message = f"record {records.index(None)} is not a JSON object"
-        return False, {"height": block.height, "rule": "records", "message": message}
+        return False, {"height": block.height, "rule": "header", "message": str(error)}, True
     if header.hash_hex() != block.hash:
         message = f"the stored hash {block.hash} is not the header's SHA-256d {header.hash_hex()}"
-        return False, {"height": block.height, "rule": "hash", "message": message}
+        return False, {"height": block.height, "rule": "hash", "message": message}, True
     if block.height == 0:
         genesis = genesis_block(chain_params())
         if header_bytes(block) != genesis.header_bytes:
-            return False, {"height": 0, "rule": "genesis", "message": "block 0 is not the fixed genesis block"}
-        return True, None
+            return False, {"height": 0, "rule": "genesis", "message": "block 0 is not the fixed genesis block"}, True
+        return True, None, True
+    if (block.records.aggregate(size=Sum(Length("body")))["size"] or 0) > RECHECK_MAX_BYTES:
+        return True, None, False
+    records = [record_object(body) for body in block.records.order_by("position").values_list("body", flat=True)]
+    if None in records:
+        message = f"record {records.index(None)} is not a JSON object"
+        return False, {"height": block.height, "rule": "records", "message": message}, True
     try:
         block_check(header=header, records=records)
     except BlockRejected as rejected:
-        return False, {"height": block.height, "rule": rejected.rule, "message": rejected.message}
-    return True, None
+        return False, {"height": block.height, "rule": rejected.rule, "message": rejected.message}, True
+    return True, None, True
 
 
-def block_detail(block):
-    """Everything about one block: header fields, neighbours, validity and its records."""
+def block_detail(block, *, after=None, limit=RECORDS_PAGE):
+    """Everything about one block: header fields, neighbours, validity and a page of its records (those past
+    leaf index `after`, at most `limit`; tx_next_after continues)."""
     tip = main_tip()
     parent = Block.objects.filter(status=MAIN, hash=block.prev_hash).values_list("time", flat=True).first()
     child = None
@@ -186,7 +200,11 @@ def block_detail(block):
     recent = Block.objects.filter(
         status=MAIN, height__lte=block.height, height__gt=block.height - chain_params().median_time_span
     ).values_list("time", flat=True)
-    valid, violation = block_verdict(block, chain_validity())
+    valid, violation, rechecked = block_verdict(block, chain_validity())
+    records = block.records.order_by("position")
+    if after is not None:
+        records = records.filter(position__gt=after)
+    page = keyset_page(records[: limit + 1], limit=limit, key=lambda row: row.position)
     return {
         **block_summary(block, parent_time=parent),
         "header_hex": header_bytes(block).hex(),
@@ -196,7 +214,9 @@ def block_detail(block):
         "stale": block.status == STALE,
         "valid": valid,
         "violation": violation,
-        "tx": _record_entries(block.records.order_by("position")),
+        "records_rechecked": rechecked,
+        "tx": _record_entries(page.items),
+        "tx_next_after": page.next_key,
     }
 
 
