@@ -10,7 +10,8 @@ chain: what is measured is the learning, not the recording. Each figure comes fr
    the median and the trimmed mean reject nothing). Krum and Bulyan are told f = the malicious count,
    Multi-Krum keeps n - f updates, the trimmed mean cuts f / n at each end.
 2. DP on vs off: FedAvg against DP-FedAvg (noise multiplier 1.0, clip 1.0; every client every round, and half
-   of them by Poisson sampling), accuracy and epsilon at delta 1e-5 after each round.
+   of them by Poisson sampling), accuracy and epsilon at delta 1e-5 after each round, from the RDP accountant the
+   runs use and from the PLD accountant beside it.
 3. Time per round at 100 clients (digits, each aggregator with f = 10): rounds of every aggregator alternate,
    each from the same global model; the median whole round (training, aggregation, evaluation) and the median
    aggregation alone, each against FedAvg's in the same run.
@@ -33,6 +34,7 @@ import numpy as np  # noqa: E402
 from apps.federated.attacks import ATTACKS, detection_rates  # noqa: E402
 from apps.federated.config import experiment_config_validate  # noqa: E402
 from apps.federated.engine import Federation  # noqa: E402
+from apps.federated.privacy import epsilon_spent  # noqa: E402
 
 BASE = {"dataset": "digits", "clients": 20, "rounds": 30, "partition": "iid", "model": "softmax", "baseline": False}
 
@@ -117,11 +119,15 @@ def privacy(rounds):
         "dp q=1.0": run({**BASE, "dp": True}, rounds),
         "dp q=0.5": run({**BASE, "dp": True, "fraction": 0.5}, rounds),
     }
-    print(f"{'round':>5}" + "".join(f"{name + ' acc %':>16}" for name in runs) + f"{'eps q=1.0':>12}{'eps q=0.5':>12}")
+    # The runs account with RDP (the default); the PLD accountant's epsilon of the same rounds is beside it.
+    print(f"{'round':>5}" + "".join(f"{name + ' acc %':>16}" for name in runs)
+          + "".join(f"{f'{accountant} q={q}':>12}" for q in ("1.0", "0.5") for accountant in ("rdp", "pld")))
     for index in range(rounds):
         if index + 1 in (1, 2, 5, 10, 15, 20, 25, 30) or index + 1 == rounds:
             row = f"{index + 1:>5}" + "".join(f"{100 * runs[name][index]['accuracy']:>16.1f}" for name in runs)
-            row += f"{runs['dp q=1.0'][index]['epsilon']:>12.2f}{runs['dp q=0.5'][index]['epsilon']:>12.2f}"
+            for q in (1.0, 0.5):
+                pld = epsilon_spent(sampling_rate=q, noise_multiplier=1.0, delta=1e-5, rounds=index + 1, accountant="pld")
+                row += f"{runs[f'dp q={q}'][index]['epsilon']:>12.2f}{pld:>12.2f}"
             print(row)
 
 

@@ -13,6 +13,7 @@ from .attacks import ATTACKS, malicious_count
 from .budget import data_shape, parameter_count, storable_refusals
 from .datasets import SYNTHETIC_DEFAULT_SAMPLES, dataset_min_train_size, dataset_n_classes
 from .definitions import OneOf, Switch, Whole, Widths, definitions
+from .privacy import epsilon_spent, pld_refusal, rounds_within_budget
 from .sampling import clients_per_round
 
 DEFAULT_HIDDEN = (32,)
@@ -52,6 +53,7 @@ class ExperimentConfig:
     dp_clip: float = 1.0
     dp_noise: float = 1.0
     dp_delta: float = 1e-5
+    dp_accountant: str = "rdp"
     max_epsilon: float | None = None
     # Rewards on the chain: per sample of each accepted update, and per mined block to its miner.
     rewards: bool = False
@@ -75,7 +77,8 @@ class ExperimentConfig:
     @property
     def privacy(self):
         """The accountant's view of a round under DP (privacy.epsilon_spent's keyword arguments but rounds)."""
-        return {"sampling_rate": self.fraction, "noise_multiplier": self.dp_noise, "delta": self.dp_delta}
+        return {"sampling_rate": self.fraction, "noise_multiplier": self.dp_noise, "delta": self.dp_delta,
+                "accountant": self.dp_accountant}
 
     @property
     def rounds_to_run(self):
@@ -83,8 +86,6 @@ class ExperimentConfig:
         within `max_epsilon`."""
         if not self.dp or self.max_epsilon is None:
             return self.rounds
-        from .privacy import rounds_within_budget
-
         return rounds_within_budget(**self.privacy, max_epsilon=self.max_epsilon, rounds=self.rounds)
 
     @property
@@ -248,10 +249,20 @@ def _check_privacy(clean, fail):
     if clean["min_clients"] != 1:
         fail("min_clients", "under differential privacy each client takes part with probability `fraction` "
              "(Poisson sampling, which the accountant assumes); there is no minimum")
+    if clean["dp_accountant"] == "pld":
+        problem = pld_refusal(noise_multiplier=clean["dp_noise"], rounds=clean["rounds"])
+        if problem:
+            fail("dp_accountant", problem)
+            return
+        final = epsilon_spent(sampling_rate=clean["fraction"], noise_multiplier=clean["dp_noise"],
+                              delta=clean["dp_delta"], rounds=clean["rounds"], accountant="pld")
+        if not math.isfinite(final):
+            fail("dp_accountant", f"the pld accountant finds no finite epsilon at delta {clean['dp_delta']:g} after "
+                 f"{clean['rounds']} rounds; use the rdp accountant")
+            return
     if clean["max_epsilon"] is not None:
-        from .privacy import epsilon_spent, rounds_within_budget
-
-        privacy = {"sampling_rate": clean["fraction"], "noise_multiplier": clean["dp_noise"], "delta": clean["dp_delta"]}
+        privacy = {"sampling_rate": clean["fraction"], "noise_multiplier": clean["dp_noise"], "delta": clean["dp_delta"],
+                   "accountant": clean["dp_accountant"]}
         if not rounds_within_budget(**privacy, max_epsilon=clean["max_epsilon"], rounds=1):
             fail("max_epsilon", f"one round already spends epsilon {epsilon_spent(**privacy, rounds=1):.4g} at delta "
                  f"{clean['dp_delta']:g}, more than {clean['max_epsilon']:g}")

@@ -15,6 +15,7 @@ from .attacks import ATTACKS
 from .datasets import DATASETS, SYNTHETIC_MAX_SAMPLES, SYNTHETIC_MIN_SAMPLES
 from .nn import MODELS
 from .partition import PARTITIONS
+from .privacy import ACCOUNTANTS, PLD_MAX_ROUNDS, PLD_MIN_NOISE
 
 # An experiment's name, a label for people.
 NAME_LENGTH = 200
@@ -164,6 +165,9 @@ _DEFINITIONS = (
     Definition("dp_noise", "DP noise multiplier", "noise standard deviation over the clip norm", ADVERSARIES, Real(0, 1e6, low_open=True),
                {"dp": (True,)}),
     Definition("dp_delta", "DP delta", "the delta epsilon is reported at", ADVERSARIES, Real(0, 0.1, low_open=True), {"dp": (True,)}),
+    Definition("dp_accountant", "Privacy accountant", "how epsilon is computed (dp-accounting): rdp (Rényi DP, "
+               "fast, looser) or pld (privacy loss distributions, tighter; needs a noise multiplier of at least "
+               f"{PLD_MIN_NOISE} and at most {PLD_MAX_ROUNDS} rounds)", ADVERSARIES, OneOf(ACCOUNTANTS), {"dp": (True,)}),
     Definition("max_epsilon", "Privacy budget (ε)", "the run stops before a round would exceed it; empty = no "
                "budget", ADVERSARIES, Real(0, 1e6, low_open=True, optional=True), {"dp": (True,)}),
     Definition("rewards", "Rewards", "record data and mining rewards on the chain", ADVERSARIES, Switch()),

@@ -10,6 +10,7 @@ from .datasets import DATASETS
 from .definitions import NAME_LENGTH, definition
 from .nn import MODELS
 from .partition import PARTITIONS
+from .privacy import ACCOUNTANTS
 
 sha256_hex = RegexValidator(r"^[0-9a-f]{64}$", "a SHA-256 digest in lowercase hex")
 
@@ -92,6 +93,9 @@ class Experiment(models.Model):
     dp_clip = models.FloatField(**_described("dp_clip"), default=ExperimentConfig.dp_clip)
     dp_noise = models.FloatField(**_described("dp_noise"), default=ExperimentConfig.dp_noise)
     dp_delta = models.FloatField(**_described("dp_delta"), default=ExperimentConfig.dp_delta)
+    dp_accountant = models.CharField(
+        **_described("dp_accountant"), max_length=8, choices=_choices(ACCOUNTANTS), default=ExperimentConfig.dp_accountant
+    )
     max_epsilon = models.FloatField(**_described("max_epsilon"), null=True, blank=True)
     rewards = models.BooleanField(**_described("rewards"), default=False)
     reward_per_sample = models.FloatField(**_described("reward_per_sample"), default=ExperimentConfig.reward_per_sample)

@@ -6,7 +6,21 @@ the clipped deltas in client order, adds Gaussian noise of standard deviation `n
 coordinate of the sum and divides by the expected number of clients q * N (the fixed-denominator estimator:
 one client more or less moves the sum by at most `clip`). A round is then the sampled Gaussian mechanism
 with sampling rate q and noise multiplier sigma; `rounds` of them compose, and Google's dp-accounting library
-(its RDP accountant, add-or-remove-one neighbouring relation) turns that into epsilon at the configured delta.
+(add-or-remove-one neighbouring relation) turns that into epsilon at the configured delta, with the accountant
+the experiment chooses (`dp_accountant`):
+
+- rdp (the default): Renyi DP over dp-accounting's default orders, converted to (epsilon, delta). An analytic
+  upper bound, milliseconds per call whatever the settings; every experiment recorded before the choice existed
+  used it, so their recorded epsilons re-derive unchanged.
+- pld: privacy loss distributions composed numerically (FFT), with dp-accounting's pessimistic discretization,
+  so still an upper bound, and a tighter one: 6.77 instead of RDP's 7.33 for sigma 1.5, q 0.04, 2250 rounds,
+  delta 1e-5; 7.93 instead of 8.94 for sigma 1.0, q 0.2, 30 rounds. Its work grows with the rounds and with
+  1 / sigma^2 (sigma 0.1, 10,000 rounds: over 20 s per call; sigma 0.01 did not finish), so pld takes
+  sigma >= PLD_MIN_NOISE and at most PLD_MAX_ROUNDS rounds (one to four seconds per call at those bounds on
+  two busy cores), and an experiment's settings are refused when its epsilon after all its rounds is not finite
+  (it was infinite at sigma 1.0, q 0.5, 4000 rounds, where RDP gives 1350). Its grid
+  is PLD_DISCRETIZATION wide: ten times dp-accounting's default, 5 to 10 times faster, and within 1e-4
+  (relative) of the finer grid's epsilon at the settings above.
 
 What this protects is what the global models reveal about whether a client took part. The server sees each
 update, and so does whoever reads the update blobs; and the noise is drawn from a stream of the experiment's
@@ -59,30 +73,58 @@ def _quiet_orders():
         logger.setLevel(level)
 
 
-@lru_cache(maxsize=4096)
-def epsilon_spent(*, sampling_rate, noise_multiplier, delta, rounds):
-    """Epsilon at `delta` after `rounds` rounds of the sampled Gaussian mechanism (dp-accounting's RDP
-    accountant, its default orders)."""
-    from dp_accounting import dp_event
+ACCOUNTANTS = ("rdp", "pld")
+PLD_DISCRETIZATION = 1e-3
+PLD_MIN_NOISE = 0.5
+PLD_MAX_ROUNDS = 1000
+
+
+def _accountant(name):
+    from dp_accounting.pld import pld_privacy_accountant
     from dp_accounting.rdp import rdp_privacy_accountant
 
+    if name == "rdp":
+        return rdp_privacy_accountant.RdpAccountant()
+    if name == "pld":
+        return pld_privacy_accountant.PLDAccountant(value_discretization_interval=PLD_DISCRETIZATION)
+    raise ValueError(f"unknown accountant {name!r}; the accountants are {', '.join(ACCOUNTANTS)}")
+
+
+def pld_refusal(*, noise_multiplier, rounds):
+    """Why an experiment's settings are beyond what the pld accountant takes (a sentence), or None. The
+    accountant itself computes any settings; this bounds what a user's settings can cost a worker."""
+    if noise_multiplier < PLD_MIN_NOISE:
+        return (f"the pld accountant needs a noise multiplier of at least {PLD_MIN_NOISE} (its work grows with "
+                f"1 / noise^2); use the rdp accountant for less noise")
+    if rounds > PLD_MAX_ROUNDS:
+        return f"the pld accountant takes at most {PLD_MAX_ROUNDS} rounds; use the rdp accountant for more"
+    return None
+
+
+@lru_cache(maxsize=4096)
+def epsilon_spent(*, sampling_rate, noise_multiplier, delta, rounds, accountant="rdp"):
+    """Epsilon at `delta` after `rounds` rounds of the sampled Gaussian mechanism, from dp-accounting's RDP
+    accountant (its default orders) or its PLD accountant (within the bounds pld_refusal states)."""
+    from dp_accounting import dp_event
+
+    composer = _accountant(accountant)
     if rounds == 0:
         return 0.0
     event = dp_event.SelfComposedDpEvent(
         dp_event.PoissonSampledDpEvent(sampling_rate, dp_event.GaussianDpEvent(noise_multiplier)), rounds
     )
-    accountant = rdp_privacy_accountant.RdpAccountant()
     with _quiet_orders():
-        accountant.compose(event)
-        return float(accountant.get_epsilon(delta))
+        composer.compose(event)
+        return float(composer.get_epsilon(delta))
 
 
-def rounds_within_budget(*, sampling_rate, noise_multiplier, delta, max_epsilon, rounds):
+def rounds_within_budget(*, sampling_rate, noise_multiplier, delta, max_epsilon, rounds, accountant="rdp"):
     """The most rounds (at most `rounds`) whose epsilon at `delta` stays within `max_epsilon` (epsilon grows
     with the rounds: a binary search, about log2(rounds) accountant calls)."""
     def spent(count):
         return epsilon_spent(
-            sampling_rate=sampling_rate, noise_multiplier=noise_multiplier, delta=delta, rounds=count
+            sampling_rate=sampling_rate, noise_multiplier=noise_multiplier, delta=delta, rounds=count,
+            accountant=accountant,
         )
 
     low, high = 0, rounds  # spent(low) <= max_epsilon always (0 rounds spend nothing)

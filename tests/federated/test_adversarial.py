@@ -45,11 +45,24 @@ def refusal(**settings):
         ({"dp": True, "max_epsilon": 0.01}, "max_epsilon", "one round already spends epsilon"),
         ({"dp": True, "dp_noise": 0}, "dp_noise", "must be in (0"),
         ({"dp": True, "dp_delta": 0.5}, "dp_delta", "must be in (0"),
+        ({"dp": True, "dp_accountant": "moments"}, "dp_accountant", "'moments' is not one of rdp, pld"),
+        ({"dp": True, "dp_accountant": "pld", "dp_noise": 0.3}, "dp_accountant", "noise multiplier of at least 0.5"),
+        ({"dp": True, "dp_accountant": "pld", "rounds": 1001}, "dp_accountant", "at most 1000 rounds"),
     ],
 )
 def test_settings_it_cannot_run_are_refused_with_a_message(settings, field, message):
     errors = refusal(**settings)
     assert any(message in text for text in errors[field]), errors
+
+
+def test_settings_whose_pld_epsilon_is_not_finite_are_refused(monkeypatch):
+    import apps.federated.config as config
+
+    real = config.epsilon_spent
+    monkeypatch.setattr(config, "epsilon_spent", lambda **k: float("inf") if k["accountant"] == "pld" else real(**k))
+    errors = refusal(dp=True, dp_accountant="pld")
+    assert errors == {"dp_accountant": ["the pld accountant finds no finite epsilon at delta 1e-05 after 30 rounds; "
+                                        "use the rdp accountant"]}
 
 
 def test_bulyan_at_its_bound_is_accepted():
@@ -149,6 +162,19 @@ def test_dp_rounds_record_epsilon_on_the_chain_and_pass_the_audit():
         assert record["privacy"] == {"epsilon": expected, "delta": config.dp_delta}
         assert round_audit(experiment=experiment, number=number).ok
     assert experiment_summary(experiment)["final_epsilon"] > 0
+
+
+def test_the_pld_accountant_s_epsilon_is_on_the_chain_tighter_than_rdp_and_passes_the_audit():
+    experiment = experiment_run(experiment=experiment_create(**{**DP, "dp_accountant": "pld"}))
+    for number in range(1, 4):
+        pld = epsilon_spent(sampling_rate=0.75, noise_multiplier=1.0, delta=1e-5, rounds=number, accountant="pld")
+        rdp = epsilon_spent(sampling_rate=0.75, noise_multiplier=1.0, delta=1e-5, rounds=number)
+        assert Round.objects.get(experiment=experiment, number=number).epsilon == pld < rdp
+        record = json.loads(Record.objects.get(experiment_id=experiment.id, round_number=number, type="global_model").body)
+        assert record["privacy"]["epsilon"] == pld
+        assert round_audit(experiment=experiment, number=number).ok
+    config = json.loads(Record.objects.get(experiment_id=experiment.id, type="experiment").body)["config"]
+    assert config["dp_accountant"] == "pld"  # the chain says which accountant the recorded epsilons come from
 
 
 def test_the_audit_notices_a_wrong_epsilon():

@@ -24,6 +24,44 @@ def test_epsilon_matches_dp_accounting_reference_gaussian():
     assert epsilon == pytest.approx(1.0, abs=1e-5)
 
 
+def test_pld_epsilon_matches_dp_accounting_reference_subsampled_gaussian():
+    # dp-accounting's pld_privacy_accountant_test.py (google/differential-privacy,
+    # python/dp_accounting/dp_accounting/pld/), test_poisson_subsampled_gaussian and
+    # test_self_composed_subsampled_gaussian: q 0.2, sigma 0.5, 3 rounds is (1, 0.15594)-DP, to 1e-3 there too.
+    epsilon = epsilon_spent(sampling_rate=0.2, noise_multiplier=0.5, delta=0.15594, rounds=3, accountant="pld")
+    assert epsilon == pytest.approx(1.0, abs=1e-3)
+
+
+def test_pld_epsilon_matches_dp_accounting_reference_gaussian():
+    # The same file, test_gaussian_basic: sigma sqrt(3) three times is (1, 0.126936)-DP (three Gaussians compose
+    # exactly to one of sigma 1); here as q = 1 rounds, composed numerically.
+    epsilon = epsilon_spent(sampling_rate=1.0, noise_multiplier=math.sqrt(3), delta=0.126936, rounds=3, accountant="pld")
+    assert epsilon == pytest.approx(1.0, abs=1e-3)
+
+
+def test_pld_epsilon_matches_opacus_prv_accountant_reference():
+    # Opacus' accountants_test.py (pytorch/opacus, opacus/tests/), test_prv_accountant: sigma 1.5, q 0.04,
+    # int(90 // 0.04) steps, delta 1e-5 -> 6.777395712150674 with its PRV accountant, whose default error bound
+    # on epsilon is 0.01: another numerical composition of the same privacy loss, the tight value RDP's 7.33
+    # over-counts.
+    epsilon = epsilon_spent(sampling_rate=0.04, noise_multiplier=1.5, delta=1e-5, rounds=int(90 // 0.04), accountant="pld")
+    assert epsilon == pytest.approx(6.777395712150674, abs=0.01)
+    assert epsilon < epsilon_spent(sampling_rate=0.04, noise_multiplier=1.5, delta=1e-5, rounds=int(90 // 0.04)) - 0.5
+
+
+def test_pld_budget_uses_the_pld_accountant():
+    settings = {"sampling_rate": 0.2, "noise_multiplier": 1.0, "delta": 1e-5}
+    # 30 rounds: RDP 8.94, PLD 7.93. A budget of 8.5 runs them all under PLD, not under RDP.
+    assert rounds_within_budget(**settings, max_epsilon=8.5, rounds=30, accountant="pld") == 30
+    allowed = rounds_within_budget(**settings, max_epsilon=8.5, rounds=30)
+    assert allowed < 30 and epsilon_spent(**settings, rounds=allowed) <= 8.5
+
+
+def test_an_unknown_accountant_is_refused():
+    with pytest.raises(ValueError, match="the accountants are rdp, pld"):
+        epsilon_spent(sampling_rate=0.5, noise_multiplier=1.0, delta=1e-5, rounds=2, accountant="moments")
+
+
 def test_unsampled_rounds_match_the_gaussian_rdp_formula():
     # Without sampling, T rounds are RDP with eps(alpha) = T * alpha / (2 sigma^2) (Mironov 2017, Prop. 7), and
     # (eps, delta)-DP follows from the conversion of Canonne, Kamath and Steinke 2020 (Prop. 12) at the best

@@ -54,7 +54,7 @@ function renderCharts() {
   const accuracyLayout = { yaxis: { title: { text: "test accuracy" }, range: [0, 1], tickformat: ".0%" } };
   if (settings.dp) {
     // Privacy spent beside what it bought: epsilon at the experiment's delta on a second axis.
-    accuracy.push({ ...curve(rounds, "epsilon", `ε spent (δ = ${settings.dp_delta})`, COLORS.epsilon), yaxis: "y2" });
+    accuracy.push({ ...curve(rounds, "epsilon", `ε spent (δ = ${settings.dp_delta}, ${settings.dp_accountant})`, COLORS.epsilon), yaxis: "y2" });
     accuracyLayout.yaxis2 = { title: { text: "ε" }, overlaying: "y", side: "right", rangemode: "tozero", automargin: true };
     accuracyLayout.margin = { l: 56, r: 48, t: 8, b: 44 };
   }

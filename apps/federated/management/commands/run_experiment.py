@@ -108,6 +108,7 @@ def summary_text(summary):
         )
     if summary["final_epsilon"] is not None:
         lines.append(f"privacy spent: epsilon {summary['final_epsilon']:.4f} at delta {summary['settings']['dp_delta']:g}"
+                     f" ({summary['settings']['dp_accountant']} accountant)"
                      + (f" (the budget stopped it after round {summary['rounds_to_run']})"
                         if summary["rounds_to_run"] < summary["settings"]["rounds"] else ""))
     if summary["malicious_clients"]:
