@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from apps.core.db import rows_insert
 from apps.dashboard.selectors import CLIENTS_PAGE, experiment_state
 from apps.federated.models import Client
 from apps.federated.services import experiment_create
+from tests.crowd import clients_add
 
 pytestmark = pytest.mark.django_db
 
@@ -21,11 +21,7 @@ PAGE_BYTES = 60_000  # the page with 200 clients' links and chart data is about 
 def crowded_experiment():
     """An experiment of 10 000 clients, built as rows (nobody trains them)."""
     experiment = experiment_create(dataset="digits", clients=3, rounds=1, baseline=False)
-    labels = json.dumps([18] * 10)
-    rows_insert(
-        Client, ["experiment_id", "index", "shard_size", "label_counts", "external_id", "malicious"],
-        [(experiment.id, index, 180, labels, "", False) for index in range(3, CLIENTS)],
-    )
+    clients_add(experiment, up_to=CLIENTS)
     assert Client.objects.filter(experiment=experiment).count() == CLIENTS
     return experiment
 

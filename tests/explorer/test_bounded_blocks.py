@@ -2,15 +2,13 @@
 page at a time, and re-check the records by the ledger's rules only up to a size (beyond, the chain watcher's
 full checks stand for them, and the answer says so)."""
 
-import hashlib
-import json
 import re
 
 import pytest
 
-from apps.core.db import rows_insert
 from apps.explorer.selectors import RECHECK_MAX_BYTES, RECORDS_PAGE
-from apps.ledger.models import Block, Record
+from apps.ledger.models import Block
+from tests.crowd import records_add
 
 pytestmark = pytest.mark.django_db
 
@@ -24,12 +22,7 @@ def crowded_block(experiment_chain):
     """Block 2 of the experiment chain with 3000 more records, as rows (as an edit of the database could add)."""
     block = Block.objects.get(status="main", height=2)
     start = block.records.count()
-    rows = []
-    for position in range(start, start + EXTRA):
-        body = json.dumps({"note": PADDING, "position": position, "type": "note"}, separators=(",", ":"), sort_keys=True)
-        rows.append((block.id, position, body, hashlib.sha256(body.encode()).hexdigest(), "note", None, None))
-    rows_insert(Record, ["block_id", "position", "body", "txid", "type", "experiment_id", "round_number"], rows)
-    assert sum(len(row[2]) for row in rows) > RECHECK_MAX_BYTES
+    assert records_add(block, EXTRA, padding=PADDING) > RECHECK_MAX_BYTES
     return block, start + EXTRA
 
 
