@@ -11,7 +11,7 @@ from apps.core.pagination import keyset_page
 from apps.events.models import Event
 from apps.events.services import last_event_seq
 from apps.federated.models import Client, ClientUpdate, Experiment, Round
-from apps.federated.services import experiment_payload, round_payload
+from apps.federated.selectors import ROUND_FIELDS, experiment_payload, round_payload
 from apps.ledger.models import Block
 from apps.ledger.reads import block_payload, chain_status
 
@@ -52,10 +52,6 @@ def experiment_state(experiment_id):
     experiment = Experiment.objects.get(pk=experiment_id)
     rounds = list(Round.objects.filter(experiment=experiment).order_by("number"))
     blocks = Block.objects.filter(status=Block.Status.MAIN, experiment_id=experiment.id)
-    mined = {
-        row["round_number"]: row
-        for row in blocks.values("round_number", "height", "hash", "mined_seconds", "hash_rate")
-    }
     return {
         "experiment": {
             **experiment_payload(experiment),
@@ -63,7 +59,7 @@ def experiment_state(experiment_id):
             "malicious_clients": _malicious_clients(experiment),
         },
         "rounds": [round_payload(round_row) for round_row in rounds],
-        "mined": [mined[number] for number in sorted(mined)],
+        "mined": [block_payload(block) for block in blocks.order_by("round_number")],
         "clients": client_page(experiment.id).items,
         "client_count": Client.objects.filter(experiment=experiment).count(),
         "blocks": _newest_blocks(blocks),
@@ -141,7 +137,7 @@ def _latest_mining_progress(events):
 OVERVIEW_CURVES = 5
 CURVE_POINTS = 500
 COMPARED_MAX = 8
-CURVE_FIELDS = ("test_loss", "test_accuracy", "baseline_loss", "baseline_accuracy")
+CURVE_FIELDS = ("loss", "accuracy", "baseline_loss", "baseline_accuracy")  # names of ROUND_FIELDS
 
 
 def experiment_curves(experiment_id, *, points=CURVE_POINTS):
@@ -156,7 +152,7 @@ def experiment_curves(experiment_id, *, points=CURVE_POINTS):
         rounds = rounds.annotate(phase=F("number") % stride).filter(Q(phase=0) | Q(number=last))
     return [
         dict(zip(("round", *CURVE_FIELDS), row))
-        for row in rounds.order_by("number").values_list("number", *CURVE_FIELDS)
+        for row in rounds.order_by("number").values_list("number", *(ROUND_FIELDS[name] for name in CURVE_FIELDS))
     ]
 
 
@@ -188,15 +184,15 @@ def experiments_compared(experiment_ids):
             continue
         rounds = experiment_curves(experiment_id)
         final = rounds[-1] if rounds else None
-        best_accuracy = _best(rounds, "test_accuracy", max)
-        best_loss = _best(rounds, "test_loss", min)
+        best_accuracy = _best(rounds, "accuracy", max)
+        best_loss = _best(rounds, "loss", min)
         compared.append(
             {
                 **experiment_payload(experiment),
                 "rounds": rounds,
                 "final": final,
-                "best_accuracy": best_accuracy and {"round": best_accuracy["round"], "value": best_accuracy["test_accuracy"]},
-                "best_loss": best_loss and {"round": best_loss["round"], "value": best_loss["test_loss"]},
+                "best_accuracy": best_accuracy and {"round": best_accuracy["round"], "value": best_accuracy["accuracy"]},
+                "best_loss": best_loss and {"round": best_loss["round"], "value": best_loss["loss"]},
             }
         )
     names = list(compared[0]["settings"]) if compared else []
@@ -236,11 +232,9 @@ def experiment_filter_choices():
 
 # --- downloads ------------------------------------------------------------------------------------------
 
-ROUND_COLUMNS = (
-    "round", "test_loss", "test_accuracy", "baseline_loss", "baseline_accuracy", "clients_sampled",
-    "clients_dropped", "clients_accepted", "train_seconds", "aggregate_seconds", "evaluate_seconds",
-    "global_model", "block_height", "block_hash",
-)
+# A downloaded round: the round's one shape (ROUND_FIELDS, less the experiment the file is of) and its block.
+_ROUND_EXPORTED = [name for name in ROUND_FIELDS if name != "experiment"]
+ROUND_COLUMNS = (*_ROUND_EXPORTED, "block_height", "block_hash")
 UPDATE_COLUMNS = ("round", "client", "samples", "train_loss", "accepted", "reason", "train_seconds", "update_hash")
 EXPORT_CHUNK = 2000
 
@@ -257,11 +251,8 @@ def round_rows(experiment_id, *, number=None):
     rounds = Round.objects.filter(experiment_id=experiment_id).order_by("number")
     if number is not None:
         rounds = rounds.filter(number=number)
-    for row in rounds.values_list(
-        "number", "test_loss", "test_accuracy", "baseline_loss", "baseline_accuracy", "clients_sampled",
-        "clients_dropped", "clients_accepted", "train_seconds", "aggregate_seconds", "evaluate_seconds",
-        "global_model_hash",
-    ).iterator(chunk_size=EXPORT_CHUNK):
+    columns = [ROUND_FIELDS[name] for name in _ROUND_EXPORTED]
+    for row in rounds.values_list(*columns).iterator(chunk_size=EXPORT_CHUNK):
         yield (*row, *blocks.get(row[0], (None, None)))
 
 

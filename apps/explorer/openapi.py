@@ -1,9 +1,10 @@
 """The explorer API's OpenAPI 3.1 description, as data: served at /api/schema/ and checked against the real
 responses by the test suite (schemathesis), so it stays true.
 
-Field names follow Bitcoin Core's RPC (getblockchaininfo, getblock, getrawtransaction) where one fits; hashes of
-blocks are shown byte-reversed as Bitcoin shows them, every other digest (txids, Merkle nodes, model hashes) is
-plain SHA-256 hex.
+The experiment settings' schema is generated from their definitions (apps/federated/definitions.py), the same
+rules the validation applies. Each response shape is written here once and reused wherever the entity appears (a
+block, a round, an experiment), as the selectors build each once; the naming (Bitcoin Core's for block header
+fields) is explained in the README's "One shape per thing".
 """
 
 from apps.explorer.p2p_schema import PATHS as P2P_PATHS
@@ -77,7 +78,9 @@ VALIDITY = _object(
     ),
 )
 
-BLOCK_SUMMARY_PROPERTIES = {
+# A block's one shape (apps.ledger.reads.block_payload): the API, the websocket's block events and the network
+# page's stale blocks.
+BLOCK_PROPERTIES = {
     "hash": _digest("block hash, byte-reversed hex as Bitcoin displays it"),
     "height": INTEGER,
     "version": INTEGER,
@@ -90,7 +93,9 @@ BLOCK_SUMMARY_PROPERTIES = {
     "chainwork": {"type": "string", "pattern": HEX64, "description": "cumulative expected hashes up to this block, hex"},
     "nTx": _integer("number of records"),
     "previousblockhash": _nullable(DIGEST),
-    "interval": _nullable({"type": "integer", "description": "header time minus the parent's header time"}),
+    "status": {"type": "string", "enum": ["main", "stale"], "description": "main chain, or a lost mining race kept beside it"},
+    "difficulty_bits": _integer("the least proof of work the experiment asked for, in bits (the chain may ask for more)"),
+    "hash_rate": _nullable({**NUMBER, "description": "hashes per second the miner reached on it"}),
     "time_to_mine": _nullable({"type": "number", "description": "seconds the miner searched for the nonce"}),
     "experiment": _nullable({"type": "integer", "description": "the experiment whose round the block commits"}),
     "round": _nullable({"type": "integer", "description": "the round the block commits"}),
@@ -102,6 +107,11 @@ BLOCK_SUMMARY_PROPERTIES = {
             "claim came with it; null if unknown. Kept beside the block, not part of the chain",
         }
     ),
+}
+
+BLOCK_SUMMARY_PROPERTIES = {
+    **BLOCK_PROPERTIES,
+    "interval": _nullable({"type": "integer", "description": "header time minus the parent's header time"}),
     "valid": {
         **BOOLEAN,
         "description": "false when the block is the chain's first invalid block or stands on it (above it)",
@@ -168,7 +178,7 @@ CHECKPOINT = _object(
     }
 )
 
-FORK_POINT = _object({"height": INTEGER, "hash": DIGEST, "mined_by": BLOCK_SUMMARY_PROPERTIES["mined_by"]})
+FORK_POINT = _object({"height": INTEGER, "hash": DIGEST, "mined_by": BLOCK_PROPERTIES["mined_by"]})
 
 FORK = _object(
     {
@@ -180,8 +190,8 @@ FORK = _object(
             "items": _object(
                 {
                     **FORK_POINT["properties"],
-                    "experiment": BLOCK_SUMMARY_PROPERTIES["experiment"],
-                    "round": BLOCK_SUMMARY_PROPERTIES["round"],
+                    "experiment": BLOCK_PROPERTIES["experiment"],
+                    "round": BLOCK_PROPERTIES["round"],
                     "main": {**_nullable(FORK_POINT), "description": "the main block at that height (null: none yet)"},
                 }
             ),
@@ -241,7 +251,7 @@ NETWORK = _object(
         "stale": {
             "type": "array",
             "description": "the newest stale blocks, as their block events describe them",
-            "items": {"type": "object", "required": ["height", "hash", "status", "mined_by"]},
+            "items": _object(BLOCK_PROPERTIES),
         },
         "offences": {
             "type": "array",
@@ -298,22 +308,30 @@ PROOF = _object(
     }
 )
 
-ROUND_METRICS = _object(
-    {
-        "round": INTEGER,
-        "loss": NUMBER,
-        "accuracy": NUMBER,
-        "baseline_loss": _nullable(NUMBER),
-        "baseline_accuracy": _nullable(NUMBER),
-        "epsilon": _nullable({**NUMBER, "description": "privacy spent after this round (dp only), at dp_delta"}),
-        "true_positive_rate": _nullable(
-            {**NUMBER, "description": "share of the round's malicious updates the aggregator rejected"}
-        ),
-        "false_positive_rate": _nullable(
-            {**NUMBER, "description": "share of the round's honest updates the aggregator rejected"}
-        ),
-    }
-)
+# A round's one shape (apps.federated.selectors.ROUND_FIELDS): the API, the websocket's round events,
+# `run_experiment --json` and the downloads all show a round so.
+ROUND_PROPERTIES = {
+    "experiment": INTEGER,
+    "round": INTEGER,
+    "global_model": _digest("SHA-256 of the global model's parameter blob"),
+    "loss": {**NUMBER, "description": "the global model's loss on the test split"},
+    "accuracy": {**NUMBER, "description": "the global model's accuracy on the test split"},
+    "baseline_loss": _nullable(NUMBER),
+    "baseline_accuracy": _nullable(NUMBER),
+    "clients_sampled": INTEGER,
+    "clients_dropped": INTEGER,
+    "clients_accepted": INTEGER,
+    "train_seconds": {**NUMBER, "description": "sum of the clients' local training times"},
+    "aggregate_seconds": NUMBER,
+    "evaluate_seconds": NUMBER,
+    "epsilon": _nullable({**NUMBER, "description": "privacy spent after this round (dp only), at dp_delta"}),
+    "true_positive_rate": _nullable(
+        {**NUMBER, "description": "share of the round's malicious updates the aggregator rejected"}
+    ),
+    "false_positive_rate": _nullable(
+        {**NUMBER, "description": "share of the round's honest updates the aggregator rejected"}
+    ),
+}
 
 BALANCES = _object(
     {
@@ -369,7 +387,7 @@ EXPERIMENT_SUMMARY_PROPERTIES = {
 EXPERIMENT = _object(
     {
         **EXPERIMENT_SUMMARY_PROPERTIES,
-        "metrics": {"type": "array", "items": ROUND_METRICS, "description": "per-round test loss and accuracy"},
+        "metrics": {"type": "array", "items": _object(ROUND_PROPERTIES), "description": "its rounds, oldest first"},
     }
 )
 
@@ -402,17 +420,8 @@ UPDATE = _object(
 
 ROUND = _object(
     {
-        "experiment": INTEGER,
-        "round": INTEGER,
-        "global_model": _digest("SHA-256 of the global model's parameter blob"),
+        **ROUND_PROPERTIES,
         "model_url": URL,
-        "loss": NUMBER,
-        "accuracy": NUMBER,
-        "baseline_loss": _nullable(NUMBER),
-        "baseline_accuracy": _nullable(NUMBER),
-        "clients_sampled": INTEGER,
-        "clients_dropped": INTEGER,
-        "clients_accepted": INTEGER,
         "created_at": TIMESTAMP,
         "record": LEDGER_REF,
         "valid": _nullable(

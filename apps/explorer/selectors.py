@@ -7,7 +7,6 @@ only /chain/'s count of stale blocks reads more than a page (by the index on sta
 """
 
 import json
-import math
 
 from django.db.models import Count, Sum
 from django.db.models.functions import Length
@@ -15,15 +14,14 @@ from django.urls import reverse
 
 from apps.core.pagination import keyset_page
 from apps.federated.models import Client, ClientUpdate, Experiment, Round
-from apps.federated.services import experiment_payload
+from apps.federated.selectors import experiment_payload, round_payload
 from apps.federated.storage import blob_open
 from apps.ledger.genesis import genesis_block
 from apps.ledger.header import BlockHeader
 from apps.ledger.merkle import inclusion_proof, leaf_hash, verify_inclusion
 from apps.ledger.models import Block, Checkpoint, Record
-from apps.ledger.pow import bits_to_target
 from apps.ledger.retarget import median_time_past
-from apps.ledger.reads import chain_params, chain_status, checkpoint_verify
+from apps.ledger.reads import block_payload, chain_params, chain_status, checkpoint_verify, difficulty, work_bits
 from apps.ledger.store import block_check
 from apps.ledger.rules import BlockRejected
 
@@ -42,43 +40,12 @@ def experiment_page_url(experiment_id):
 # --- blocks ----------------------------------------------------------------------------------------------
 
 
-def _difficulty(bits):
-    """Bitcoin's difficulty: how many times harder than the pow limit; None for bits that encode no target."""
-    try:
-        return chain_params().pow_limit / bits_to_target(bits)
-    except (ValueError, ZeroDivisionError):
-        return None
-
-
-def _work_bits(bits):
-    """The difficulty in bits, the unit FedChain shows people: log2 of the hashes expected to find a block at
-    this target (12 bits: about 4096 hashes). None for bits that encode no target."""
-    try:
-        return 256 - math.log2(bits_to_target(bits) + 1)
-    except (ValueError, ZeroDivisionError):
-        return None
-
-
 def block_summary(block, *, parent_time=None):
+    """The block's one shape (block_payload) and the wait since its parent."""
     return {
-        "hash": block.hash,
-        "height": block.height,
-        "version": block.version,
-        "merkleroot": block.merkle_root,
-        "time": block.time,
-        "bits": f"{block.bits:08x}",
-        "nonce": block.nonce,
-        "work_bits": _work_bits(block.bits),
-        "difficulty": _difficulty(block.bits),
-        "chainwork": block.chainwork,
-        "nTx": block.records_count,
-        "previousblockhash": block.prev_hash if block.height > 0 else None,
+        **block_payload(block),
         # The genesis block's time is fixed at the chain's creation: the wait after it is no block interval.
         "interval": None if parent_time is None or block.height <= 1 else block.time - parent_time,
-        "time_to_mine": block.mined_seconds,
-        "experiment": block.experiment_id,
-        "round": block.round_number,
-        "mined_by": block.mined_by or None,
     }
 
 
@@ -261,8 +228,8 @@ def chain_overview():
         "time": tip.time if tip else None,
         "mediantime": median_time_past(recent, chain_params().median_time_span) if recent else None,
         "bits": f"{tip.bits:08x}" if tip else None,
-        "work_bits": _work_bits(tip.bits) if tip else None,
-        "difficulty": _difficulty(tip.bits) if tip else None,
+        "work_bits": work_bits(tip.bits) if tip else None,
+        "difficulty": difficulty(tip.bits) if tip else None,
         "chainwork": tip.chainwork if tip else "0" * 64,
         "stale_blocks": Block.objects.filter(status=STALE).count(),
         "validity": validity,
@@ -282,8 +249,8 @@ def chain_history(*, limit):
         if previous is None and len(rows) > limit:
             continue  # the extra row only gives the first charted block its interval
         history["height"].append(height)
-        history["work_bits"].append(_work_bits(bits))
-        history["difficulty"].append(_difficulty(bits))
+        history["work_bits"].append(work_bits(bits))
+        history["difficulty"].append(difficulty(bits))
         # The genesis block's time is fixed at the chain's creation: the wait after it is no block interval.
         history["interval"].append(None if previous is None or previous[0] == 0 else time - previous[1])
         history["time_to_mine"].append(mined_seconds)
@@ -416,25 +383,11 @@ def experiment_find(experiment_id):
     return experiment
 
 
-def _round_metrics(row):
-    return {
-        "round": row.number,
-        "loss": row.test_loss,
-        "accuracy": row.test_accuracy,
-        "baseline_loss": row.baseline_loss,
-        "baseline_accuracy": row.baseline_accuracy,
-    }
-
-
 def experiment_detail(experiment):
     rounds = list(experiment.round_set.order_by("number"))
     return {
         **_experiment_summary(experiment, len(rounds)),
-        "metrics": [
-            {**_round_metrics(row), "epsilon": row.epsilon, "true_positive_rate": row.true_positive_rate,
-             "false_positive_rate": row.false_positive_rate}
-            for row in rounds
-        ],
+        "metrics": [round_payload(row) for row in rounds],
     }
 
 
@@ -471,13 +424,8 @@ def _round_dicts(experiment, rounds):
         updates.setdefault(update.round_id, []).append(update)
     return [
         {
-            "experiment": experiment.id,
-            **_round_metrics(row),
-            "global_model": row.global_model_hash,
+            **round_payload(row),
             "model_url": reverse("api:model", args=[row.global_model_hash]),
-            "clients_sampled": row.clients_sampled,
-            "clients_dropped": row.clients_dropped,
-            "clients_accepted": row.clients_accepted,
             "created_at": row.created_at.isoformat(),
             "record": ledger.get((row.number, "model")),
             "valid": valid(ledger.get((row.number, "model"))),

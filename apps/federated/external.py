@@ -14,7 +14,8 @@ from apps.events.services import event_emit
 from .blobs import content_address
 from .flower import FlowerError, blob_check, declaration_validate, selected, submission_validate
 from .models import Client, ClientUpdate, Experiment, Round
-from .services import RoundError, TrainedUpdate, experiment_payload, round_record
+from .selectors import experiment_payload
+from .services import RoundError, TrainedUpdate, round_record
 
 
 class SubmissionConflict(FlowerError):

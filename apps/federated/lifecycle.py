@@ -55,6 +55,7 @@ from apps.workers.services import (
 
 from .engine import federation_for
 from .models import Experiment, Round
+from .selectors import experiment_payload
 from .training import TrainingStopped
 from .services import (
     client_updates_load,
@@ -62,7 +63,6 @@ from .services import (
     clients_train,
     experiment_create,
     experiment_next_round,
-    experiment_payload,
     experiment_status_set,
     round_aggregate,
     round_initial,

@@ -84,36 +84,62 @@ def chain_height():
     return -1 if tip is None else tip
 
 
-def experiment_summary(experiment):
-    """Settings, status, per-round metrics and where each round sits on the chain (JSON-ready)."""
-    heights = dict(
-        Block.objects.filter(experiment_id=experiment.id, status=Block.Status.MAIN).values_list("round_number", "height")
-    )
-    rounds = [
-        {
-            "round": row.number,
-            "loss": row.test_loss,
-            "accuracy": row.test_accuracy,
-            "baseline_loss": row.baseline_loss,
-            "baseline_accuracy": row.baseline_accuracy,
-            "global_model": row.global_model_hash,
-            "clients_sampled": row.clients_sampled,
-            "clients_dropped": row.clients_dropped,
-            "clients_accepted": row.clients_accepted,
-            "epsilon": row.epsilon,
-            "true_positive_rate": row.true_positive_rate,
-            "false_positive_rate": row.false_positive_rate,
-            "block_height": heights.get(row.number),
-        }
-        for row in experiment.round_set.order_by("number")
-    ]
-    final = rounds[-1] if rounds else {}
+def experiment_payload(experiment):
     return {
-        "experiment": experiment.id,
+        "id": experiment.id,
         "name": experiment.name,
         "status": experiment.status,
         "error": experiment.error,
         "settings": experiment.settings(),
+        "kind": experiment.kind,
+        # An external federation's declaration: its layers, strategy and the rule that re-derives its rounds.
+        "external": {key: experiment.external[key] for key in ("layers", "strategy", "rule") if key in experiment.external},
+        "created_at": experiment.created_at.isoformat(),
+        "started_at": experiment.started_at and experiment.started_at.isoformat(),
+        "finished_at": experiment.finished_at and experiment.finished_at.isoformat(),
+    }
+
+
+# A round as every output shows it (the API, the websocket's `round` event, `run_experiment --json`, the
+# downloads): each name and the Round column it comes from. "loss" and "accuracy" are the global model's on the
+# test split, named as the chain's global_model record names them.
+ROUND_FIELDS = {
+    "experiment": "experiment_id",
+    "round": "number",
+    "global_model": "global_model_hash",
+    "loss": "test_loss",
+    "accuracy": "test_accuracy",
+    "baseline_loss": "baseline_loss",
+    "baseline_accuracy": "baseline_accuracy",
+    "clients_sampled": "clients_sampled",
+    "clients_dropped": "clients_dropped",
+    "clients_accepted": "clients_accepted",
+    "epsilon": "epsilon",
+    "true_positive_rate": "true_positive_rate",
+    "false_positive_rate": "false_positive_rate",
+    "train_seconds": "train_seconds",
+    "aggregate_seconds": "aggregate_seconds",
+    "evaluate_seconds": "evaluate_seconds",
+}
+
+
+def round_payload(round_row):
+    """The round's one shape (ROUND_FIELDS)."""
+    return {name: getattr(round_row, column) for name, column in ROUND_FIELDS.items()}
+
+
+def experiment_summary(experiment):
+    """The experiment (its one shape), its rounds (theirs, each with the height of the main block that holds
+    it), final metrics and the chain's height: what `run_experiment --json` prints."""
+    heights = dict(
+        Block.objects.filter(experiment_id=experiment.id, status=Block.Status.MAIN).values_list("round_number", "height")
+    )
+    rounds = [
+        {**round_payload(row), "block_height": heights.get(row.number)} for row in experiment.round_set.order_by("number")
+    ]
+    final = rounds[-1] if rounds else {}
+    return {
+        **experiment_payload(experiment),
         "rounds": rounds,
         "final_loss": final.get("loss"),
         "final_accuracy": final.get("accuracy"),

@@ -31,7 +31,14 @@ from .blobs import BlobFormatError
 from .config import ConfigError, experiment_config_validate
 from .engine import federation_for
 from .models import Client, ClientUpdate, Experiment, Round, RoundAudit
-from .selectors import AuditReport, experiment_budget_refusals, round_audit, round_batch
+from .selectors import (
+    AuditReport,
+    experiment_budget_refusals,
+    experiment_payload,
+    round_audit,
+    round_batch,
+    round_payload,
+)
 from .storage import blob_read, blob_write, blobs_read, blobs_write
 
 
@@ -120,22 +127,6 @@ def experiment_create(*, name="", owner=None, **settings):
         )
         event_emit(type="experiment", payload=experiment_payload(experiment), experiment_id=experiment.id)
     return experiment
-
-
-def experiment_payload(experiment):
-    return {
-        "id": experiment.id,
-        "name": experiment.name,
-        "status": experiment.status,
-        "error": experiment.error,
-        "settings": experiment.settings(),
-        "kind": experiment.kind,
-        # An external federation's declaration: its layers, strategy and the rule that re-derives its rounds.
-        "external": {key: experiment.external[key] for key in ("layers", "strategy", "rule") if key in experiment.external},
-        "created_at": experiment.created_at.isoformat(),
-        "started_at": experiment.started_at and experiment.started_at.isoformat(),
-        "finished_at": experiment.finished_at and experiment.finished_at.isoformat(),
-    }
 
 
 def experiment_status_set(*, experiment, status, error=""):
@@ -477,27 +468,6 @@ def round_record_aggregated(*, experiment, outcome):
         metrics=outcome.metrics,
         baseline_params=outcome.baseline_params,
     )
-
-
-def round_payload(round_row):
-    return {
-        "experiment": round_row.experiment_id,
-        "round": round_row.number,
-        "global_model": round_row.global_model_hash,
-        "test_loss": round_row.test_loss,
-        "test_accuracy": round_row.test_accuracy,
-        "baseline_loss": round_row.baseline_loss,
-        "baseline_accuracy": round_row.baseline_accuracy,
-        "clients_sampled": round_row.clients_sampled,
-        "clients_dropped": round_row.clients_dropped,
-        "clients_accepted": round_row.clients_accepted,
-        "epsilon": round_row.epsilon,
-        "true_positive_rate": round_row.true_positive_rate,
-        "false_positive_rate": round_row.false_positive_rate,
-        "train_seconds": round_row.train_seconds,
-        "aggregate_seconds": round_row.aggregate_seconds,
-        "evaluate_seconds": round_row.evaluate_seconds,
-    }
 
 
 def experiment_run_round(*, experiment, number, worker=None):

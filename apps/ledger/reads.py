@@ -3,6 +3,7 @@ the pending batches, the chain's status, and the stored blocks as the rule engin
 """
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterator
 
@@ -16,6 +17,7 @@ from .checkpoint import checkpoint_valid
 from .header import BlockHeader, display_hex, sha256d
 from .models import Block, Checkpoint, PendingBatch, Record
 from .params import ChainParams
+from .pow import bits_to_target
 from .records import GLOBAL_MODEL, canonical_bytes
 from .rules import BlockData, BlockRejected, ChainTip, Rules
 
@@ -202,23 +204,47 @@ def records_encode(records: list[dict]) -> list[bytes]:
         raise BlockRejected("records", str(error)) from None
 
 
+def difficulty(bits: int) -> float | None:
+    """Bitcoin's difficulty: how many times harder than the pow limit; None for bits that encode no target."""
+    try:
+        return chain_params().pow_limit / bits_to_target(bits)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def work_bits(bits: int) -> float | None:
+    """The difficulty in bits, the unit FedChain shows people: log2 of the hashes expected to find a block at
+    this target (12 bits: about 4096 hashes). None for bits that encode no target."""
+    try:
+        return 256 - math.log2(bits_to_target(bits) + 1)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
 def block_payload(block: Block) -> dict:
-    """What a `block` event says about a block."""
+    """A block's one shape: the JSON API, the websocket's `block` and `reorg` events, the dashboard and the
+    network page all show a block so. Header fields keep the names of Bitcoin Core's `getblock` (merkleroot,
+    nTx, previousblockhash, bits as hex); the rest is FedChain's own."""
     return {
-        "height": block.height,
         "hash": block.hash,
-        "prev_hash": block.prev_hash,
+        "height": block.height,
+        "version": block.version,
+        "merkleroot": block.merkle_root,
+        "time": block.time,
+        "bits": f"{block.bits:08x}",
+        "nonce": block.nonce,
+        "work_bits": work_bits(block.bits),
+        "difficulty": difficulty(block.bits),
+        "chainwork": block.chainwork,
+        "nTx": block.records_count,
+        "previousblockhash": block.prev_hash if block.height > 0 else None,
         "status": block.status,
         "experiment": block.experiment_id,
         "round": block.round_number,
-        "time": block.time,
-        "bits": block.bits,
         "difficulty_bits": block.difficulty_bits,
-        "records": block.records_count,
-        "chainwork": block.chainwork,
-        "mined_seconds": block.mined_seconds,
+        "time_to_mine": block.mined_seconds,
         "hash_rate": block.hash_rate,
-        "mined_by": block.mined_by,
+        "mined_by": block.mined_by or None,
     }
 
 

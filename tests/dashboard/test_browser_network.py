@@ -26,7 +26,7 @@ def test_a_reorganisation_replaces_the_newest_blocks_live(asgi_server, browser_p
     assert block_heights(page)[0] == tip.height
 
     replacement = {**block_payload(tip), "hash": "e" * 64, "status": "stale"}  # as it was stored, before the switch
-    above = {**replacement, "hash": "f" * 64, "height": tip.height + 1, "prev_hash": "e" * 64}
+    above = {**replacement, "hash": "f" * 64, "height": tip.height + 1, "previousblockhash": "e" * 64}
     event_emit(type=Event.Type.REORG, payload={
         "fork": {"height": tip.height - 1, "hash": tip.prev_hash},
         "old_tip": {"height": tip.height, "hash": tip.hash, "chainwork": tip.chainwork},

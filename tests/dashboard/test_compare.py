@@ -84,7 +84,7 @@ def test_metrics_download_as_csv_and_json_per_experiment_round_and_client(client
     assert f'experiment-{experiment.id}-rounds.csv' in response["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [int(r["round"]) for r in rows] == [0, 1, 2]
-    assert float(rows[2]["test_accuracy"]) == experiment.round_set.get(number=2).test_accuracy
+    assert float(rows[2]["accuracy"]) == experiment.round_set.get(number=2).test_accuracy
 
     response = client.get(f"/experiments/{experiment.id}/updates.json?round=1")
     updates = json.loads(b"".join(response.streaming_content))

@@ -28,7 +28,7 @@ def run(*args):
 def test_json_summary_progress_and_every_round_on_a_valid_chain():
     out, err = run(*SMALL_ARGS, "--model", "mlp", "--hidden", "8", "--aggregator", "median", "--json")
     summary = json.loads(out)
-    experiment = Experiment.objects.get(pk=summary["experiment"])
+    experiment = Experiment.objects.get(pk=summary["id"])
     assert summary["status"] == experiment.status == "finished" and experiment.finished_at is not None
     assert [r["round"] for r in summary["rounds"]] == [0, 1, 2, 3]
     assert summary["final_accuracy"] == summary["rounds"][-1]["accuracy"] == Round.objects.get(number=3).test_accuracy

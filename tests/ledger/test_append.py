@@ -39,7 +39,7 @@ def test_a_mined_block_is_stored_with_its_records_checkpoint_and_event():
     assert (batch.status, batch.block_id) == ("mined", block.id)
     assert Checkpoint.objects.get(height=1).hash == block.hash
     event = Event.objects.filter(type="block").last()
-    assert (event.experiment_id, event.payload["hash"], event.payload["records"]) == (7, block.hash, 6)
+    assert (event.experiment_id, event.payload["hash"], event.payload["nTx"]) == (7, block.hash, 6)
     assert block.mined_seconds > 0 and block.hash_rate > 0
     assert reads.chain_status()["valid"] and watch.chain_verify().valid
 

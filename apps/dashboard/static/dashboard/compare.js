@@ -30,8 +30,8 @@ function draw() {
   const weight = Number(slider.value);
   const last = Math.max(1, ...view.experiments.map((e) => (e.final ? e.final.round : 0)));
   const shared = { ...LEGEND_ABOVE, height: 340, xaxis: { title: { text: "round" }, ...roundTicks(last) } };
-  window.Plotly.react("compare-loss", traces("test_loss", "baseline_loss", weight), chartLayout("test loss", shared), PLOT_CONFIG);
-  window.Plotly.react("compare-accuracy", traces("test_accuracy", "baseline_accuracy", weight),
+  window.Plotly.react("compare-loss", traces("loss", "baseline_loss", weight), chartLayout("test loss", shared), PLOT_CONFIG);
+  window.Plotly.react("compare-accuracy", traces("accuracy", "baseline_accuracy", weight),
     chartLayout("test accuracy", { ...shared, yaxis: { title: { text: "test accuracy" }, range: [0, 1], tickformat: ".0%" } }), PLOT_CONFIG);
 }
 
@@ -86,8 +86,8 @@ function updateResults() {
     row.querySelector(".status").className = `status status-${experiment.status}`;
     row.querySelector(".status").textContent = experiment.status;
     row.querySelector(".rounds").textContent = `${final ? final.round : "–"} / ${experiment.settings.rounds}`;
-    row.querySelector(".final-accuracy").textContent = final ? formatPercent(final.test_accuracy) : "–";
-    row.querySelector(".final-loss").textContent = final ? formatNumber(final.test_loss) : "–";
+    row.querySelector(".final-accuracy").textContent = final ? formatPercent(final.accuracy) : "–";
+    row.querySelector(".final-loss").textContent = final ? formatNumber(final.loss) : "–";
     const best = (metric, format) => (metric ? `${format(metric.value)} (r${metric.round})` : "–");
     row.querySelector(".best-accuracy").textContent = best(experiment.best_accuracy, formatPercent);
     row.querySelector(".best-loss").textContent = best(experiment.best_loss, formatNumber);

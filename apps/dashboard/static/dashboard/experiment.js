@@ -43,8 +43,8 @@ function curve(rounds, metric, name, color, dash) {
 function renderCharts() {
   const rounds = sortedRounds();
   const withBaseline = state.experiment.settings.baseline;
-  const loss = [curve(rounds, "test_loss", "federated", COLORS.federated)];
-  const accuracy = [curve(rounds, "test_accuracy", "federated", COLORS.federated)];
+  const loss = [curve(rounds, "loss", "federated", COLORS.federated)];
+  const accuracy = [curve(rounds, "accuracy", "federated", COLORS.federated)];
   if (withBaseline) {
     loss.push(curve(rounds, "baseline_loss", "centralized baseline", COLORS.baseline, true));
     accuracy.push(curve(rounds, "baseline_accuracy", "centralized baseline", COLORS.baseline, true));
@@ -60,10 +60,10 @@ function renderCharts() {
   }
   plot("accuracy-chart", accuracy, layout("test accuracy", accuracyLayout));
 
-  const mined = [...state.mined.values()].sort((a, b) => a.round_number - b.round_number);
+  const mined = [...state.mined.values()].sort((a, b) => a.round - b.round);
   const ms = (seconds) => (seconds === null || seconds === undefined ? null : seconds * 1000);
   plot("cost-chart", [
-    { x: mined.map((m) => m.round_number), y: mined.map((m) => ms(m.mined_seconds)), name: "mining the block", type: "bar", marker: { color: COLORS.mining } },
+    { x: mined.map((block) => block.round), y: mined.map((block) => ms(block.time_to_mine)), name: "mining the block", type: "bar", marker: { color: COLORS.mining } },
     {
       x: rounds.map((r) => r.round), y: rounds.map((r) => ms(r.train_seconds + r.aggregate_seconds + r.evaluate_seconds)),
       name: "training, aggregating, evaluating", type: "bar", marker: { color: COLORS.training },
@@ -133,13 +133,13 @@ function renderRoundsTable() {
     const block = state.mined.get(r.round);
     return el("tr", { "data-round": r.round },
       el("td", {}, roundLink(experimentId, r.round)),
-      el("td", {}, formatNumber(r.test_loss)),
-      el("td", {}, formatPercent(r.test_accuracy)),
+      el("td", {}, formatNumber(r.loss)),
+      el("td", {}, formatPercent(r.accuracy)),
       el("td", { class: "wide-only" }, formatPercent(r.baseline_accuracy)),
       el("td", {}, r.round === 0 ? "–" : `${r.clients_accepted} / ${r.clients_sampled}` + (r.clients_dropped ? ` (${r.clients_dropped} late)` : "")),
       el("td", {}, block ? el("a", { href: `/search?q=${block.hash}` }, block.height) : "pending", " ",
         block ? invalidMark(block.height, chain.status) : null),
-      el("td", { class: "wide-only" }, block ? formatSeconds(block.mined_seconds) : "–"));
+      el("td", { class: "wide-only" }, block ? formatSeconds(block.time_to_mine) : "–"));
   });
   document.getElementById("rounds").replaceChildren(...rows);
 }
@@ -202,7 +202,7 @@ document.getElementById("rejections").addEventListener("toggle", (event) => {
 function applySnapshot(data) {
   state.experiment = data.experiment;
   state.rounds = new Map(data.rounds.map((r) => [r.round, r]));
-  state.mined = new Map(data.mined.map((m) => [m.round_number, m]));
+  state.mined = new Map(data.mined.map((block) => [block.round, block]));
   state.clients = data.clients;
   chain.set(data);
   renderClients();
@@ -232,9 +232,7 @@ function applyEvent(event) {
     case "block":
       chain.apply(event);
       if (data.status === "main" && data.experiment === experimentId && data.round !== null) {
-        state.mined.set(data.round, {
-          round_number: data.round, height: data.height, hash: data.hash, mined_seconds: data.mined_seconds, hash_rate: data.hash_rate,
-        });
+        state.mined.set(data.round, data);
         render();
       }
       break;

@@ -24,8 +24,8 @@ const renderExperiments = throttled(() => {
         el("td", {}, el("a", { href: `/experiments/${experiment.id}/`, title: `experiment ${experiment.id}` }, experimentLabel(experiment))),
         el("td", {}, el("span", { class: `status status-${experiment.status}` }, experiment.status)),
         el("td", {}, last ? `${last.round} / ${experiment.settings.rounds}` : `– / ${experiment.settings.rounds}`),
-        el("td", {}, last ? formatPercent(last.test_accuracy) : "–"),
-        el("td", { class: "wide-only" }, last ? formatNumber(last.test_loss) : "–"));
+        el("td", {}, last ? formatPercent(last.accuracy) : "–"),
+        el("td", { class: "wide-only" }, last ? formatNumber(last.loss) : "–"));
     });
   document.getElementById("experiments").replaceChildren(...rows);
   document.getElementById("experiments-empty").hidden = rows.length > 0;
@@ -44,8 +44,8 @@ const renderCurves = throttled(() => {
     const name = experiment ? experimentLabel(experiment) : `#${shortId(id)}`;
     const rounds = [...curves.get(id).values()].sort((a, b) => a.round - b.round);
     const color = PALETTE[position % PALETTE.length];
-    loss.push(metricTrace(rounds, "test_loss", { name, color }));
-    accuracy.push(metricTrace(rounds, "test_accuracy", { name, color }));
+    loss.push(metricTrace(rounds, "loss", { name, color }));
+    accuracy.push(metricTrace(rounds, "accuracy", { name, color }));
   });
   const last = Math.max(1, ...loss.map((trace) => Math.max(0, ...trace.x)));
   const shared = { ...LEGEND_ABOVE, height: 300, xaxis: { title: { text: "round" }, ...roundTicks(last) } };

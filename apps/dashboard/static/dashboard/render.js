@@ -40,14 +40,6 @@ export function formatPercent(value) {
   return value === null || value === undefined ? "–" : `${(value * 100).toFixed(1)} %`;
 }
 
-// Leading zero bits of the compact target `bits`: the block's difficulty as "bits of work".
-export function difficultyBits(bits) {
-  const exponent = bits >>> 24;
-  const mantissa = bits & 0xffffff;
-  if (mantissa === 0) return null;
-  return 256 - (Math.log2(mantissa) + 8 * (exponent - 3));
-}
-
 export function blockLink(block) {
   return el("a", { href: `/search?q=${encodeURIComponent(block.hash)}`, class: "mono", title: block.hash },
     `${block.hash.slice(0, 16)}…`);
@@ -176,14 +168,14 @@ export class BlockList {
 
   render(fresh) {
     const rows = this.blocks.map((block) => {
-      const bits = difficultyBits(block.bits);
+      const bits = block.work_bits;
       return el("tr", { class: fresh.has(block.hash) ? "fresh" : null, "data-height": block.height },
         el("td", {}, block.height, " ", invalidMark(block.height, this.chain)),
         el("td", {}, blockLink(block)),
         el("td", {}, roundLink(block.experiment, block.round)),
-        el("td", { class: "wide-only" }, block.records),
-        el("td", {}, formatSeconds(block.mined_seconds)),
-        el("td", { class: "wide-only", title: `Difficulty in bits: about 2^${bits === null ? "?" : bits.toFixed(1)} hashes expected per block; each bit doubles the work (compact target ${block.bits.toString(16).padStart(8, "0")})` }, bits === null ? "–" : `${bits.toFixed(1)} bits`));
+        el("td", { class: "wide-only" }, block.nTx),
+        el("td", {}, formatSeconds(block.time_to_mine)),
+        el("td", { class: "wide-only", title: `Difficulty in bits: about 2^${bits === null ? "?" : bits.toFixed(1)} hashes expected per block; each bit doubles the work (compact target ${block.bits})` }, bits === null ? "–" : `${bits.toFixed(1)} bits`));
     });
     this.tbody.replaceChildren(...rows);
     this.empty.hidden = rows.length > 0;
@@ -259,14 +251,14 @@ export class MiningPanel {
     this.bar.setAttribute("aria-valuetext", "not mining");
     this.title.textContent = "· idle";
     const block = this.lastBlock;
-    if (!block || block.mined_seconds === null || block.mined_seconds === undefined) {
+    if (!block || block.time_to_mine === null || block.time_to_mine === undefined) {
       this.text.textContent = "No block is being mined.";
       return;
     }
-    const bits = difficultyBits(block.bits);
-    const hashes = block.hash_rate && block.mined_seconds ? block.hash_rate * block.mined_seconds : null;
+    const bits = block.work_bits;
+    const hashes = block.hash_rate && block.time_to_mine ? block.hash_rate * block.time_to_mine : null;
     const expected = bits === null ? null : 2 ** bits;
-    this.text.textContent = `No block is being mined. Block ${block.height} took ${formatSeconds(block.mined_seconds)}` +
+    this.text.textContent = `No block is being mined. Block ${block.height} took ${formatSeconds(block.time_to_mine)}` +
       (hashes ? ` (~${formatCount(hashes)} hashes at ${formatCount(block.hash_rate)}H/s` : " (") +
       (expected ? `${hashes ? "; " : ""}~${formatCount(expected)} expected at ${bits.toFixed(1)} bits)` : ")") +
       ". Progress shows here for blocks that take longer than half a second.";

@@ -71,7 +71,7 @@ class Command(BaseCommand):
             raise CommandError("invalid settings, nothing was created:\n" + "\n".join(lines)) from None
         if options["background"]:
             if options["json"]:
-                self.stdout.write(json.dumps({"experiment": experiment.id, "status": experiment.status}))
+                self.stdout.write(json.dumps({"id": experiment.id, "status": experiment.status}))
             else:
                 self.stdout.write(str(experiment.id))
             return
@@ -98,7 +98,7 @@ class Command(BaseCommand):
 def summary_text(summary):
     final = summary["rounds"][-1]
     lines = [
-        f"experiment {summary['experiment']} {summary['status']} in {summary['seconds']:.1f} s: "
+        f"experiment {summary['id']} {summary['status']} in {summary['seconds']:.1f} s: "
         f"{len(summary['rounds']) - 1} rounds",
         f"final test accuracy {summary['final_accuracy']:.4f}, loss {summary['final_loss']:.4f}",
     ]
