@@ -22,6 +22,7 @@ directory on a free loopback port, started by the harness the network tests use 
 
     .venv/bin/python bench/network.py            # 10 rounds per difficulty, 1,000 blocks synced, 3 times
     .venv/bin/python bench/network.py --quick    # 6 rounds, 300 blocks, twice
+    .venv/bin/python bench/network.py --only sync   # section 3 alone
 """
 
 import argparse
@@ -220,6 +221,7 @@ def section_sync(base, *, blocks, repeat):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and blocks")
+    parser.add_argument("--only", choices=["propagation", "sync"], help="one section (default: both)")
     args = parser.parse_args()
     rounds = 6 if args.quick else 10
     blocks, repeat = (300, 2) if args.quick else (1000, 3)
@@ -227,8 +229,11 @@ def main():
     print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the start")
     with tempfile.TemporaryDirectory(prefix="fedchain-bench-network-") as tmp:
         base = Path(tmp)
-        delays, (stale5, main5) = section_propagation_and_stale(base, rounds=rounds, sweep=sweep, five_bits=16)
+        if args.only != "sync":
+            delays, (stale5, main5) = section_propagation_and_stale(base, rounds=rounds, sweep=sweep, five_bits=16)
         local_per_block = section_sync(base, blocks=blocks, repeat=repeat)
+    if args.only == "sync":
+        return
     print("== propagation, mined -> stored by every node (16 bits)")
     for count, samples in delays.items():
         p50, p95 = statistics.median(samples), percentile(samples, 0.95)
