@@ -152,6 +152,18 @@ def job_claim(job_id):
     return Job.objects.get(pk=job_id) if claimed else None
 
 
+def _job_claim_answered(job_id):
+    """job_claim, tried again once the database answers when it raised a database error. The first try's UPDATE
+    may have been committed with only its answer lost (the database went away in between): the job is then
+    running under this process's name, with no one working on it, since a worker process runs one job at a time.
+    It is this process's claim, and it is taken up, instead of lying idle until recovery finds its heartbeat stale."""
+    try:
+        return job_claim(job_id)
+    except DATABASE_ERRORS:
+        database_wait()
+        return job_claim(job_id) or Job.objects.filter(pk=job_id, status=RUNNING, worker=process_name()).first()
+
+
 def _held_by_us(job):
     return Job.objects.filter(pk=job.pk, status=RUNNING, attempts=job.attempts)
 
@@ -251,7 +263,7 @@ def job_run(job_id, work, *, on_failure=None):
     to take or the claim was lost. A database error gives the job back to run again, once the database answers:
     always when the database was gone (an outage), else (the database busy) up to settings.FEDCHAIN_JOB_ATTEMPTS
     claims. Any other error fails the job and calls on_failure(job, error)."""
-    job = when_database_answers(job_claim, job_id)
+    job = _job_claim_answered(job_id)
     if job is None:
         return None
     try:

@@ -146,3 +146,52 @@ def test_a_read_that_meets_a_database_error_is_made_again_once_the_database_answ
         return "rows"
 
     assert services.when_database_answers(read) == "rows" and len(calls) == 2 and len(waits) == 1
+
+
+def first_claim_answer_lost(monkeypatch, *, committed):
+    """job_claim's first call raises as if the database went away, after its UPDATE committed or not."""
+    claim, calls = services.job_claim, []
+
+    def answer_lost(job_id):
+        calls.append(job_id)
+        if len(calls) > 1:
+            return claim(job_id)
+        if committed:
+            claim(job_id)
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services, "job_claim", answer_lost)
+    monkeypatch.setattr(services, "database_wait", lambda: True)
+
+
+def completing(ran):
+    def work(claimed, heartbeat):
+        ran.append(claimed.attempts)
+        job_complete(claimed)
+        return "done"
+
+    return work
+
+
+def test_a_claim_committed_as_the_database_went_away_is_taken_up_once_it_answers(queue, monkeypatch):
+    """The claim's UPDATE was committed, its answer lost: the job runs now, not after recovery finds it stale."""
+    first_claim_answer_lost(monkeypatch, committed=True)
+    job, ran = make(), []
+    assert job_run(job.pk, completing(ran)) == "done" and ran == [1]
+    job.refresh_from_db()
+    assert job.status == Job.Status.DONE and job.attempts == 1
+
+
+def test_a_claim_lost_with_the_database_is_made_again(queue, monkeypatch):
+    first_claim_answer_lost(monkeypatch, committed=False)
+    job, ran = make(), []
+    assert job_run(job.pk, completing(ran)) == "done" and ran == [1]
+
+
+def test_another_processs_claim_is_not_taken_up_after_an_outage(queue, monkeypatch):
+    first_claim_answer_lost(monkeypatch, committed=False)
+    job, ran = make(), []
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, worker="elsewhere:1", attempts=1)
+    assert job_run(job.pk, completing(ran)) is None and ran == []
+    job.refresh_from_db()
+    assert job.status == Job.Status.RUNNING and job.worker == "elsewhere:1"
