@@ -436,3 +436,17 @@ def test_a_comparison_of_unfinished_experiments_fills_in_as_they_train(asgi_serv
     assert page.inner_text(".best-accuracy").startswith(f"{best * 100:.1f} %")
     assert page.inner_text(".final-baseline") != "–"
     assert traces(page, "compare-loss")[0]["x"] == [0, 1, 2]
+
+
+def test_a_private_experiment_s_page_names_its_accountant_beside_epsilon(asgi_server, browser_page):
+    page = browser_page
+    experiment = trained("private", dp=True, dp_accountant="pld")
+    page.goto(f"{asgi_server}/experiments/{experiment.id}/", wait_until="domcontentloaded")
+    assert "DP-FedAvg (noise ×1.0, clip 1.0, pld accountant)" in page.inner_text("#experiment-settings")
+    charts_drawn(page, "accuracy-chart")
+    epsilon = next(t for t in traces(page, "accuracy-chart") if t["name"].startswith("ε spent"))
+    assert epsilon["name"] == "ε spent (δ = 0.00001, pld)"  # JavaScript writes 1e-5 so
+    recorded = dict(experiment.round_set.values_list("number", "epsilon"))
+    assert len(epsilon["x"]) >= experiment.rounds
+    assert dict(zip(epsilon["x"], epsilon["y"])) == {number: recorded[number] for number in epsilon["x"]}
+    screenshot(page, "views-experiment-dp-pld", full_page=False)
