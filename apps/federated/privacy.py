@@ -127,7 +127,10 @@ def rounds_within_budget(*, sampling_rate, noise_multiplier, delta, max_epsilon,
             accountant=accountant,
         )
 
-    low, high = 0, rounds  # spent(low) <= max_epsilon always (0 rounds spend nothing)
+    if spent(rounds) <= max_epsilon:
+        # A budget the whole run stays within: one call (for pld, the one the settings' validation made already).
+        return rounds
+    low, high = 0, rounds - 1  # spent(low) <= max_epsilon always (0 rounds spend nothing)
     while low < high:
         middle = (low + high + 1) // 2
         if spent(middle) <= max_epsilon:
