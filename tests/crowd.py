@@ -27,3 +27,15 @@ def records_add(block, count, *, padding):
         rows.append((block.id, position, body, hashlib.sha256(body.encode()).hexdigest(), "note", None, None))
     rows_insert(Record, ["block_id", "position", "body", "txid", "type", "experiment_id", "round_number"], rows)
     return sum(len(row[2]) for row in rows)
+
+
+def rounds_add(experiment, *, up_to):
+    """Rounds of `experiment` up to number up_to - 1 beside those it has (metrics only: no updates, no blocks)."""
+    from apps.federated.models import Round
+
+    start = Round.objects.filter(experiment=experiment).count()
+    Round.objects.bulk_create(
+        Round(experiment=experiment, number=number, global_model_hash="0" * 64, test_loss=1.0 / (number + 1),
+              test_accuracy=0.5, clients_sampled=3, clients_accepted=3)
+        for number in range(start, up_to)
+    )

@@ -22,6 +22,9 @@ CLIENT_SERIES_SHOWN = 50
 # Clients an experiment page (and its websocket snapshot) carries at a time: the clients chart draws the first
 # page, the page links each client of a page and the next page; 10 000 clients are 50 pages of a few kilobytes.
 CLIENTS_PAGE = 200
+# Rounds an experiment page (and its snapshot) carries: the newest ones (an experiment may have 10 000); live
+# events add the rounds recorded after. Every round is in the downloads and /api/experiments/<id>/rounds/.
+ROUNDS_SHOWN = 500
 
 
 def snapshot(build, *args):
@@ -50,8 +53,10 @@ def overview_state():
 def experiment_state(experiment_id):
     """The whole state of one experiment page; raises Experiment.DoesNotExist."""
     experiment = Experiment.objects.get(pk=experiment_id)
-    rounds = list(Round.objects.filter(experiment=experiment).order_by("number"))
+    recorded = Round.objects.filter(experiment=experiment)
+    rounds = list(recorded.order_by("-number")[:ROUNDS_SHOWN])[::-1]
     blocks = Block.objects.filter(status=Block.Status.MAIN, experiment_id=experiment.id)
+    mined = blocks.filter(round_number__gte=rounds[0].number) if rounds else blocks.none()
     return {
         "experiment": {
             **experiment_payload(experiment),
@@ -59,7 +64,8 @@ def experiment_state(experiment_id):
             "malicious_clients": _malicious_clients(experiment),
         },
         "rounds": [round_payload(round_row) for round_row in rounds],
-        "mined": [block_payload(block) for block in blocks.order_by("round_number")],
+        "round_count": recorded.count(),
+        "mined": [block_payload(block) for block in mined.order_by("round_number")[:ROUNDS_SHOWN]],
         "clients": client_page(experiment.id).items,
         "client_count": Client.objects.filter(experiment=experiment).count(),
         "blocks": _newest_blocks(blocks),

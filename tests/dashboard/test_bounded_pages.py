@@ -55,3 +55,17 @@ def test_a_malformed_client_cursor_is_a_clear_400(client, crowded_experiment, va
     response = client.get(f"/experiments/{crowded_experiment.id}/?clients_after={value}")
     assert response.status_code == 400
     assert "clients_after must be a whole number" in response.content.decode()
+
+
+def test_an_experiment_of_many_rounds_carries_the_newest_of_them(client):
+    from apps.dashboard.selectors import ROUNDS_SHOWN
+    from tests.crowd import rounds_add
+
+    experiment = experiment_create(dataset="digits", clients=3, rounds=3000, baseline=False)
+    rounds_add(experiment, up_to=3000)
+    state = experiment_state(experiment.id)
+    assert [entry["round"] for entry in state["rounds"]] == list(range(3000 - ROUNDS_SHOWN, 3000))
+    assert state["round_count"] == 3000
+    response = client.get(f"/experiments/{experiment.id}/")
+    assert response.status_code == 200 and len(response.content) < 400_000
+    assert f"(the newest {ROUNDS_SHOWN} of 3000" in response.content.decode()
