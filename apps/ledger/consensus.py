@@ -22,8 +22,9 @@ from .locator import locator_heights
 from .miner import mined_claim_valid
 from .models import Block, Checkpoint, PendingBatch, Record
 from .pow import hash_value
-from .rules import BlockData, BlockRejected, ChainTip
+from .rules import BlockData, BlockRejected, ChainTip, ChainWalker
 from .reads import (
+    ExperimentsBelow,
     MAIN,
     block_payload,
     chain_params,
@@ -106,6 +107,59 @@ def header_tip(hash_hex: str) -> ChainTip | None:
     return None if block is None else branch_tip(block)[0]
 
 
+@dataclass(frozen=True)
+class PeerBlock:
+    """A block as a peer sent it: its header, its records' bytes and who says it mined it."""
+
+    header: bytes
+    records: Sequence[bytes]
+    mined_by: str = ""
+    mined_signature: str = ""
+
+
+def blocks_receive(blocks: Sequence[PeerBlock]) -> list[Received]:
+    """Validates and stores blocks from a peer, given in chain order, as block_receive does one. The blocks
+    that extend the main tip one after the other (what a node catching up receives) are checked in memory, each
+    on the one before, and stored in ONE transaction; from the first that does not (a branch, a reorganisation,
+    a block already held), they go one by one through block_receive. At an invalid block, the valid ones before
+    it are stored and BlockRejected is raised."""
+    genesis_ensure()
+    received, rejected = [], None
+    with transaction.atomic():
+        chain_lock()
+        main = main_tip()
+        walker = ChainWalker(chain_rules(), tip=tip_summary(main), experiments=ExperimentsBelow(main.height + 1))
+        for block in blocks:
+            header = bytes(block.header)
+            hash_hex = display_hex(sha256d(header))
+            if header[4:36] != walker.tip.digest or Block.objects.filter(hash=hash_hex).exists():
+                break
+            try:
+                checked = walker.add(BlockData(walker.tip.height + 1, header, [bytes(r) for r in block.records]))
+            except BlockRejected as error:
+                rejected = error
+                break
+            received.append(Received(_main_block_store(checked, hash_hex, block.mined_by, block.mined_signature), "main"))
+    if rejected is not None:
+        raise rejected
+    for block in blocks[len(received):]:
+        received.append(block_receive(
+            header=block.header, records=block.records, mined_by=block.mined_by, mined_signature=block.mined_signature
+        ))
+    return received
+
+
+def _main_block_store(checked, hash_hex, mined_by, mined_signature) -> Block:
+    """Stores a checked block on the main tip: its round's batch mined, its checkpoint signed, its event."""
+    if not (mined_by and mined_claim_valid(mined_by, hash_hex, mined_signature)):
+        mined_by, mined_signature = "", ""
+    block = block_store_checked(checked, status=MAIN, mined_by=mined_by, mined_signature=mined_signature)
+    batches_mined(block)
+    checkpoint_sign(block=block)
+    event_emit(type=Event.Type.BLOCK, payload=block_payload(block), experiment_id=block.experiment_id)
+    return block
+
+
 def block_receive(*, header: bytes, records: Sequence[bytes], mined_by: str = "", mined_signature: str = "") -> Received:
     """Validates a block from a peer against the branch it extends and stores it (main, stale, or by a
     reorganisation), in one transaction. Raises BlockRejected, storing nothing, when it breaks a rule or
@@ -127,18 +181,14 @@ def block_receive(*, header: bytes, records: Sequence[bytes], mined_by: str = ""
         parent = Block.objects.filter(hash=display_hex(parsed.prev_hash)).first()
         if parent is None:
             raise BlockRejected("link", f"the parent {display_hex(parsed.prev_hash)} is not a stored block")
-        if not (mined_by and mined_claim_valid(mined_by, hash_hex, mined_signature)):
-            mined_by, mined_signature = "", ""
-        mined = {"mined_by": mined_by, "mined_signature": mined_signature}
         tip, lookup = branch_tip(parent)
         checked = chain_rules().check(BlockData(parent.height + 1, header, record_bytes), tip, lookup)
         main = main_tip()
         if parent.hash == main.hash:
-            block = block_store_checked(checked, status=MAIN, **mined)
-            batches_mined(block)
-            checkpoint_sign(block=block)
-            event_emit(type=Event.Type.BLOCK, payload=block_payload(block), experiment_id=block.experiment_id)
-            return Received(block, "main")
+            return Received(_main_block_store(checked, hash_hex, mined_by, mined_signature), "main")
+        if not (mined_by and mined_claim_valid(mined_by, hash_hex, mined_signature)):
+            mined_by, mined_signature = "", ""
+        mined = {"mined_by": mined_by, "mined_signature": mined_signature}
         block = block_store_checked(checked, status=STALE, **mined)
         if not _heavier(block, main):
             event_emit(type=Event.Type.BLOCK, payload=block_payload(block), experiment_id=block.experiment_id)

@@ -98,6 +98,20 @@ def experiment_lookup(before_height: int) -> Callable[[int], tuple[int, str] | N
     return lookup
 
 
+class ExperimentsBelow(dict):
+    """A ChainWalker's experiment state when it starts at a height: read from the stored main chain below it
+    as each experiment is first met (an indexed query each), instead of all up front."""
+
+    def __init__(self, before_height: int):
+        super().__init__()
+        self._lookup = experiment_lookup(before_height)
+
+    def get(self, experiment_id, default=None):
+        if experiment_id not in self:
+            self[experiment_id] = self._lookup(experiment_id)
+        return super().get(experiment_id, default)
+
+
 def experiments_before(height: int) -> dict:
     """Every experiment's last round below `height`: the walker's state when verification starts there."""
     last = (

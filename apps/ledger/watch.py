@@ -26,6 +26,7 @@ from apps.events.models import Event
 from .checkpoint import checkpoint_valid
 from .models import Block, ChainChange, Checkpoint, PendingBatch, Record
 from .reads import (
+    ExperimentsBelow,
     BLOCK_COLUMNS,
     MAIN,
     RECORD_COLUMNS,
@@ -97,20 +98,6 @@ def chain_reach_violation(tip_height: int | None, *, events_after: int = 0) -> V
     return None
 
 
-class _Experiments(dict):
-    """The walker's experiment state when a check starts at a height: read from the stored chain below it
-    as each experiment is first met (an indexed query each), instead of all up front."""
-
-    def __init__(self, before_height: int):
-        super().__init__()
-        self._lookup = experiment_lookup(before_height)
-
-    def get(self, experiment_id, default=None):
-        if experiment_id not in self:
-            self[experiment_id] = self._lookup(experiment_id)
-        return super().get(experiment_id, default)
-
-
 def _walker_at(height: int) -> ChainWalker:
     """A walker ready to check the stored block at `height` on the stored chain below it. Raises
     BlockRejected, naming the height below, when that block is missing or its stored summary unreadable."""
@@ -120,7 +107,7 @@ def _walker_at(height: int) -> ChainWalker:
         if parent is None:
             raise BlockRejected("height", f"block {height - 1} is missing", height - 1)
         walker.tip = tip_summary(parent)
-        walker.experiments = _Experiments(height)
+        walker.experiments = ExperimentsBelow(height)
     return walker
 
 

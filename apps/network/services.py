@@ -22,7 +22,14 @@ from apps.federated.blobs import content_address
 from apps.federated.models import Blob
 from apps.federated.storage import blobs_write
 from apps.ledger import records as ledger_records
-from apps.ledger.consensus import batch_receive, block_receive, blocks_set_aside, chain_locator, headers_check
+from apps.ledger.consensus import (
+    PeerBlock,
+    batch_receive,
+    blocks_receive,
+    blocks_set_aside,
+    chain_locator,
+    headers_check,
+)
 from apps.ledger.genesis import genesis_block
 from apps.ledger.header import BlockHeader, display_hex, sha256d
 from apps.ledger.models import Block, PendingBatch, Record
@@ -259,12 +266,11 @@ def _sync_blocks(client: PeerClient, hello: protocol.Hello, report: dict):
         for hash_hex, message in zip(asked, messages):
             if display_hex(sha256d(message.header)) != hash_hex:
                 raise PeerMalformed(f"asked for block {hash_hex}, got another")
-            received = block_receive(
-                header=message.header, records=message.records, mined_by=message.mined_by,
-                mined_signature=message.signature,
-            )
-            report["blocks"] += received.outcome != "known"
-            report["reorgs"] += received.outcome == "reorg"
+        received = blocks_receive([
+            PeerBlock(message.header, message.records, message.mined_by, message.signature) for message in messages
+        ])
+        report["blocks"] += sum(r.outcome != "known" for r in received)
+        report["reorgs"] += sum(r.outcome == "reorg" for r in received)
         position += len(messages)
 
 

@@ -151,3 +151,46 @@ def test_headers_after_a_locator_and_their_checks(main_chain):
     with pytest.raises(BlockRejected) as rejected:
         consensus.headers_check([headers[0], bytes(forged)])
     assert rejected.value.height == 2
+
+
+def _taken_off(blocks):
+    """The blocks as a peer would send them, then gone from this node (as if it never had them)."""
+    sent = []
+    for block in blocks:
+        stored, header, records = consensus.block_bytes(block.hash)
+        sent.append(consensus.PeerBlock(header, records, stored.mined_by, stored.mined_signature))
+    heights = [block.height for block in blocks]
+    PendingBatch.objects.filter(block__height__in=heights).update(status=PendingBatch.Status.PENDING, block=None)
+    Checkpoint.objects.filter(height__in=heights).delete()
+    Event.objects.filter(type="block").delete()
+    for block in reversed(blocks):
+        block.records.all().delete()
+        block.delete()
+    return sent
+
+
+def test_a_run_of_blocks_on_the_main_tip_is_stored_in_one_go_as_one_by_one(main_chain):
+    sent = _taken_off(mine_rounds(1, 4, start=3))  # heights 4..7
+    received = consensus.blocks_receive(sent)
+    assert [r.outcome for r in received] == ["main"] * 4 and store.main_tip().height == 7
+    assert [r.block.header_bytes for r in received] == [bytes(b.header) for b in sent]
+    assert all(r.block.mined_by for r in received)  # the miner's signed claim kept
+    assert PendingBatch.objects.filter(status=PendingBatch.Status.MINED).count() == 7
+    assert set(Checkpoint.objects.values_list("height", flat=True)) == set(range(8))
+    assert Event.objects.filter(type="block").count() == 4
+    assert watch.chain_verify().valid
+    assert [r.outcome for r in consensus.blocks_receive(sent)] == ["known"] * 4
+
+
+def test_a_run_stops_at_an_invalid_block_keeping_the_valid_ones_before_it(main_chain):
+    sent = _taken_off(mine_rounds(1, 3, start=3))  # heights 4..6
+    sent[1] = consensus.PeerBlock(sent[1].header, sent[2].records)  # records its header does not commit
+    with pytest.raises(BlockRejected):
+        consensus.blocks_receive(sent)
+    assert store.main_tip().height == 4 and watch.chain_verify().valid
+
+
+def test_a_run_on_a_branch_goes_block_by_block(main_chain):
+    header, records = build(main_chain[1], 1, 2, time=main_chain[2].time + 1)  # a later rival of height 3
+    assert [r.outcome for r in consensus.blocks_receive([consensus.PeerBlock(header, records)])] == ["stale"]
+    assert store.main_tip().hash == main_chain[2].hash
