@@ -390,6 +390,10 @@ def test_the_form_shows_each_setting_where_it_applies_with_help_and_a_summary_of
         assert shown("byzantine") and shown("krum_select") and not shown("trim_ratio")
         page.select_option("#id_aggregator", "trimmed_mean")
         assert shown("trim_ratio") and not shown("krum_select")
+        assert not shown("dp_accountant")
+        page.check("#id_dp")
+        assert shown("dp_accountant") and "pld (privacy loss distributions" in page.inner_text(".field:has(#id_dp_accountant)")
+        page.uncheck("#id_dp")
         screenshot(page, "views-form-conditional")
 
         # alpha typed wrong, then the partition it belongs to given up: it no longer counts.

@@ -43,3 +43,12 @@ def test_the_form_shows_the_validators_messages_on_the_fields(overrides, field, 
     form = ExperimentForm(data=form_data(**overrides))
     assert not form.is_valid()
     assert any(message in error for error in form.errors[field]), form.errors
+
+
+def test_the_form_offers_the_pld_accountant_and_refuses_it_where_it_would_not_be_bounded():
+    form = ExperimentForm(data=form_data(dp="on", dp_accountant="pld"))
+    assert form.is_valid(), form.errors
+    assert form.experiment_settings()["dp_accountant"] == "pld"
+    refused = ExperimentForm(data=form_data(dp="on", dp_accountant="pld", dp_noise=0.3))
+    assert not refused.is_valid()
+    assert "noise multiplier of at least 0.5" in " ".join(refused.errors["dp_accountant"])
