@@ -111,37 +111,21 @@ class Command(BaseCommand):
             f"Node key: {key_dir() / NODE_KEY_FILE} (node id {node_id()}); it signs the chain's checkpoints. "
             "Keep it outside the data directory and back it up: see the README's 'Keys and checkpoints'."
         )
-        children = {}
-        stopping = False
 
-        def request_stop(signum, frame):
-            nonlocal stopping
-            stopping = True
+        def announce():
+            self.stdout.write(f"FedChain is running at http://{host}:{port}/  ({workers} worker processes)")
+            for note in repeated:
+                self.stdout.write(note)
+            self.stdout.write("Press Ctrl-C to stop. (-v 2 logs every request and each task's start and end.)")
 
-        signal.signal(signal.SIGINT, request_stop)
-        signal.signal(signal.SIGTERM, request_stop)
-        try:
-            for name, command in commands.items():
-                # Own session: we decide when the children and their children stop.
-                children[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, start_new_session=True)
-            self.wait_until_listening(host, port, children, lambda: stopping)
-            if not stopping and all(child.poll() is None for child in children.values()):
-                self.stdout.write(f"FedChain is running at http://{host}:{port}/  ({workers} worker processes)")
-                for note in repeated:
-                    self.stdout.write(note)
-                self.stdout.write("Press Ctrl-C to stop. (-v 2 logs every request and each task's start and end.)")
-                self.stdout.flush()  # at once, also when the output goes to a pipe or a file
-            while not stopping:
-                exited = [name for name, child in children.items() if child.poll() is not None]
-                if exited:
-                    self.stderr.write(f"{', '.join(exited)} exited unexpectedly; stopping FedChain.")
-                    break
-                time.sleep(0.2)
-        finally:
-            self.stop_all(children)
-        self.stdout.write("FedChain stopped.")
-        if not stopping:
-            raise CommandError("A FedChain process exited unexpectedly.")
+        self.supervise(
+            {name: (command, env, {}) for name, command in commands.items()},
+            listening={(host, port): "web"},
+            announce=announce,
+            exited="{} exited unexpectedly; stopping FedChain.",
+            stopped="FedChain stopped.",
+            failure="A FedChain process exited unexpectedly.",
+        )
 
     def serve_network(self, count, host, port, workers):
         if not 1 <= count <= 16:
@@ -164,6 +148,26 @@ class Command(BaseCommand):
             env.pop("FEDCHAIN_SQLITE_NAME", None)
             subprocess.run([*manage, "migrate", "-v0", "--noinput"], cwd=settings.BASE_DIR, env=env, check=True)
             nodes[url] = (env, [*manage, "serve", "--host", host, "--port", str(port + index), "--workers", str(workers)])
+
+        def announce():
+            self.stdout.write(f"FedChain network of {count} nodes:")
+            for index, url in enumerate(urls):
+                self.stdout.write(f"  node {index + 1}: {url}/  (data {settings.DATA_DIR / f'node-{index + 1}'})")
+            self.stdout.write("Press Ctrl-C to stop.")
+
+        self.supervise(
+            {url: (command, env, {"stdout": subprocess.DEVNULL}) for url, (env, command) in nodes.items()},
+            listening={(host, port + index): url for index, url in enumerate(urls)},
+            announce=announce,
+            exited="node {} stopped unexpectedly; stopping the network.",
+            stopped="FedChain network stopped.",
+            failure="A FedChain node exited unexpectedly.",
+        )
+
+    def supervise(self, processes, *, listening, announce, exited, stopped, failure):
+        """Runs `processes` ({name: (command, env, Popen options)}), each in its own session, until Ctrl-C
+        (SIGINT) or SIGTERM, or until one exits; then stops them all. `announce` runs once every address in
+        `listening` ({(host, port): name of the process that serves it}) answers."""
         children = {}
         stopping = False
 
@@ -174,36 +178,33 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
         try:
-            for url, (env, command) in nodes.items():
-                children[url] = subprocess.Popen(
-                    command, cwd=settings.BASE_DIR, env=env, start_new_session=True,
-                    stdout=subprocess.DEVNULL, stderr=None,
-                )
-            for index, url in enumerate(urls):
-                self.wait_until_listening(host, port + index, {"web": children[url]}, lambda: stopping)
-            if not stopping:
-                self.stdout.write(f"FedChain network of {count} nodes:")
-                for index, url in enumerate(urls):
-                    self.stdout.write(f"  node {index + 1}: {url}/  (data {settings.DATA_DIR / f'node-{index + 1}'})")
-                self.stdout.write("Press Ctrl-C to stop.")
-                self.stdout.flush()
+            for name, (command, env, options) in processes.items():
+                # Own session: we decide when the children and their children stop.
+                children[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, start_new_session=True,
+                                                  **options)
+            for (host, port), name in listening.items():
+                self.wait_until_listening(host, port, children[name], lambda: stopping)
+            if not stopping and all(child.poll() is None for child in children.values()):
+                announce()
+                self.stdout.flush()  # at once, also when the output goes to a pipe or a file
             while not stopping:
-                exited = [url for url, child in children.items() if child.poll() is not None]
-                if exited:
-                    self.stderr.write(f"node {', '.join(exited)} stopped unexpectedly; stopping the network.")
+                gone = [name for name, child in children.items() if child.poll() is not None]
+                if gone:
+                    self.stderr.write(exited.format(", ".join(gone)))
                     break
                 time.sleep(0.2)
         finally:
             self.stop_all(children)
-        self.stdout.write("FedChain network stopped.")
+        self.stdout.write(stopped)
         if not stopping:
-            raise CommandError("A FedChain node exited unexpectedly.")
+            raise CommandError(failure)
 
     @staticmethod
-    def wait_until_listening(host, port, children, stopping, timeout=120):
-        """The URL is printed only once it answers, so it never leads to a refused connection."""
+    def wait_until_listening(host, port, server, stopping, timeout=120):
+        """The URL is printed only once it answers, so it never leads to a refused connection; a `server`
+        process that exits ends the wait."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not stopping() and children["web"].poll() is None:
+        while time.monotonic() < deadline and not stopping() and server.poll() is None:
             try:
                 socket.create_connection((host, port), timeout=0.5).close()
                 return
