@@ -99,7 +99,9 @@ def round_rederive(federation, chain_round, *, previous_blob, update_blobs, mode
     return problems
 
 
-def _parse(federation, digest, data, what, problems):
+def _blob_parsed(digest, data, what, problems, parse, refusal):
+    """`parse(data)` of a blob that is there and hashes to `digest`, else None with the problem added;
+    `refusal(error)` says what a blob that `parse` refuses (ValueError) is."""
     if data is None:
         problems.append(f"{what} ({digest}) is missing from the blob store or damaged")
         return None
@@ -107,10 +109,15 @@ def _parse(federation, digest, data, what, problems):
         problems.append(f"{what} does not hash to {digest}")
         return None
     try:
-        return federation.parse(data)
+        return parse(data)
     except ValueError as error:
-        problems.append(f"{what} ({digest}) is not a model of this experiment: {error}")
+        problems.append(refusal(error))
         return None
+
+
+def _parse(federation, digest, data, what, problems):
+    return _blob_parsed(digest, data, what, problems, federation.parse,
+                        lambda error: f"{what} ({digest}) is not a model of this experiment: {error}")
 
 
 def flower_round_rederive(external, chain_round, *, model_blob, update_blobs):
@@ -125,17 +132,7 @@ def flower_round_rederive(external, chain_round, *, model_blob, update_blobs):
     layers = external["layers"]
 
     def checked(digest, data, what):
-        if data is None:
-            problems.append(f"{what} ({digest}) is missing from the blob store or damaged")
-            return None
-        if content_address(data) != digest:
-            problems.append(f"{what} does not hash to {digest}")
-            return None
-        try:
-            return flower.blob_check(layers, data, what)
-        except flower.FlowerError as error:
-            problems.append(str(error))
-            return None
+        return _blob_parsed(digest, data, what, problems, lambda blob: flower.blob_check(layers, blob, what), str)
 
     checked(chain_round.model, model_blob, "the global model")
     vectors = [checked(u.update, update_blobs.get(u.update), f"the update of client {u.client}")

@@ -386,10 +386,13 @@ def _round_complete(job, heartbeat):
 
 def round_mine_run(job_id):
     """Mines a recorded round's ledger batch (a mine job) in this process."""
-    return job_run(job_id, _round_mine, on_failure=_experiment_fail)
+    return job_run(job_id, job_batch_mine, on_failure=_experiment_fail)
 
 
-def _round_mine(job, heartbeat):
+def job_batch_mine(job, heartbeat):
+    """The body of a job that mines the ledger batch of its experiment and round onto the main chain: this
+    node's mine jobs, and the shared mining of a peer's rounds (apps.network.mining) alike. Stops when the job's
+    claim is lost."""
     batch = PendingBatch.objects.get(experiment_id=job.experiment_id, round_number=job.round_number)
     block = batch_mine_to_chain(batch=batch, should_stop=lambda: heartbeat.lost, on_progress=MiningProgress(batch))
     if block is None:
