@@ -3,6 +3,7 @@ REDIS_URL, a data directory of its own, the schema migrated. Import it and call 
 anything from apps/."""
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -30,3 +31,13 @@ def setup_django(bench: str, *, data_dir: str | None = None, environ: dict[str, 
     django.setup()
     call_command("migrate", verbosity=0)
     return data_dir
+
+
+def run_and_remove(main, *directories: str):
+    """Exits with main()'s status, having removed the bench's own `directories` (data, keys) whatever happened."""
+    try:
+        status = main()
+    finally:
+        for directory in directories:
+            shutil.rmtree(directory, ignore_errors=True)
+    sys.exit(status)

@@ -20,12 +20,10 @@ Exits 1 when a target is missed.
 import argparse
 import os
 import random
-import shutil
 import statistics
-import sys
 import time
 
-from _django import setup_django
+from _django import run_and_remove, setup_django
 
 DATA_DIR = setup_django(
     "explorer",
@@ -129,8 +127,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        code = main()
-    finally:
-        shutil.rmtree(DATA_DIR, ignore_errors=True)
-    sys.exit(code)
+    run_and_remove(main, DATA_DIR)

@@ -26,7 +26,6 @@ Exits 1 when a target is missed.
 import argparse
 import os
 import random
-import shutil
 import signal
 import statistics
 import subprocess
@@ -34,7 +33,7 @@ import sys
 import tempfile
 import time
 
-from _django import BASE_DIR, setup_django
+from _django import BASE_DIR, run_and_remove, setup_django
 from _processes import process_cpu_seconds
 
 KEY_DIR = tempfile.mkdtemp(prefix="fedchain-bench-verify-keys-")
@@ -177,9 +176,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        code = main()
-    finally:
-        shutil.rmtree(DATA_DIR, ignore_errors=True)
-        shutil.rmtree(KEY_DIR, ignore_errors=True)
-    sys.exit(code)
+    run_and_remove(main, DATA_DIR, KEY_DIR)

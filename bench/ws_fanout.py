@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import random
-import shutil
 import socket
 import statistics
 import subprocess
@@ -26,7 +25,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from _django import BASE_DIR, setup_django
+from _django import BASE_DIR, run_and_remove, setup_django
 
 DATA_DIR = setup_django("ws")
 
@@ -197,8 +196,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        status = main()
-    finally:
-        shutil.rmtree(DATA_DIR, ignore_errors=True)
-    sys.exit(status)
+    run_and_remove(main, DATA_DIR)

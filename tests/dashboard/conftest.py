@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client
 
-from tests.conftest import free_port
+from tests.conftest import free_port, grant_experiment_permissions
 
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "dashboard"
 CHROMIUM = "/usr/bin/chromium"
@@ -122,3 +124,14 @@ def sign_in(page, base, next_path):
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
     page.wait_for_url(f"{base}{next_path}")
+
+
+@pytest.fixture
+def staff_client():
+    """A logged-in staff user who may create and control experiments."""
+    user = grant_experiment_permissions(
+        get_user_model().objects.create_user("staff", password="pw-for-tests-only", is_staff=True)
+    )
+    staff = Client()
+    staff.force_login(user)
+    return staff

@@ -2,8 +2,6 @@ import json
 import re
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.test import Client
 from django.templatetags.static import static
 
 from apps.events.services import last_event_seq
@@ -12,7 +10,6 @@ from apps.federated.lifecycle import experiment_start
 from apps.federated.models import Experiment
 from apps.federated.services import experiment_create
 from apps.workers.models import Job
-from tests.conftest import grant_experiment_permissions
 
 pytestmark = pytest.mark.django_db
 
@@ -33,16 +30,6 @@ def embedded_state(response):
     match = re.search(r'<script id="live-state" type="application/json">(.*?)</script>', response.content.decode(), re.S)
     assert match, "the page embeds its live state"
     return json.loads(match.group(1))
-
-
-@pytest.fixture
-def staff_client():
-    user = grant_experiment_permissions(
-        get_user_model().objects.create_user("staff", password="pw-for-tests-only", is_staff=True)
-    )
-    staff = Client()
-    staff.force_login(user)
-    return staff
 
 
 def test_an_empty_database_gets_the_demo_offer_and_a_state_to_resume_from(client):

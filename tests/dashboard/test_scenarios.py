@@ -1,8 +1,6 @@
 """Guided scenarios: one click starts them; the tamper demonstration checks a sandbox copy and nothing else."""
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.test import Client
 
 from apps.federated.models import Experiment
 from apps.federated.selectors import round_batch
@@ -11,19 +9,8 @@ from apps.ledger.models import Block, Record
 from apps.ledger.sandbox import sandbox_check
 from apps.ledger.store import block_mine
 from apps.ledger.watch import chain_verify
-from tests.conftest import grant_experiment_permissions
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client():
-    user = grant_experiment_permissions(
-        get_user_model().objects.create_user("staff", password="pw-for-tests-only", is_staff=True)
-    )
-    staff = Client()
-    staff.force_login(user)
-    return staff
 
 
 def mined_chain(rounds=2):

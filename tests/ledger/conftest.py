@@ -1,9 +1,22 @@
 import hashlib
+import io
+import json
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from apps.ledger import store
 from apps.ledger.records import client_update_record, experiment_record, global_model_record, reward_record
+
+
+def verify_chain_json():
+    """verify_chain --json's report (it exits 1 for an invalid chain)."""
+    out = io.StringIO()
+    try:
+        call_command("verify_chain", "--json", stdout=out)
+    except CommandError as error:
+        assert error.returncode == 1
+    return json.loads(out.getvalue())
 
 
 def digest(*parts) -> str:

@@ -10,7 +10,6 @@ them is the node key, which lives in the key directory.
 import hashlib
 import hmac
 import io
-import json
 import signal
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from apps.ledger.checkpoint import checkpoint_signature
 from apps.ledger.models import Block, Checkpoint, PendingBatch, Record
 
 from ..conftest import process_env, wait_for
-from .conftest import mine_rounds
+from .conftest import mine_rounds, verify_chain_json
 from .test_tamper_matrix import SqlWriter, edit_body, lower_a_metric, rewrite, stored
 
 TIP = 12
@@ -85,15 +84,6 @@ SCENARIOS = {
     "re-mine the tail, signed with another key": (
         lambda: remine_tail(5, lambda h, x: checkpoint_signature(ANOTHER_KEY, h, x)), 5, "checkpoint"),
 }
-
-
-def verify_chain_json():
-    out = io.StringIO()
-    try:
-        call_command("verify_chain", "--json", stdout=out)
-    except CommandError as error:
-        assert error.returncode == 1
-    return json.loads(out.getvalue())
 
 
 def statuses():

@@ -7,13 +7,11 @@ can expose.
 """
 
 import hashlib
-import io
 import json
 import time
 from dataclasses import replace
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.db import connection
 
 from apps.ledger import reads, store
@@ -24,7 +22,7 @@ from apps.ledger.pow import bits_to_target, meets_target, search
 from apps.ledger.records import canonical_bytes
 from apps.ledger.rules import RULES
 
-from .conftest import round_records
+from .conftest import round_records, verify_chain_json
 
 H = 4  # the block tampered with, in a chain of heights 0..8
 
@@ -357,16 +355,6 @@ SCENARIOS = [
     (remine_tail_after_edit, H, "checkpoint"),
     (remine_tail_with_new_times, H, "checkpoint"),
 ]
-
-
-def verify_chain_json():
-    out = io.StringIO()
-    try:
-        call_command("verify_chain", "--json", stdout=out)
-    except CommandError as error:
-        assert error.returncode == 1
-        return json.loads(out.getvalue())
-    return json.loads(out.getvalue())
 
 
 def test_every_rule_has_a_scenario():
