@@ -7,7 +7,13 @@ from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 
 from apps.core.streaming import ChunkedResponse
-from apps.federated.blobs import MAX_HEADER_BYTES, BlobFormatError, params_layout, params_npz_chunks
+from apps.federated.blobs import (
+    MAX_HEADER_BYTES,
+    BlobFormatError,
+    params_layout,
+    params_npz_chunks,
+    params_npz_size,
+)
 from apps.federated.lifecycle import (
     LifecycleError,
     experiment_cancel,
@@ -191,13 +197,12 @@ def model_blob(request, sha256):
             shapes, offset = params_layout(blob.read(0, MAX_HEADER_BYTES), blob.size)
         except BlobFormatError as error:
             raise BadRequest(f"The blob {digest} is not a model's parameters, so it has no .npz form: {error}") from None
-        chunks = params_npz_chunks(shapes, offset, blob.chunks())
+        chunks, size = params_npz_chunks(shapes, offset, blob.chunks()), params_npz_size(shapes)
     else:
-        chunks = blob.chunks()
+        chunks, size = blob.chunks(), blob.size
     # Streamed a slice at a time (a blob may be hundreds of megabytes); a HEAD reads no more than the check did.
     response = ChunkedResponse(() if request.method == "HEAD" else chunks, content_type="application/octet-stream")
-    if kind == "fcmp":
-        response["Content-Length"] = blob.size
+    response["Content-Length"] = size
     response["Content-Disposition"] = f'attachment; filename="{digest}.{"bin" if kind == "fcmp" else "npz"}"'
     # Content-addressed: the bytes under a name never change.
     response["Cache-Control"] = "public, max-age=31536000, immutable"

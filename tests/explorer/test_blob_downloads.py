@@ -69,6 +69,7 @@ def test_a_large_blob_as_npz_is_written_as_it_is_read(large_blob, monkeypatch):
     digest, data, flat = large_blob
     status, headers, body, before_first, read = served(f"/api/models/{digest}/?format=npz", monkeypatch)
     assert status == 200 and headers["content-disposition"].endswith('.npz"')
+    assert headers["content-length"] == str(len(body))
     arrays = np.load(io.BytesIO(body))
     assert [arrays[f"arr_{i}"].shape for i in range(len(SHAPES))] == SHAPES
     assert np.array_equal(np.concatenate([arrays[f"arr_{i}"].ravel() for i in range(len(SHAPES))]), flat)

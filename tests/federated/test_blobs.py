@@ -3,7 +3,7 @@ import struct
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apps.federated.blobs import BlobFormatError, content_address, params_parse, params_serialize
@@ -70,3 +70,26 @@ def test_malformed_blobs_are_refused_with_a_reason(data, message):
 def test_mismatched_vector_is_refused():
     with pytest.raises(ValueError, match="does not match"):
         params_serialize([(2, 2)], np.zeros(5))
+
+
+@given(
+    shapes=st.lists(st.lists(st.integers(0, 12), min_size=0, max_size=4).map(tuple), min_size=0, max_size=12),
+    slice_size=st.integers(1, 3000),
+)
+@settings(deadline=None, max_examples=50)
+def test_the_npz_written_slice_by_slice_is_numpys_arrays_of_the_announced_length(shapes, slice_size):
+    import io
+
+    from apps.federated.blobs import params_layout, params_npz_chunks, params_npz_size
+
+    size = sum(int(np.prod(shape)) for shape in shapes)
+    flat = np.random.default_rng(size).normal(size=size)
+    data = params_serialize(shapes, flat)
+    layout, offset = params_layout(data[:2000], len(data))
+    slices = [data[start : start + slice_size] for start in range(0, len(data), slice_size)]
+    written = b"".join(params_npz_chunks(layout, offset, slices))
+    assert len(written) == params_npz_size(layout)
+    assert written == b"".join(params_npz_chunks(layout, offset, [data]))  # the same bytes however it is read
+    arrays = np.load(io.BytesIO(written))
+    assert [arrays[f"arr_{i}"].shape for i in range(len(shapes))] == shapes
+    assert np.concatenate([arrays[f"arr_{i}"].ravel() for i in range(len(shapes))] + [np.empty(0)]).tobytes() == flat.tobytes()
