@@ -6,16 +6,14 @@ import json
 from django.conf import settings
 from django.db import transaction
 
-from apps.events.models import Event
-from apps.events.services import event_emit
-
 from .header import BlockHeader, parse_display_hex
 from .jsonstream import export_items
-from .models import Block, Checkpoint, PendingBatch
-from .reads import MAIN, block_payload, chain_params, chain_rules, stored_blocks
+from .models import Block
+from .reads import MAIN, chain_params, chain_rules, stored_blocks
 from .records import canonical_bytes
 from .rules import BlockData, BlockRejected, ChainWalker
-from .store import batches_mined, block_store_checked, checkpoint_sign, genesis_ensure
+from .consensus import PeerBlock, blocks_receive
+from .store import genesis_ensure
 
 EXPORT_FORMAT = "fedchain-chain"
 
@@ -134,22 +132,8 @@ def _import(items) -> dict:
                 f"({local_tip.chainwork_int:#x} >= {checked[-1].chainwork:#x}); nothing was imported"
             )
         replaced_count = replaced.count()
-        PendingBatch.objects.filter(block__in=replaced).update(
-            status=PendingBatch.Status.PENDING, block=None, mined_at=None
-        )
-        replaced.update(status=Block.Status.STALE)
-        for item, block in zip(checked[fork:], blocks[fork:]):
-            stored = Block.objects.filter(hash=item.hash_hex).first()
-            if stored is not None:
-                stored.status = MAIN
-                stored.save(update_fields=["status"])
-            else:
-                stored = block_store_checked(item, status=MAIN)
-            batches_mined(stored)
-            checkpoint_sign(block=stored)
-            event_emit(type=Event.Type.BLOCK, payload=block_payload(stored), experiment_id=stored.experiment_id)
-        # Heights above the new tip (a heavier chain can be shorter) keep no checkpoint of the replaced blocks,
-        # which would otherwise say the chain was truncated.
-        Checkpoint.objects.filter(height__gt=checked[-1].height).delete()
+        # The file's blocks from the fork on go through fork choice as a peer's would: stored, and the
+        # reorganisation (one transaction, one event) made once their branch has more work.
+        blocks_receive([PeerBlock(block.header, block.records) for block in blocks[fork:]])
         tip = Block.objects.filter(status=MAIN).order_by("-height").values_list("height", flat=True).first()
     return {"added": len(checked) - fork, "replaced": replaced_count, "file_height": checked[-1].height, "height": tip}

@@ -6,6 +6,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from apps.events.models import Event
 from apps.ledger import store, watch
 from apps.ledger.models import Block, Checkpoint, PendingBatch, Record
 
@@ -97,6 +98,8 @@ def test_where_chains_diverge_the_one_with_more_work_wins(db, tmp_path):
         b["hash"] for b in heavier["blocks"]
     ]
     assert Block.objects.filter(status="stale").count() == 2  # the replaced tail is kept, as stale
+    reorgs = Event.objects.filter(type="reorg")
+    assert reorgs.count() == 1 and reorgs.get().payload["fork"]["height"] == 3  # as a reorganisation from a peer
     assert watch.chain_verify().valid
     before = snapshot()
     with pytest.raises(CommandError, match="diverge at height 4 and the stored chain has at least as much work"):
