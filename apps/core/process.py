@@ -2,6 +2,7 @@
 the worker that ran them."""
 
 import os
+import signal
 import socket
 from pathlib import Path
 
@@ -31,3 +32,19 @@ def process_alive(name):
         return True
     # A killed worker whose parent died too can linger as a zombie until something reaps it.
     return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
+class StopRequest:
+    """Whether SIGINT (Ctrl-C) or SIGTERM has arrived since it was made: a long-running command checks it between
+    steps, finishes the one under way and stops. Call it to ask."""
+
+    def __init__(self):
+        self.requested = False
+        signal.signal(signal.SIGINT, self._request)
+        signal.signal(signal.SIGTERM, self._request)
+
+    def _request(self, signum, frame):
+        self.requested = True
+
+    def __call__(self):
+        return self.requested

@@ -19,6 +19,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core.keys import NODE_KEY_FILE, key_dir, node_id
+from apps.core.process import StopRequest
 
 GRACE_SECONDS = 10
 
@@ -169,25 +170,18 @@ class Command(BaseCommand):
         (SIGINT) or SIGTERM, or until one exits; then stops them all. `announce` runs once every address in
         `listening` ({(host, port): name of the process that serves it}) answers."""
         children = {}
-        stopping = False
-
-        def request_stop(signum, frame):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, request_stop)
-        signal.signal(signal.SIGTERM, request_stop)
+        stopping = StopRequest()
         try:
             for name, (command, env, options) in processes.items():
                 # Own session: we decide when the children and their children stop.
                 children[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, start_new_session=True,
                                                   **options)
             for (host, port), name in listening.items():
-                self.wait_until_listening(host, port, children[name], lambda: stopping)
-            if not stopping and all(child.poll() is None for child in children.values()):
+                self.wait_until_listening(host, port, children[name], stopping)
+            if not stopping() and all(child.poll() is None for child in children.values()):
                 announce()
                 self.stdout.flush()  # at once, also when the output goes to a pipe or a file
-            while not stopping:
+            while not stopping():
                 gone = [name for name, child in children.items() if child.poll() is not None]
                 if gone:
                     self.stderr.write(exited.format(", ".join(gone)))
@@ -196,7 +190,7 @@ class Command(BaseCommand):
         finally:
             self.stop_all(children)
         self.stdout.write(stopped)
-        if not stopping:
+        if not stopping():
             raise CommandError(failure)
 
     @staticmethod
