@@ -8,15 +8,12 @@ experiment's mine job is running here is left to that job.
 """
 
 from django.conf import settings
-from django.db import transaction
 
-from apps.federated.lifecycle import TASKS, MINE
-from apps.ledger.models import PendingBatch
+from apps.federated.lifecycle import MINE, TASKS, job_batch_mine
 from apps.ledger.reads import batch_next
 from apps.ledger.store import main_tip
-from apps.ledger.mining import MiningProgress, batch_mine_to_chain
 from apps.workers.models import Job
-from apps.workers.services import UNFINISHED, ClaimLost, job_complete, job_create, job_run
+from apps.workers.services import UNFINISHED, job_create, job_run
 
 SHARED_MINE_TASK = "apps.network.tasks.mine_shared"
 PRIORITY = 10
@@ -49,15 +46,4 @@ def shared_mining_schedule() -> int:
 
 
 def shared_batch_mine_run(job_id):
-    return job_run(job_id, _mine)
-
-
-def _mine(job, heartbeat):
-    batch = PendingBatch.objects.get(experiment_id=job.experiment_id, round_number=job.round_number)
-    block = batch_mine_to_chain(batch=batch, should_stop=lambda: heartbeat.lost, on_progress=MiningProgress(batch))
-    if block is None:
-        raise ClaimLost(f"job {job.key} stopped mining: its claim is gone")
-    result = {"height": block.height, "hash": block.hash}
-    with transaction.atomic():
-        job_complete(job, result=result)
-    return result
+    return job_run(job_id, job_batch_mine)

@@ -2,13 +2,13 @@
 Stops on SIGINT or SIGTERM, once the syncs under way are done."""
 
 import logging
-import signal
 import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 
+from apps.core.process import StopRequest
 from apps.network.loop import NetworkLoop
 from apps.network.services import peers_from_settings
 
@@ -22,17 +22,10 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="one pass, then exit")
 
     def handle(self, *args, once, **options):
-        stopping = False
-
-        def stop(signum, frame):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
+        stopping = StopRequest()
         peers_from_settings()
         loop = NetworkLoop()
-        while not stopping:
+        while not stopping():
             close_old_connections()
             try:
                 loop.step()
