@@ -39,3 +39,15 @@ def rounds_add(experiment, *, up_to):
               test_accuracy=0.5, clients_sampled=3, clients_accepted=3)
         for number in range(start, up_to)
     )
+
+
+def updates_add(round_row):
+    """An update of every client of the round's experiment in `round_row` (rows only: no blobs, no records)."""
+    from apps.federated.models import ClientUpdate
+
+    clients = Client.objects.filter(experiment_id=round_row.experiment_id).order_by("index")
+    ClientUpdate.objects.bulk_create(
+        (ClientUpdate(round=round_row, client=client, samples=180, update_hash=f"{client.index:064x}", train_loss=0.5,
+                      accepted=True) for client in clients.iterator()),
+        batch_size=1000,
+    )

@@ -79,12 +79,14 @@ def round_detail(request, experiment_id, number):
     changed since), for users with the permission."""
     experiment = selectors.experiment_find(parse_integer(experiment_id, name="experiment"))
     row = selectors.round_find(experiment, parse_integer(number, name="round"))
+    after = request.GET.get("clients_after")
+    clients_after = None if after in (None, "") else parse_integer(after, name="clients_after")
     report, audited_at = round_audit_kept(experiment=experiment, number=row.number, again=request.method == "POST")
     if request.method == "POST":
         return redirect(request.path)
     context = {
         "experiment": experiment,
-        "round": selectors.round_detail(experiment, row, report),
+        "round": selectors.round_detail(experiment, row, report, clients_after=clients_after),
         "audited_at": audited_at,
         "can_audit": request.user.has_perm(AUDIT_AGAIN),
     }

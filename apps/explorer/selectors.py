@@ -411,7 +411,8 @@ def _round_records(experiment_id, numbers):
     return found
 
 
-def _round_dicts(experiment, rounds):
+def _round_dicts(experiment, rounds, *, updates=None):
+    """The rounds with their client updates (default: all of them; else `updates`, ClientUpdate rows)."""
     numbers = [row.number for row in rounds]
     ledger = _round_records(experiment.id, numbers)
     validity = chain_validity()
@@ -419,9 +420,12 @@ def _round_dicts(experiment, rounds):
     def valid(record):
         return None if record is None else stands_valid(record["height"], validity)
 
-    updates = {}
-    for update in ClientUpdate.objects.filter(round__in=rounds).select_related("client").order_by("client__index"):
-        updates.setdefault(update.round_id, []).append(update)
+    if updates is None:
+        updates = ClientUpdate.objects.filter(round__in=rounds).select_related("client").order_by("client__index")
+    by_round = {}
+    for update in updates:
+        by_round.setdefault(update.round_id, []).append(update)
+    updates = by_round
     return [
         {
             **round_payload(row),
@@ -476,12 +480,22 @@ def round_find(experiment, number):
     return row
 
 
-def round_detail(experiment, row, report):
-    """A round with its updates and `report`, the audit of re-deriving its global model from them (None while
-    it is being computed)."""
-    (detail,) = _round_dicts(experiment, [row])
+ROUND_PAGE_CLIENTS = 200
+
+
+def round_detail(experiment, row, report, *, clients_after=None, limit=ROUND_PAGE_CLIENTS):
+    """A round with one keyset page of its updates (clients after index `clients_after`, at most `limit`) and
+    `report`, the audit of re-deriving its global model from them (None while it is being computed)."""
+    updates = ClientUpdate.objects.filter(round=row).select_related("client").order_by("client__index")
+    if clients_after is not None:
+        updates = updates.filter(client__index__gt=clients_after)
+    page = keyset_page(updates[: limit + 1], limit=limit, key=lambda update: update.client.index)
+    (detail,) = _round_dicts(experiment, [row], updates=page.items)
     return {
         **detail,
+        "updates_count": ClientUpdate.objects.filter(round=row).count(),
+        "clients_after": clients_after,
+        "clients_next": page.next_key,
         "audit": report and {"ok": report.ok, "problems": report.problems, "block_height": report.block_height},
         "has_next": Round.objects.filter(experiment=experiment, number=row.number + 1).exists(),
     }

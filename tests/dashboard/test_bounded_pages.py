@@ -69,3 +69,26 @@ def test_an_experiment_of_many_rounds_carries_the_newest_of_them(client):
     response = client.get(f"/experiments/{experiment.id}/")
     assert response.status_code == 200 and len(response.content) < 400_000
     assert f"(the newest {ROUNDS_SHOWN} of 3000" in response.content.decode()
+
+
+def test_a_round_page_is_bounded_and_pages_through_every_update(client, crowded_experiment):
+    from apps.explorer.selectors import ROUND_PAGE_CLIENTS
+    from apps.federated.models import Round
+    from tests.crowd import rounds_add, updates_add
+
+    rounds_add(crowded_experiment, up_to=2)
+    updates_add(Round.objects.get(experiment=crowded_experiment, number=1))
+    url = f"/experiments/{crowded_experiment.id}/rounds/1/"
+    seen, path, pages = [], url, 0
+    while path is not None and pages < CLIENTS // ROUND_PAGE_CLIENTS + 1:
+        response = client.get(path)
+        assert response.status_code == 200
+        assert len(response.content) < 2 * PAGE_BYTES, (path, len(response.content))
+        page = response.content.decode()
+        seen += [int(i) for i in re.findall(rf'href="/experiments/{crowded_experiment.id}/clients/(\d+)/"', page)]
+        following = re.search(r'href="\?clients_after=(\d+)#updates" rel="next"', page)
+        path = f"{url}?clients_after={following.group(1)}" if following else None
+        pages += 1
+    assert seen == list(range(CLIENTS)) and pages == CLIENTS // ROUND_PAGE_CLIENTS
+    assert f"Client updates ({CLIENTS})" in client.get(url).content.decode()
+    assert client.get(f"{url}?clients_after=x").status_code == 400
