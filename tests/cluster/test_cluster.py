@@ -20,7 +20,10 @@ from tests.dashboard.conftest import CHROMIUM, CHROMIUM_ARGS
 
 from .conftest import BASE_DIR, readme_environment, readme_units, unit_command, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+# Quarantined (`make quarantine` runs it): in a fresh-clone CI run the experiment finished after the outage but
+# neither page received the last event within 30 s; under the lock on a loaded machine it passed. Suspect: a web
+# process's outbox relay or the pages' resume after PostgreSQL restarts. Cause not yet found.
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.quarantine]
 
 WORKERS = 3
 OUTAGE_SECONDS = 10
