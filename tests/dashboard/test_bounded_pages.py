@@ -26,6 +26,22 @@ def crowded_experiment():
     return experiment
 
 
+def page_through(client, url, experiment_id, *, anchor, max_bytes, max_pages, part=lambda page: page):
+    """(client indexes linked from `part` of each page, pages read) following the rel="next" links from `url`;
+    every page answers 200 within `max_bytes`."""
+    seen, path, pages = [], url, 0
+    while path is not None and pages < max_pages:
+        response = client.get(path)
+        assert response.status_code == 200
+        assert len(response.content) < max_bytes, (path, len(response.content))
+        page = response.content.decode()
+        seen += [int(index) for index in re.findall(rf'href="/experiments/{experiment_id}/clients/(\d+)/"', part(page))]
+        following = re.search(rf'href="\?clients_after=(\d+)#{anchor}" rel="next"', page)
+        path = f"{url}?clients_after={following.group(1)}" if following else None
+        pages += 1
+    return seen, pages
+
+
 def test_the_snapshot_carries_one_page_of_clients_and_their_count(crowded_experiment):
     state = experiment_state(crowded_experiment.id)
     assert [client["index"] for client in state["clients"]] == list(range(CLIENTS_PAGE))
@@ -35,17 +51,11 @@ def test_the_snapshot_carries_one_page_of_clients_and_their_count(crowded_experi
 
 def test_the_page_is_bounded_and_pages_through_every_client(client, crowded_experiment):
     url = f"/experiments/{crowded_experiment.id}/"
-    seen, path, pages = [], url, 0
-    while path is not None and pages < CLIENTS // CLIENTS_PAGE + 1:
-        response = client.get(path)
-        assert response.status_code == 200
-        assert len(response.content) < PAGE_BYTES, (path, len(response.content))
-        page = response.content.decode()
-        links = re.search(r'<p class="client-links">(.*?)</p>', page, re.S).group(1)
-        seen += [int(index) for index in re.findall(rf'href="/experiments/{crowded_experiment.id}/clients/(\d+)/"', links)]
-        following = re.search(r'href="\?clients_after=(\d+)#client-pages" rel="next"', page)
-        path = f"{url}?clients_after={following.group(1)}" if following else None
-        pages += 1
+    seen, pages = page_through(
+        client, url, crowded_experiment.id, anchor="client-pages", max_bytes=PAGE_BYTES,
+        max_pages=CLIENTS // CLIENTS_PAGE + 1,
+        part=lambda page: re.search(r'<p class="client-links">(.*?)</p>', page, re.S).group(1),
+    )
     assert seen == list(range(CLIENTS)) and pages == CLIENTS // CLIENTS_PAGE
     assert f"(the first {CLIENTS_PAGE} of {CLIENTS})" in client.get(url).content.decode()
 
@@ -79,16 +89,10 @@ def test_a_round_page_is_bounded_and_pages_through_every_update(client, crowded_
     rounds_add(crowded_experiment, up_to=2)
     updates_add(Round.objects.get(experiment=crowded_experiment, number=1))
     url = f"/experiments/{crowded_experiment.id}/rounds/1/"
-    seen, path, pages = [], url, 0
-    while path is not None and pages < CLIENTS // ROUND_PAGE_CLIENTS + 1:
-        response = client.get(path)
-        assert response.status_code == 200
-        assert len(response.content) < 2 * PAGE_BYTES, (path, len(response.content))
-        page = response.content.decode()
-        seen += [int(i) for i in re.findall(rf'href="/experiments/{crowded_experiment.id}/clients/(\d+)/"', page)]
-        following = re.search(r'href="\?clients_after=(\d+)#updates" rel="next"', page)
-        path = f"{url}?clients_after={following.group(1)}" if following else None
-        pages += 1
+    seen, pages = page_through(
+        client, url, crowded_experiment.id, anchor="updates", max_bytes=2 * PAGE_BYTES,
+        max_pages=CLIENTS // ROUND_PAGE_CLIENTS + 1,
+    )
     assert seen == list(range(CLIENTS)) and pages == CLIENTS // ROUND_PAGE_CLIENTS
     assert f"Client updates ({CLIENTS})" in client.get(url).content.decode()
     assert client.get(f"{url}?clients_after=x").status_code == 400
