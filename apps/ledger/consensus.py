@@ -149,11 +149,16 @@ def blocks_receive(blocks: Sequence[PeerBlock]) -> list[Received]:
     return received
 
 
-def _main_block_store(checked, hash_hex, mined_by, mined_signature) -> Block:
-    """Stores a checked block on the main tip: its round's batch mined, its checkpoint signed, its event."""
+def _mined_fields(hash_hex, mined_by, mined_signature) -> dict:
+    """Who mined the block, kept only with a valid signature of its hash by that node."""
     if not (mined_by and mined_claim_valid(mined_by, hash_hex, mined_signature)):
         mined_by, mined_signature = "", ""
-    block = block_store_checked(checked, status=MAIN, mined_by=mined_by, mined_signature=mined_signature)
+    return {"mined_by": mined_by, "mined_signature": mined_signature}
+
+
+def _main_block_store(checked, hash_hex, mined_by, mined_signature) -> Block:
+    """Stores a checked block on the main tip: its round's batch mined, its checkpoint signed, its event."""
+    block = block_store_checked(checked, status=MAIN, **_mined_fields(hash_hex, mined_by, mined_signature))
     batches_mined(block)
     checkpoint_sign(block=block)
     event_emit(type=Event.Type.BLOCK, payload=block_payload(block), experiment_id=block.experiment_id)
@@ -186,10 +191,7 @@ def block_receive(*, header: bytes, records: Sequence[bytes], mined_by: str = ""
         main = main_tip()
         if parent.hash == main.hash:
             return Received(_main_block_store(checked, hash_hex, mined_by, mined_signature), "main")
-        if not (mined_by and mined_claim_valid(mined_by, hash_hex, mined_signature)):
-            mined_by, mined_signature = "", ""
-        mined = {"mined_by": mined_by, "mined_signature": mined_signature}
-        block = block_store_checked(checked, status=STALE, **mined)
+        block = block_store_checked(checked, status=STALE, **_mined_fields(hash_hex, mined_by, mined_signature))
         if not _heavier(block, main):
             event_emit(type=Event.Type.BLOCK, payload=block_payload(block), experiment_id=block.experiment_id)
             return Received(block, "stale")

@@ -44,11 +44,11 @@ def _sync_in_thread(peer_id: int) -> dict | None:
 
 
 class NetworkLoop:
-    def __init__(self, *, sync_threads: int | None = None):
+    def __init__(self):
         self.seq = last_event_seq()
         self.batch_id = PendingBatch.objects.order_by("-id").values_list("id", flat=True).first() or 0
         self.executor = ThreadPoolExecutor(
-            max_workers=sync_threads or settings.FEDCHAIN_SYNC_THREADS, thread_name_prefix="peer-sync"
+            max_workers=settings.FEDCHAIN_SYNC_THREADS, thread_name_prefix="peer-sync"
         )
         self.syncing: dict[int, Future] = {}
 
