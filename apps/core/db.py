@@ -1,6 +1,8 @@
 """Database helpers shared by the apps."""
 
-from django.db import connections, router
+from contextlib import ExitStack, contextmanager
+
+from django.db import connection, connections, router, transaction
 
 
 def rows_insert(model, fields, rows, *, upsert_on=None):
@@ -68,3 +70,30 @@ def column_slice(model, pk, field, offset, length):
         cursor.execute(f"SELECT substring({quote(column)} FROM %s FOR %s) FROM {quote(table)} {where}", [offset + 1, length, pk])
         row = cursor.fetchone()
     return None if row is None else bytes(row[0])
+
+
+@contextmanager
+def read_snapshot():
+    """Every read inside sees the database as it was at one moment, so that a check reading many tables never
+    mixes the state before a concurrent write with the state after it (in autocommit each query would see a
+    newer one). Reads only: one read transaction, REPEATABLE READ READ ONLY on PostgreSQL; on SQLite a
+    deferred BEGIN, which in WAL mode takes its snapshot at the first read and takes no write lock (the
+    connections' IMMEDIATE mode would block every writer for as long as the check runs). Inside a transaction
+    already, it is that transaction's isolation that holds."""
+    if connection.in_atomic_block:
+        yield
+        return
+    connection.ensure_connection()  # so that connecting does not reset the mode set below
+    with ExitStack() as snapshot:
+        if connection.vendor == "sqlite":
+            mode, connection.transaction_mode = connection.transaction_mode, "DEFERRED"
+            try:
+                snapshot.enter_context(transaction.atomic())
+            finally:
+                connection.transaction_mode = mode
+        else:
+            snapshot.enter_context(transaction.atomic())
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield

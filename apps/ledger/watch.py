@@ -20,6 +20,7 @@ from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
 
+from apps.core.db import read_snapshot
 from apps.core.keys import node_public_key
 from apps.events.models import Event
 
@@ -143,6 +144,11 @@ def chain_verify(*, from_height: int = 0) -> ChainReport:
     signed checkpoints included. Checking from a height also checks the block below it (what the check stands
     on) and says what it did not check. Raises ValueError for a height above the tip."""
     genesis_ensure()
+    with read_snapshot():  # blocks stored or deleted meanwhile are seen whole or not at all
+        return _chain_verify(from_height)
+
+
+def _chain_verify(from_height: int) -> ChainReport:
     tip = _stored_tip_height()
     if tip is not None and from_height > tip + 1:
         raise ValueError(f"the chain's tip is at height {tip}: there is no block at height {from_height} to check")
@@ -186,6 +192,7 @@ class ChainWatcher:
 
     PRUNE_SECONDS = 600  # change-log rows older than this are deleted (every reader has long seen them)
     CHANGES_PER_CHECK = 10_000  # more new log rows than this: re-check everything instead
+    SWEEP_MAX_BLOCKS = 50  # read at most this many blocks at once in the full pass
 
     def __init__(self, *, interval: float | None = None, full_pass_share: float | None = None):
         interval = settings.FEDCHAIN_WATCH_INTERVAL_MS / 1000 if interval is None else interval
@@ -200,6 +207,7 @@ class ChainWatcher:
         self.tip: int | None = None
         self.sweep: ChainWalker | None = None
         self.sweep_next = 0
+        self.sweep_block_seconds = 0.002  # a first guess at what checking one block costs; measured from then on
         self.full_passes = 0  # completed slice-by-slice passes (for tests and benchmarks)
         self.pruned_at = time.monotonic()
         self.triggers_ok = True
@@ -215,17 +223,16 @@ class ChainWatcher:
             raise
 
     def _check(self) -> ChainReport:
-        checked = 0
         if not self.started:
-            checked += self._start()
-        else:
-            checked += self._follow_changes()
-        checked += self._sweep_slice()
+            genesis_ensure()
+        with read_snapshot():  # a concurrent write is seen whole or not at all
+            checked = self._start() if not self.started else self._follow_changes()
+            checked += self._sweep_slice()
+            report = self._report(checked)
         self._prune()
-        return self._report(checked)
+        return report
 
     def _start(self) -> int:
-        genesis_ensure()
         self.last_change = ChainChange.objects.aggregate(top=Max("id"))["top"] or 0
         self.last_event = Event.objects.aggregate(top=Max("id"))["top"] or 0
         report = chain_verify()
@@ -312,13 +319,18 @@ class ChainWatcher:
         self.sweep_next = 0
 
     def _sweep_slice(self) -> int:
-        """Walks the chain from the genesis block a little further, for at most slice_seconds."""
+        """Walks the chain from the genesis block a little further, for at most about slice_seconds: blocks are
+        read a few at a time, as many as the cost measured so far says fit in what is left of the slice."""
         if self.slice_seconds <= 0 or self.tip is None:
             return 0
-        deadline = time.perf_counter() + self.slice_seconds
+        started = time.perf_counter()
+        deadline = started + self.slice_seconds
         checked = 0
-        while time.perf_counter() < deadline:
-            blocks = list(Block.objects.filter(status=MAIN, height__gte=self.sweep_next).order_by("height").values(*BLOCK_COLUMNS)[:20])
+        while (left := deadline - time.perf_counter()) > 0:
+            count = max(1, min(self.SWEEP_MAX_BLOCKS, int(left / self.sweep_block_seconds)))
+            blocks = list(
+                Block.objects.filter(status=MAIN, height__gte=self.sweep_next).order_by("height").values(*BLOCK_COLUMNS)[:count]
+            )
             if not blocks:
                 self.full_passes += 1
                 self.reach = chain_reach_violation(self.tip)
@@ -340,6 +352,9 @@ class ChainWatcher:
                     return checked
                 checked += 1
                 self.sweep_next = block["height"] + 1
+        if checked:  # what a block costs (reading included), smoothed: the next slice's batch size
+            spent = (time.perf_counter() - started) / checked
+            self.sweep_block_seconds = 0.7 * self.sweep_block_seconds + 0.3 * spent
         return checked
 
     # --- upkeep and the verdict ----------------------------------------------------------------------
