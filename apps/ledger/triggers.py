@@ -42,6 +42,15 @@ def _sqlite_statements():
     return statements
 
 
+def _postgres_log_row(row: str) -> str:
+    """The change-log row for the OLD or the NEW version of a written row."""
+    return (
+        f"INSERT INTO {CHANGE_TABLE} (source, operation, block_row, height, at) VALUES (source, TG_OP, "
+        f"CASE WHEN block_column = '' THEN NULL ELSE (to_jsonb({row}) ->> block_column)::bigint END, "
+        f"CASE WHEN height_column = '' THEN NULL ELSE (to_jsonb({row}) ->> height_column)::bigint END, now());"
+    )
+
+
 _POSTGRES_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION ledger_log_change() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -54,18 +63,10 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        INSERT INTO {CHANGE_TABLE} (source, operation, block_row, height, at) VALUES (
-            source, TG_OP,
-            CASE WHEN block_column = '' THEN NULL ELSE (to_jsonb(OLD) ->> block_column)::bigint END,
-            CASE WHEN height_column = '' THEN NULL ELSE (to_jsonb(OLD) ->> height_column)::bigint END,
-            now());
+        {_postgres_log_row("OLD")}
     END IF;
     IF TG_OP IN ('UPDATE', 'INSERT') THEN
-        INSERT INTO {CHANGE_TABLE} (source, operation, block_row, height, at) VALUES (
-            source, TG_OP,
-            CASE WHEN block_column = '' THEN NULL ELSE (to_jsonb(NEW) ->> block_column)::bigint END,
-            CASE WHEN height_column = '' THEN NULL ELSE (to_jsonb(NEW) ->> height_column)::bigint END,
-            now());
+        {_postgres_log_row("NEW")}
     END IF;
     RETURN NULL;
 END;

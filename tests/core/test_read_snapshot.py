@@ -1,18 +1,15 @@
 """read_snapshot: every read inside sees one moment, and a writer on another connection is not held up by it."""
 
-import subprocess
-import sys
 import textwrap
 import threading
 
 import pytest
-from django.conf import settings
 from django.db import connection, transaction
 
 from apps.core.db import read_snapshot
 from apps.federated.models import Blob
 
-from .test_scaled_out import manage, scaled_out_env  # noqa: F401 (a fixture)
+from .test_scaled_out import django_script, manage, scaled_out_env  # noqa: F401 (a fixture)
 
 
 def write_elsewhere(sha256):
@@ -86,9 +83,5 @@ def test_on_postgresql_too(scaled_out_env):  # noqa: F811
             inside = Blob.objects.count()
         print(before, inside, Blob.objects.count())
     """)
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=120,
-        env={**scaled_out_env, "DJANGO_SETTINGS_MODULE": "fedchain_site.settings", "PYTHONPATH": str(settings.BASE_DIR)},
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["1", "1", "2"]
+    stdout = django_script(scaled_out_env, script)
+    assert stdout.split() == ["1", "1", "2"]

@@ -54,6 +54,17 @@ def manage(env, *args, **kwargs):
     )
 
 
+def django_script(env, script):
+    """Runs `script` (Python that calls django.setup() itself) in its own process under `env`; its stdout, or
+    the assertion fails with its stderr."""
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=120,
+        env={**env, "DJANGO_SETTINGS_MODULE": "fedchain_site.settings", "PYTHONPATH": str(settings.BASE_DIR)},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 @pytest.mark.slow
 def test_postgres_and_redis_carry_tasks_between_processes(scaled_out_env):
     env = scaled_out_env
