@@ -85,10 +85,15 @@ class Relay:
         return len(self._subscriptions)
 
     async def _poll(self):
-        self.recent = RecentEvents(await run_query(last_event_seq), self.capacity)
         while True:
             try:
-                read = await self.read_new_events()
+                # The opening read retries like every other: a poller that died here would stay registered
+                # and never wake its subscriptions again.
+                if self.recent is None:
+                    self.recent = RecentEvents(await run_query(last_event_seq), self.capacity)
+                    read = 0
+                else:
+                    read = await self.read_new_events()
             except Exception:
                 logger.exception("reading the event outbox failed; retrying")
                 await asyncio.sleep(max(self.poll_interval, 1.0))

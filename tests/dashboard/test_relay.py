@@ -5,9 +5,11 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import OperationalError
 
 from apps.dashboard.protocol import Stream
 from apps.dashboard.recent import RecentEvents
+from apps.dashboard import relay as relay_module
 from apps.dashboard.relay import Relay, Subscription
 from apps.events.services import outbox_prune
 from apps.events.services import event_emit, last_event_seq
@@ -87,3 +89,35 @@ async def test_the_poller_runs_only_while_somebody_follows():
     with pytest.raises(asyncio.CancelledError):
         await following
     assert relay.subscription_count == 0 and relay.recent is None
+
+
+async def test_a_poller_whose_first_read_fails_retries_and_still_wakes_its_subscriptions(monkeypatch):
+    # The database goes away between a websocket's snapshot and the poller's first read (a restart, a failover).
+    reads = []
+
+    def unavailable_once():
+        reads.append(1)
+        if len(reads) == 1:
+            raise OperationalError("the database system is shutting down")
+        return last_event_seq()
+
+    monkeypatch.setattr(relay_module, "last_event_seq", unavailable_once)
+    relay = Relay(poll_interval=0.02, capacity=100)
+    subscription, seen = follow(relay)
+    following = asyncio.create_task(subscription.run())
+    try:
+        for _ in range(250):
+            if seen.messages and len(reads) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        assert [m["type"] for m in seen.messages] == ["snapshot"] and len(reads) >= 2, (seen.messages, reads)
+        seq = await emit("block", height=1)
+        for _ in range(250):
+            if len(seen.messages) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        assert [(m["type"], m["seq"]) for m in seen.messages[1:]] == [("block", seq)]
+    finally:
+        following.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await following
