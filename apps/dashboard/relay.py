@@ -180,8 +180,10 @@ class Subscription:
         while True:
             recent = self.relay.recent
             if recent is not None and recent.covers(self.position):
-                await self._send_events(recent.after(self.position))
-                self.position = max(self.position, recent.position)
+                # The window's end as of what is sent: events the poller adds while a send awaits are after it.
+                events, through = recent.after(self.position), recent.position
+                await self._send_events(events)
+                self.position = max(self.position, through)
                 return
             # Behind the in-memory window (resuming from long ago, or the poller is starting).
             events, pruned_through = await run_query(read_outbox, self.position)

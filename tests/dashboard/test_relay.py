@@ -121,3 +121,23 @@ async def test_a_poller_whose_first_read_fails_retries_and_still_wakes_its_subsc
         following.cancel()
         with pytest.raises(asyncio.CancelledError):
             await following
+
+
+async def test_an_event_read_while_a_send_awaits_is_sent_next_not_skipped():
+    relay = Relay(poll_interval=60, capacity=100)
+    relay.recent = RecentEvents(await sync_to_async(last_event_seq)(), relay.capacity)
+    sent, emitted = [], []
+
+    async def slow_send(text):  # a server whose send yields to the loop, during which the poller reads more
+        sent.append(json.loads(text)["seq"])
+        if len(sent) == 1:
+            emitted.append(await emit("block", height=2))
+            await relay.read_new_events()
+
+    subscription = Subscription(relay=relay, stream=Stream(), send=slow_send, build_snapshot=lambda: {"n": 1})
+    subscription.position = relay.recent.position
+    first = await emit("block", height=1)
+    await relay.read_new_events()
+    await subscription.catch_up()
+    await subscription.catch_up()  # what the poller's wake-up does
+    assert sent == [first, *emitted]
