@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from sklearn import datasets as sklearn_datasets
 
 DATASETS = ("digits", "breast_cancer", "iris", "wine", "synthetic")
 TEST_FRACTION = 0.25
@@ -19,11 +18,13 @@ SYNTHETIC_DEFAULT_SAMPLES = 4000
 SYNTHETIC_MIN_SAMPLES = 100
 SYNTHETIC_MAX_SAMPLES = 500_000
 
+# scikit-learn's loaders, by name. scikit-learn (with SciPy) takes over a second to import, so it is imported
+# when a data set is first built, not by every process that imports this module (web, watcher, commands).
 _SKLEARN_LOADERS = {
-    "digits": sklearn_datasets.load_digits,
-    "breast_cancer": sklearn_datasets.load_breast_cancer,
-    "iris": sklearn_datasets.load_iris,
-    "wine": sklearn_datasets.load_wine,
+    "digits": "load_digits",
+    "breast_cancer": "load_breast_cancer",
+    "iris": "load_iris",
+    "wine": "load_wine",
 }
 
 
@@ -83,6 +84,8 @@ def _dataset_cached(name, synthetic_samples):
 
 
 def _raw(name, synthetic_samples):
+    from sklearn import datasets as sklearn_datasets
+
     if name == "synthetic":
         x, y = sklearn_datasets.make_classification(
             n_samples=synthetic_samples,
@@ -95,7 +98,7 @@ def _raw(name, synthetic_samples):
             random_state=SPLIT_SEED,
         )
     else:
-        bunch = _SKLEARN_LOADERS[name]()
+        bunch = getattr(sklearn_datasets, _SKLEARN_LOADERS[name])()
         x, y = bunch.data, bunch.target
     return np.ascontiguousarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64)
 
