@@ -175,10 +175,15 @@ def wait(predicate, timeout, message):
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
-def peered(base, count, **kwargs):
+def peered(base, count, *, links=None, **kwargs):
+    """`count` nodes, each configured with every other as a peer, or with the peers `links` gives it
+    ({index: [indices of its peers]}, from 0)."""
     nodes = [Node(base, f"node{index + 1}", **kwargs) for index in range(count)]
-    for node in nodes:
-        node.peers = [other.url for other in nodes if other is not node]
+    for index, node in enumerate(nodes):
+        if links is None:
+            node.peers = [other.url for other in nodes if other is not node]
+        else:
+            node.peers = [nodes[other].url for other in links.get(index, [])]
     return nodes
 
 
