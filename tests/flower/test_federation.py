@@ -1,5 +1,5 @@
 """Real Flower federations on loopback, recorded by FedChain: a SuperLink and three SuperNodes (Flower's
-deployment engine, insecure mode on 127.0.0.1), the example app of examples/flower_digits, 5 rounds.
+deployment engine, insecure mode on 127.0.0.1), the example app of examples/flower_digits, 3 rounds.
 
 Three runs share the federation at once (Flower runs them side by side): FedAvg unrecorded, FedAvg recorded (with
 FedChain stopped for 10 s while it runs) and FedMedian recorded. Then: every round recorded, mined, the chain
@@ -32,7 +32,7 @@ from tests.conftest import free_port, process_env, wait_for
 from tests.flower.federation import Federation
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-ROUNDS = 5
+ROUNDS = 3
 
 
 class FedChainWeb:

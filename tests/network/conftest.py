@@ -12,9 +12,13 @@ def network(tmp_path):
         nodes = peered(tmp_path, count, **kwargs)
         started.extend(nodes)
         for node in nodes:
-            node.start()
+            node.launch()
+        for node in nodes:
+            node.ready()
         return nodes
 
     yield start
     for node in started:
-        node.stop()
+        node.stop_request()
+    for node in started:
+        node.stop_wait()

@@ -65,6 +65,10 @@ class Node:
         return result
 
     def start(self):
+        return self.launch().ready()
+
+    def launch(self):
+        """Migrates and starts the node without waiting for it (`ready` waits), so that nodes start side by side."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.manage("migrate", "-v0", "--noinput")
         with open(self.log, "ab") as log:
@@ -73,16 +77,28 @@ class Node:
                 cwd=settings.BASE_DIR, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 preexec_fn=_stop_with_parent,
             )
+        return self
+
+    def ready(self):
         wait(lambda: self.hello() is not None, 90, f"{self.name} to answer")
         return self
 
     def stop(self, sig=signal.SIGINT, timeout=30):
+        self.stop_request(sig)
+        self.stop_wait(timeout)
+
+    def stop_request(self, sig=signal.SIGINT):
+        """Signals the node to stop without waiting (`stop_wait` waits), so that nodes stop side by side."""
         if self.process is None:
             return
         try:
             os.killpg(self.process.pid, sig)
         except ProcessLookupError:
             pass
+
+    def stop_wait(self, timeout=30):
+        if self.process is None:
+            return
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
