@@ -1,15 +1,21 @@
 import pytest
 
-from .nodes import peered
+from .nodes import migrated_template, peered
+
+
+@pytest.fixture(scope="session")
+def node_template(tmp_path_factory):
+    """One migrated database that every node of the run starts from (a migrate is a process of its own)."""
+    return migrated_template(tmp_path_factory.mktemp("node-template"))
 
 
 @pytest.fixture
-def network(tmp_path):
+def network(tmp_path, node_template):
     """A function starting `count` peered nodes; all are stopped when the test ends."""
     started = []
 
     def start(count, **kwargs):
-        nodes = peered(tmp_path, count, **kwargs)
+        nodes = peered(tmp_path, count, template=node_template, **kwargs)
         started.extend(nodes)
         for node in nodes:
             node.launch()

@@ -6,6 +6,7 @@ import ctypes
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,7 +14,10 @@ from pathlib import Path
 
 import httpx
 from django.conf import settings
+from django.test import override_settings
 
+from apps.core.keys import node_key
+from apps.ledger.checkpoint import checkpoint_signature
 from tests.conftest import free_port
 
 # Fast enough for tests on two shared cores; the defaults are for real deployments.
@@ -30,8 +34,11 @@ NODE_ENV = {
 
 
 class Node:
-    def __init__(self, base: Path, name: str, *, workers=1, extra_env=None):
+    def __init__(self, base: Path, name: str, *, workers=1, extra_env=None, template=None):
+        """template: a database `migrate` made with NODE_ENV's chain parameters (`migrated_template`) that a new
+        node starts from, or None to migrate its own."""
         self.name = name
+        self.template = template
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = base / name
@@ -68,9 +75,13 @@ class Node:
         return self.launch().ready()
 
     def launch(self):
-        """Migrates and starts the node without waiting for it (`ready` waits), so that nodes start side by side."""
+        """Starts the node without waiting for it (`ready` waits), so that nodes start side by side. A new node
+        starts from a copy of the template (a restarted one keeps its database), or migrates without one."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.manage("migrate", "-v0", "--noinput")
+        if self.template is None:
+            self.manage("migrate", "-v0", "--noinput")
+        elif not (self.data_dir / "db.sqlite3").exists():
+            self._database_from_template()
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "manage.py", "serve", "--port", str(self.port), "--workers", str(self.workers)],
@@ -78,6 +89,25 @@ class Node:
                 preexec_fn=_stop_with_parent,
             )
         return self
+
+    def _database_from_template(self):
+        """The database `migrate` would leave, without a process that migrates: a fresh install's rows are the
+        same on every node (schema, triggers, the genesis block) but for the genesis checkpoint, which each node
+        signs with its own key. So: a copy of the template, the checkpoint signed again with this node's key,
+        created in its key directory as the node itself creates it. (The re-signing is logged in the chain's
+        change log, before the node's watcher starts.)"""
+        target = self.data_dir / "db.sqlite3"
+        source, copy = sqlite3.connect(self.template), sqlite3.connect(target)
+        try:
+            source.backup(copy)
+        finally:
+            source.close()
+            copy.close()
+        with override_settings(FEDCHAIN_KEY_DIR=self.key_dir):
+            key = node_key()
+        ((hash_hex,),) = self.sql("SELECT hash FROM ledger_checkpoint WHERE height = 0")
+        self.sql("UPDATE ledger_checkpoint SET signature = ? WHERE height = 0",
+                 (checkpoint_signature(key, 0, hash_hex),))
 
     def ready(self):
         wait(lambda: self.hello() is not None, 90, f"{self.name} to answer")
@@ -146,11 +176,12 @@ class Node:
         return json.loads(self.manage("shell", "-c", script).stdout.strip().splitlines()[-1])
 
     def sql(self, statement, params=()):
-        import sqlite3
-
-        with sqlite3.connect(self.data_dir / "db.sqlite3", timeout=30) as db:
-            rows = db.execute(statement, params).fetchall()
-        return rows
+        db = sqlite3.connect(self.data_dir / "db.sqlite3", timeout=30)
+        try:
+            with db:  # one transaction, committed
+                return db.execute(statement, params).fetchall()
+        finally:
+            db.close()
 
 
 def _stop_with_parent():
@@ -189,6 +220,14 @@ def wait(predicate, timeout, message):
             return value
         time.sleep(0.25)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def migrated_template(base):
+    """A node database made by `manage.py migrate`, once, for nodes to start from (Node's `template`)."""
+    node = Node(base, "template")
+    node.data_dir.mkdir(parents=True, exist_ok=True)
+    node.manage("migrate", "-v0", "--noinput")
+    return node.data_dir / "db.sqlite3"
 
 
 def peered(base, count, *, links=None, **kwargs):

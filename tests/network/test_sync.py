@@ -40,7 +40,7 @@ def test_three_nodes_share_one_chain_and_nodes_that_were_away_catch_up(network, 
     wait(lambda: finished(a, experiment), 240, "the experiment to finish with one node down")
     wait(lambda: same_tip([a, c]), 60, "a and c to agree")
     b.launch()  # the same data directory: it syncs what it missed
-    d = Node(tmp_path, "node4")
+    d = Node(tmp_path, "node4", template=a.template)
     d.peers = [a.url]  # a new, empty node that knows one peer
     d.launch()
     try:
