@@ -22,6 +22,17 @@ def static_files_collected():
     call_command("collectstatic", interactive=False, verbosity=0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def quick_password_hashing():
+    """Test users' passwords hashed with a fast hasher, as Django advises for tests: PBKDF2's default iterations
+    take half a second a hash on this machine, paid at every create_user and sign-in and at every request with
+    Basic credentials. No test here is about the hash's strength; those about counting checks set their own."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
