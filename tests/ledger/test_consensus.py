@@ -11,7 +11,7 @@ from apps.ledger.genesis import BLOCK_VERSION
 from apps.ledger.header import BlockHeader, display_hex, sha256d
 from apps.ledger.merkle import merkle_root
 from apps.ledger.models import Block, Checkpoint, PendingBatch
-from apps.ledger.pow import search
+from apps.ledger.pow import bits_to_target, meets_target, search
 from apps.ledger.records import canonical_bytes, coinbase_record
 from apps.ledger.retarget import block_bits, median_time_past, required_bits
 from apps.ledger.rules import BlockRejected
@@ -120,8 +120,12 @@ def test_a_branch_is_checked_against_its_own_rounds_not_the_main_chain(main_chai
 def test_invalid_blocks_are_refused_and_nothing_is_stored(main_chain):
     header, records = build(main_chain[-1], 1, 3)
     stored = Block.objects.count()
-    bad = bytearray(header)
-    bad[-1] ^= 1  # another nonce: the proof of work fails (or, rarely, the hash differs)
+    target = bits_to_target(BlockHeader.parse(header).bits)
+    for bit in range(32):  # another nonce whose hash misses the target (at 8 bits, 1 nonce in 256 meets it)
+        bad = bytearray(header)
+        bad[76 + bit // 8] ^= 1 << (bit % 8)
+        if not meets_target(sha256d(bytes(bad)), target):
+            break
     with pytest.raises(BlockRejected):
         consensus.block_receive(header=bytes(bad), records=records)
     with pytest.raises(BlockRejected) as rejected:
