@@ -35,11 +35,15 @@ DATA_DIR = setup_django(
     },
 )
 
+from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from apps.ledger import watch  # noqa: E402
 from apps.ledger.models import Block, Record  # noqa: E402
 from apps.ledger.synthetic import SyntheticChain, digest  # noqa: E402
+
+# As a production install does before serving (the web process refuses to serve pages without the manifest).
+call_command("collectstatic", interactive=False, verbosity=0)
 
 EXPERIMENTS = 4
 CLIENTS = 3
