@@ -105,7 +105,7 @@ FEDCHAIN_WATCH_INTERVAL_MS = env_int("FEDCHAIN_WATCH_INTERVAL_MS", 500)
 # The largest chain export `import_chain` reads (bytes); it is read one block at a time.
 FEDCHAIN_IMPORT_MAX_BYTES = env_int("FEDCHAIN_IMPORT_MAX_BYTES", 512 * 1024 * 1024)
 # Share of each interval the watcher spends on its full pass over the chain, walked a slice at a time (percent).
-FEDCHAIN_WATCH_FULL_PASS_PERCENT = env_int("FEDCHAIN_WATCH_FULL_PASS_PERCENT", 3)
+FEDCHAIN_WATCH_FULL_PASS_PERCENT = env_int("FEDCHAIN_WATCH_FULL_PASS_PERCENT", 2)
 if not 1 <= FEDCHAIN_POW_LIMIT_BITS <= 64 or FEDCHAIN_RETARGET_INTERVAL < 2 or FEDCHAIN_TARGET_SPACING < 1:
     raise ImproperlyConfigured(
         "FEDCHAIN_POW_LIMIT_BITS must be 1 to 64, FEDCHAIN_RETARGET_INTERVAL at least 2 and "
