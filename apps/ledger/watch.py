@@ -145,32 +145,29 @@ def chain_verify(*, from_height: int = 0) -> ChainReport:
     on) and says what it did not check. Raises ValueError for a height above the tip."""
     genesis_ensure()
     with read_snapshot():  # blocks stored or deleted meanwhile are seen whole or not at all
-        return _chain_verify(from_height)
-
-
-def _chain_verify(from_height: int) -> ChainReport:
-    tip = _stored_tip_height()
-    if tip is not None and from_height > tip + 1:
-        raise ValueError(f"the chain's tip is at height {tip}: there is no block at height {from_height} to check")
-    start = max(from_height - 1, 0)  # the block it stands on is checked too
-    context = {"checked_from_height": start, "stored_tip_height": tip}
-    if start > 0:
-        context["not_checked"] = (
-            f"blocks 0 to {start - 1}: checking from height {from_height} trusts the chain below block {start}, "
-            "which only a full check (without --from) re-derives"
-        )
-    try:
-        walker = _walker_at(start)
-    except BlockRejected as rejected:
-        return ChainWalker(chain_rules()).report(rejected.violation, **context)
-    for block in stored_blocks(start):
+        tip = _stored_tip_height()
+        if tip is not None and from_height > tip + 1:
+            raise ValueError(f"the chain's tip is at height {tip}: there is no block at height {from_height} to check")
+        start = max(from_height - 1, 0)  # the block it stands on is checked too
+        context = {"checked_from_height": start, "stored_tip_height": tip}
+        if start > 0:
+            context["not_checked"] = (
+                f"blocks 0 to {start - 1}: checking from height {from_height} trusts the chain below block {start}, "
+                "which only a full check (without --from) re-derives"
+            )
         try:
-            walker.add(block)
+            walker = _walker_at(start)
         except BlockRejected as rejected:
-            return walker.report(rejected.violation, **context)
-    if walker.tip is None:
-        return walker.report(Violation(0, "genesis", "the chain has no blocks, not even the genesis block"), **context)
-    return walker.report(chain_reach_violation(walker.tip.height), **context)
+            return ChainWalker(chain_rules()).report(rejected.violation, **context)
+        for block in stored_blocks(start):
+            try:
+                walker.add(block)
+            except BlockRejected as rejected:
+                return walker.report(rejected.violation, **context)
+        if walker.tip is None:
+            nothing = Violation(0, "genesis", "the chain has no blocks, not even the genesis block")
+            return walker.report(nothing, **context)
+        return walker.report(chain_reach_violation(walker.tip.height), **context)
 
 
 class ChainWatcher:
