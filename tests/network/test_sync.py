@@ -34,7 +34,7 @@ def finished(node, experiment):
 
 def test_three_nodes_share_one_chain_and_nodes_that_were_away_catch_up(network, tmp_path):
     a, b, c = network(3)
-    experiment = run_background(a, 6, difficulty_bits=20)
+    experiment = run_background(a, 10, difficulty_bits=20)
     wait(lambda: len(main_rounds(a, experiment)) >= 3, 120, "rounds 0..2 on the chain")
     b.kill()  # mid-experiment, every process at once
     wait(lambda: finished(a, experiment), 240, "the experiment to finish with one node down")
@@ -47,7 +47,7 @@ def test_three_nodes_share_one_chain_and_nodes_that_were_away_catch_up(network, 
         b.ready()
         d.ready()
         tip = wait(lambda: same_tip([a, b, c, d]), 120, "all four nodes on one tip")
-        assert main_rounds(d, experiment) == [(n,) for n in range(7)]  # each round once, in order
+        assert main_rounds(d, experiment) == [(n,) for n in range(11)]  # each round once, in order
         nodes = (a, b, c, d)
         with ThreadPoolExecutor(len(nodes)) as pool:  # each a process of its own: side by side
             chains = [chain["blocks"] for chain in pool.map(lambda node: node.export(), nodes)]
@@ -56,8 +56,8 @@ def test_three_nodes_share_one_chain_and_nodes_that_were_away_catch_up(network, 
         miners = {row[0] for row in a.sql("SELECT mined_by FROM ledger_block WHERE status='main' AND height > 0")}
         assert len(miners - {""}) >= 2, "every block was mined by one node"
         for node, audit in zip(nodes, audits):  # every node re-derives every round from the chain and the blobs
-            assert audit == [[]] * 7, node.name
-        report = json.loads(d.manage("audit_round", str(experiment), "6", "--json").stdout)
+            assert audit == [[]] * 11, node.name
+        report = json.loads(d.manage("audit_round", str(experiment), "10", "--json").stdout)
         assert report["ok"], report
     finally:
         d.stop()
