@@ -47,14 +47,16 @@ def parse_block_ref(text):
     )
 
 
+# An empty value (`?limit=`) is refused like any other non-number: the API is strict about types, as its
+# description says, and a page size or cursor left out is left out of the query string.
 def parse_limit(text, *, default, maximum):
-    if text is None or text == "":
+    if text is None:
         return default
     return parse_integer(text, name="limit", minimum=1, maximum=maximum)
 
 
 def parse_optional_integer(text, *, name):
-    if text is None or text == "":
+    if text is None:
         return None
     return parse_integer(text, name=name)
 

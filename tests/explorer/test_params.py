@@ -50,13 +50,14 @@ def test_a_block_is_named_by_height_or_hash():
 
 def test_limits_default_and_are_bounded():
     assert parse_limit(None, default=20, maximum=100) == 20
-    assert parse_limit("", default=20, maximum=100) == 20
     assert parse_limit("100", default=20, maximum=100) == 100
-    for text in ["0", "101", "x"]:
+    for text in ["", "0", "101", "x"]:
         with pytest.raises(BadRequest):
             parse_limit(text, default=20, maximum=100)
     assert parse_optional_integer(None, name="before") is None
     assert parse_optional_integer("5", name="before") == 5
+    with pytest.raises(BadRequest):
+        parse_optional_integer("", name="before")
 
 
 def test_search_queries_are_classified():
