@@ -294,7 +294,10 @@ else:
                 # timeout instead of failing with "database is locked" on lock upgrade.
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 30,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                # temp_store=MEMORY: a write inside a savepoint (a nested atomic) keeps its statement journal
+                # in memory, not in a temporary file; with the ledger's change-log triggers, a block's records
+                # cost five times as much to insert with that file (measured: 6.8 ms against 1.3 ms for 102).
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;",
             },
             # Tests run workers in other processes: they need a database on disk.
             "TEST": {"NAME": DATA_DIR / "test_db.sqlite3"},

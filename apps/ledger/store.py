@@ -204,12 +204,17 @@ def _append(checked: CheckedBlock, *, batch, mined_seconds, hash_rate) -> Block:
     mined_by, mined_signature = mined_claim(checked.hash_hex)
     mined = dict(mined_seconds=mined_seconds, hash_rate=hash_rate, mined_by=mined_by, mined_signature=mined_signature)
     try:
+        # Only the block's row in the savepoint: SQLite journals every page a savepoint's statements touch, which
+        # made the records' insert (and its change-log triggers) cost several times more inside it.
         with transaction.atomic():
-            block = block_store_checked(checked, status=MAIN, **mined)
+            block = _block_row(checked, status=MAIN, **mined)
+            block.save()
     except IntegrityError:  # the height is taken (this block lost the race), or another process stored it
         if Block.objects.filter(hash=checked.hash_hex).exists():
             raise BlockRejected("height", f"block {checked.hash_hex} is already stored", checked.height) from None
-        block = block_store_checked(checked, status=Block.Status.STALE, **mined)
+        block = _block_row(checked, status=Block.Status.STALE, **mined)
+        block.save()
+    _records_insert(block, checked)
     if block.status == MAIN:
         batches_mined(block)
         checkpoint_sign(block=block)
@@ -259,13 +264,17 @@ def _record_rows(block: Block, checked: CheckedBlock) -> list[tuple]:
     ]
 
 
+def _records_insert(block: Block, checked: CheckedBlock) -> None:
+    rows_insert(Record, _RECORD_FIELDS, _record_rows(block, checked))
+
+
 def block_store_checked(checked: CheckedBlock, *, status, **mined) -> Block:
     """Stores a block the rule engine has checked, with its records (the bytes it checked), as `status`; no
     checkpoint, no event: the callers (genesis, append, import, receive) add what they need in their
     transaction. `mined`: how and by whom it was mined (mined_seconds, hash_rate, mined_by, mined_signature)."""
     block = _block_row(checked, status=status, **mined)
     block.save()
-    rows_insert(Record, _RECORD_FIELDS, _record_rows(block, checked))
+    _records_insert(block, checked)
     return block
 
 
