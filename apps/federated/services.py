@@ -161,6 +161,7 @@ def clients_train(*, experiment, round_number, client_indices, worker=None, shou
     same bytes. Raises TrainingStopped once should_stop() is true (asked between minibatches)."""
     federation = federation_for(experiment.config())
     previous = round_global_params(experiment=experiment, number=round_number - 1)
+    worker = process_name() if worker is None else worker
     return [_client_train(federation, previous, round_number, index, worker, should_stop) for index in client_indices]
 
 
@@ -176,7 +177,7 @@ def _client_train(federation, previous, round_number, client_index, worker, shou
         update=federation.serialize(params),
         train_loss=train_loss if math.isfinite(train_loss) else None,
         train_seconds=seconds,
-        worker=process_name() if worker is None else worker,
+        worker=worker,
     )
 
 
@@ -477,6 +478,7 @@ def experiment_run_round(*, experiment, number, worker=None):
     else:
         federation = federation_for(experiment.config())
         previous = round_global_params(experiment=experiment, number=number - 1)
+        worker = process_name() if worker is None else worker
         updates = [
             _client_train(federation, previous, number, int(index), worker)
             for index in federation.round_clients(number)
