@@ -21,6 +21,11 @@ Targets (issue 14): one worker <= 1.5x the in-process time per round at 100 and 
 machine took during each run is measured (/proc/stat); when they took more than 0.2 of a core, the two-worker
 figure is printed but not judged ("cores not free"), never extrapolated. Exits 1 when a judged target is missed.
 
+Beside the two-worker figure, the part of a round only one worker can do (its fan-out, then its aggregation,
+evaluation and recording, from the jobs' own times in the 2-worker runs) and the most two workers can then give
+over one (Amdahl's bound from that part and the one-worker time): a round whose serial part is large cannot reach
+1.7x however the training is spread.
+
     .venv/bin/python bench/workers.py            # light and heavy, 100 and 1,000 clients, 5 rounds, 2 turns
     .venv/bin/python bench/workers.py --quick    # light, 100 clients, 4 rounds, 1 turn
     .venv/bin/python bench/workers.py --workloads light --sizes 1000 --turns 3
@@ -47,7 +52,9 @@ DATA_DIR = setup_django("workers", environ=ENVIRON)
 from _processes import Consumer, CpuWindow, follow  # noqa: E402
 from _workload import WORKLOADS, experiment_settings  # noqa: E402
 
+from apps.federated.lifecycle import ROUND, TASKS, TRAIN  # noqa: E402
 from apps.federated.models import Round  # noqa: E402
+from apps.workers.models import Job  # noqa: E402
 from apps.federated.selectors import round_batch  # noqa: E402
 from apps.federated.services import experiment_create, experiment_run_round  # noqa: E402
 from apps.ledger.store import block_mine  # noqa: E402
@@ -91,7 +98,31 @@ def through_workers(workers, clients, workload, rounds, log):
     finally:
         consumer.stop()
     hashes = list(Round.objects.filter(experiment=experiment).order_by("number").values_list("global_model_hash", flat=True))
-    return times, cpu, hashes, window
+    return times, cpu, hashes, window, serial_seconds(experiment)
+
+
+def serial_seconds(experiment):
+    """The median, over rounds 2.., of the part of a round no second worker can share, from the jobs' own
+    times: from the round job's creation to its first train job (the fan-out), and from its last train job's
+    end to the round's (aggregation, evaluation, recording)."""
+    jobs = Job.objects.filter(experiment_id=experiment.id, round_number__gte=2)
+    rounds = {job.round_number: job for job in jobs.filter(task=TASKS[ROUND])}
+    trains = {}
+    for job in jobs.filter(task=TASKS[TRAIN]):
+        trains.setdefault(job.round_number, []).append(job)
+    parts = [
+        (min(t.created_at for t in trains[number]) - job.created_at).total_seconds()
+        + (job.finished_at - max(t.finished_at for t in trains[number])).total_seconds()
+        for number, job in rounds.items()
+        if trains.get(number) and job.finished_at
+    ]
+    return statistics.median(parts) if parts else float("nan")
+
+
+def two_workers_bound(one_worker, serial):
+    """The most two workers can give over one (Amdahl), when `serial` seconds of a round of `one_worker`
+    seconds run on one worker whatever their number."""
+    return one_worker / (serial + (one_worker - serial) / 2)
 
 
 def measure(name, clients, rounds, turns, log):
@@ -99,13 +130,16 @@ def measure(name, clients, rounds, turns, log):
     runs = {"in-process": [], "1 worker": [], "2 workers": []}
     cpu_runs = {path: [] for path in runs}
     windows = {path: [] for path in runs}
+    serial = []
     reference_hashes = None
     for turn in range(1, turns + 1):
         for path in runs:
             if path == "in-process":
                 times, cpu, hashes, window = in_process(clients, workload, rounds)
             else:
-                times, cpu, hashes, window = through_workers(int(path[0]), clients, workload, rounds, log)
+                times, cpu, hashes, window, serial_part = through_workers(int(path[0]), clients, workload, rounds, log)
+                if path == "2 workers":
+                    serial.append(serial_part)
             if reference_hashes is None:
                 reference_hashes = hashes
             elif hashes != reference_hashes:
@@ -118,7 +152,7 @@ def measure(name, clients, rounds, turns, log):
                   f"{window.other:.2f} cores", flush=True)
     median = {path: statistics.median(values) for path, values in runs.items()}
     cpu_median = {path: statistics.median(values) for path, values in cpu_runs.items()}
-    return median, cpu_median, windows
+    return median, cpu_median, windows, statistics.median(serial)
 
 
 def main():
@@ -142,7 +176,7 @@ def main():
         for name in workloads:
             for clients in sizes:
                 print(f"  {name} clients, {clients}:", flush=True)
-                median, cpu, windows = measure(name, clients, rounds, turns, log)
+                median, cpu, windows, serial = measure(name, clients, rounds, turns, log)
                 one = median["1 worker"] / median["in-process"]
                 two = median["1 worker"] / median["2 workers"]
                 other = max(window.other for window in windows["2 workers"])
@@ -162,6 +196,9 @@ def main():
                     if two < TWO_WORKERS_TARGET:
                         failures.append(f"2 workers at {clients} {name} clients")
                 lines.append(line)
+                bound = two_workers_bound(median["1 worker"], serial)
+                lines.append(f"             serial part of a round with 2 workers (fan-out, then aggregation and "
+                             f"recording; median): {serial:.3f} s, so 2 workers can give at most {bound:.2f}x")
                 lines.append(f"             CPU-seconds per round (not judged: what each path spends, whatever the "
                              f"load): in-process {cpu['in-process']:.3f}, 1 worker {cpu['1 worker']:.3f} "
                              f"({cpu['1 worker'] / cpu['in-process']:.2f}x), 2 workers {cpu['2 workers']:.3f}")

@@ -338,9 +338,12 @@ else:
 HUEY["consumer"] = {
     "workers": FEDCHAIN_WORKERS,
     "worker_type": "process",
-    # SQLite storage is polled: keep idle polling short so a queued task starts within half a second.
-    "initial_delay": 0.05,
-    "max_delay": 0.5,
+    # The queue is polled (SQLite storage, and Redis with priorities): an idle worker looks again within 0.1 s,
+    # so the other workers take their share of a round's train jobs before a busy one has taken them all (at
+    # 0.5 s, one worker did all of a 100-client round's work while the other slept). Measured idle: the consumer
+    # and two workers took 6 ms of CPU a second in all.
+    "initial_delay": 0.01,
+    "max_delay": 0.1,
 }
 
 TASKS = {
