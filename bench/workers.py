@@ -54,10 +54,10 @@ from _workload import WORKLOADS, experiment_settings  # noqa: E402
 
 from apps.federated.lifecycle import ROUND, TASKS, TRAIN  # noqa: E402
 from apps.federated.models import Round  # noqa: E402
-from apps.workers.models import Job  # noqa: E402
 from apps.federated.selectors import round_batch  # noqa: E402
 from apps.federated.services import experiment_create, experiment_run_round  # noqa: E402
 from apps.ledger.store import block_mine  # noqa: E402
+from apps.workers.models import Job  # noqa: E402
 
 ONE_WORKER_TARGET = 1.5  # at most, against in-process, light clients
 TWO_WORKERS_TARGET = 1.7  # at least, against one worker
