@@ -2,6 +2,7 @@
 
 import io
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -130,6 +131,26 @@ def test_watch_chain_reports_a_raw_sql_edit_within_a_second():
     assert "Traceback" not in errors, errors
 
 
+@pytest.mark.django_db(transaction=True)
+def test_watch_chain_stops_on_sigint_also_when_started_with_sigint_ignored():
+    # A script's background job (`manage.py watch_chain &`) starts with SIGINT ignored, and Python then raises
+    # no KeyboardInterrupt for it.
+    watcher = subprocess.Popen(
+        [sys.executable, "manage.py", "watch_chain", "--interval", "0.1"], cwd=settings.BASE_DIR, env=process_env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        wait_for(lambda: Event.objects.filter(type="chain_status").exists(), timeout=30, message="the first check")
+        watcher.send_signal(signal.SIGINT)
+        assert watcher.wait(timeout=10) == 0
+    finally:
+        watcher.kill()
+        watcher.wait()
+    errors = watcher.stderr.read()
+    assert "Traceback" not in errors, errors
+
+
 @pytest.mark.django_db
 def test_watch_chain_once_exits_0_or_1_and_a_new_install_starts_valid():
     out = io.StringIO()
@@ -159,17 +180,28 @@ def failing_first(monkeypatch, failures):
 
 
 def sleeps_until(monkeypatch, stop_after):
-    """Replaces the command's sleep between checks: counts them, and interrupts the loop at the `stop_after`th
-    (as Ctrl-C does), so a command that loops forever fails the test instead of hanging it."""
+    """Replaces the command's sleep between checks: counts them, and sends this process SIGINT (Ctrl-C) at the
+    `stop_after`th; a loop that goes on after it fails the test instead of hanging it."""
     sleeps = []
 
     def sleep(seconds):
         sleeps.append(seconds)
-        if len(sleeps) >= stop_after:
-            raise KeyboardInterrupt
+        if len(sleeps) == stop_after:
+            os.kill(os.getpid(), signal.SIGINT)
+        elif len(sleeps) > stop_after:
+            raise AssertionError("the loop went on after SIGINT")
 
     monkeypatch.setattr(watch_chain, "time", types.SimpleNamespace(monotonic=time.monotonic, sleep=sleep))
     return sleeps
+
+
+@pytest.fixture
+def signal_handlers_kept():
+    """The test process's SIGINT and SIGTERM handlers, put back after a command in it installed its own."""
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
 
 
 @pytest.mark.django_db
@@ -184,11 +216,11 @@ def test_watch_chain_once_reports_a_failed_check_and_exits_2(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)  # the loop closes its connection between checks, as in production
-def test_watch_chain_keeps_running_after_a_failed_check_and_retries(monkeypatch, caplog):
+def test_watch_chain_keeps_running_after_a_failed_check_and_retries(monkeypatch, caplog, signal_handlers_kept):
     calls = failing_first(monkeypatch, failures=2)
     sleeps = sleeps_until(monkeypatch, stop_after=3)
     with caplog.at_level(logging.WARNING, logger=watch_chain.__name__):
-        call_command("watch_chain", "--interval", "0.05")  # returns on the interrupt, as on Ctrl-C
+        call_command("watch_chain", "--interval", "0.05")  # returns on SIGINT, as on Ctrl-C
     assert len(calls) == 3 and len(sleeps) == 3
     assert [r.getMessage() for r in caplog.records] == ["chain check failed, retrying: database is locked"] * 2
     assert Event.objects.get(type="chain_status").payload["valid"] is True  # the third check went through

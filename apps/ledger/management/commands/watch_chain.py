@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections
 
+from apps.core.process import StopRequest
 from apps.events.models import Event
 from apps.events.services import event_emit
 from apps.ledger.watch import ChainWatcher, chain_status_payload
@@ -37,19 +38,19 @@ class Command(BaseCommand):
         if once:
             self.check_once()
             return
-        try:
-            while True:
-                started = time.monotonic()
-                close_old_connections()  # a long-lived process: drop connections past their age or broken
-                try:
-                    self.check_chain()
-                except DatabaseError as error:  # e.g. a busy database: try again next time
-                    logger.warning("chain check failed, retrying: %s", error)
-                except Exception:  # a watcher that dies watches nothing: log it and keep going
-                    logger.exception("chain check failed, retrying")
-                time.sleep(max(0.0, interval - (time.monotonic() - started)))
-        except KeyboardInterrupt:
-            return
+        # Its own handlers, as serve's: a watcher started where SIGINT is ignored (a script's background job)
+        # still stops on Ctrl-C or SIGTERM, after the check under way.
+        stopping = StopRequest()
+        while not stopping():
+            started = time.monotonic()
+            close_old_connections()  # a long-lived process: drop connections past their age or broken
+            try:
+                self.check_chain()
+            except DatabaseError as error:  # e.g. a busy database: try again next time
+                logger.warning("chain check failed, retrying: %s", error)
+            except Exception:  # a watcher that dies watches nothing: log it and keep going
+                logger.exception("chain check failed, retrying")
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
 
     def check_once(self):
         try:
