@@ -8,9 +8,10 @@ class CoreConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401  (registers the system checks)
-        from . import tasklog
+        from . import tasklog, wal
 
         tasklog.connect()
+        wal.connect()
 
     def before_serve(self, stdout):
         """First run of `manage.py serve` in development: an admin account to sign in with, shown once."""
