@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from django.conf import settings
-from django.db.models import Max
+from django.db.models import Max, OuterRef, Subquery
 
 from apps.core.keys import node_public_key
 from apps.events.models import Event
@@ -76,24 +76,32 @@ def tip_summary(block: Block) -> ChainTip:
     )
 
 
-def round_model(block: Block) -> str | None:
-    body = Record.objects.filter(block=block, type=GLOBAL_MODEL).values_list("body", flat=True).first()
+def _global_model_body(block):
+    return Record.objects.filter(block=block, type=GLOBAL_MODEL).values_list("body", flat=True)[:1]
+
+
+def _model_of(body) -> str | None:
     try:
         return json.loads(body)["model"]
     except (TypeError, ValueError, KeyError):
         return None  # no readable global model: the next round's parent_model cannot match it
 
 
+def round_model(block: Block) -> str | None:
+    return _model_of(_global_model_body(block).first())
+
+
 def experiment_lookup(before_height: int) -> Callable[[int], tuple[int, str] | None]:
     """(last round, its global model) of an experiment on the main chain below `before_height`."""
 
     def lookup(experiment_id):
-        block = (
+        last = (
             Block.objects.filter(status=MAIN, experiment_id=experiment_id, height__lt=before_height)
             .order_by("-height")
+            .values_list("round_number", Subquery(_global_model_body(OuterRef("pk"))))
             .first()
-        )
-        return None if block is None else (block.round_number, round_model(block))
+        )  # one query: this runs in every block's check
+        return None if last is None else (last[0], _model_of(last[1]))
 
     return lookup
 

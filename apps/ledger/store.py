@@ -16,7 +16,7 @@ from apps.events.services import event_emit
 
 from .checkpoint import checkpoint_signature
 from .genesis import BLOCK_VERSION, genesis_block
-from .header import BlockHeader, display_hex
+from .header import BlockHeader, display_hex, sha256d
 from .merkle import merkle_root
 from .miner import mined_claim
 from .models import Block, Checkpoint, PendingBatch, Record
@@ -28,12 +28,14 @@ from .reads import (
     chain_params,
     chain_rules,
     experiment_lookup,
+    parse_chainwork,
     records_encode,
+    stored_bytes,
     tip_summary,
 )
 from .records import MINING_REWARD, canonical_bytes, coinbase_record, reward_record
 from .retarget import block_bits, median_time_past, required_bits
-from .rules import BlockData, BlockRejected, CheckedBlock
+from .rules import BlockData, BlockRejected, ChainTip, CheckedBlock
 
 
 def main_tip() -> Block:
@@ -127,13 +129,14 @@ def batches_mined(block: Block):
 
 def block_template(*, batch: PendingBatch) -> tuple[BlockHeader, list[dict]]:
     """The header (nonce 0, not yet mined) and records of the block that would put `batch` on the main tip."""
-    header, records, _ = _candidate(batch)
+    header, records, _, _ = _candidate(batch)
     return header, records
 
 
-def _candidate(batch: PendingBatch) -> tuple[BlockHeader, list[dict], list[bytes]]:
+def _candidate(batch: PendingBatch) -> tuple[BlockHeader, list[dict], list[bytes], ChainTip]:
     """The template with its records' canonical bytes, encoded once for the Merkle root, the check and the store
-    (the batch's records are encoded afresh, never taken as canonical from the stored batch)."""
+    (the batch's records are encoded afresh, never taken as canonical from the stored batch), and the summary of
+    the tip it extends."""
     params = chain_params()
     tip = main_tip()
     height = tip.height + 1
@@ -162,7 +165,7 @@ def _candidate(batch: PendingBatch) -> tuple[BlockHeader, list[dict], list[bytes
         bits=block_bits(required=required, difficulty_bits=batch.difficulty_bits),
         nonce=0,
     )
-    return header, records, record_bytes
+    return header, records, record_bytes, summary
 
 
 def block_check(*, header: BlockHeader, records: list[dict]) -> CheckedBlock:
@@ -170,15 +173,25 @@ def block_check(*, header: BlockHeader, records: list[dict]) -> CheckedBlock:
     return _check(header, records_encode(records))
 
 
-def _check(header: BlockHeader, record_bytes: list[bytes]) -> CheckedBlock:
-    """The rules on canonical record bytes; the CheckedBlock carries those bytes, which are what gets stored."""
+def _check(header: BlockHeader, record_bytes: list[bytes], *, parent_summary: ChainTip | None = None) -> CheckedBlock:
+    """The rules on canonical record bytes; the CheckedBlock carries those bytes, which are what gets stored.
+    `parent_summary`: the parent's tip_summary as read before mining, used when the parent row still gives the
+    same one (its times are its ancestors', fixed by its hash while it stays on the main chain)."""
     parent = Block.objects.filter(hash=display_hex(header.prev_hash)).first()
     if parent is None or parent.status != MAIN:
         state = "a stale block" if parent is not None else "not a stored block"
         raise BlockRejected("link", f"the parent {display_hex(header.prev_hash)} is {state}")
     height = parent.height + 1
     block = BlockData(height, header.serialize(), record_bytes, canonical=True)
-    return chain_rules().check(block, tip_summary(parent), experiment_lookup(height))
+    if parent_summary is None or not _summarises(parent_summary, parent):
+        parent_summary = tip_summary(parent)
+    return chain_rules().check(block, parent_summary, experiment_lookup(height))
+
+
+def _summarises(summary: ChainTip, block: Block) -> bool:
+    return (summary.height, summary.digest, summary.required_bits, summary.chainwork) == (
+        block.height, sha256d(stored_bytes(block.header)), block.required_bits, parse_chainwork(block.chainwork)
+    )
 
 
 def block_append(
@@ -199,8 +212,6 @@ def _append(checked: CheckedBlock, *, batch, mined_seconds, hash_rate) -> Block:
         raise BlockRejected(
             "coinbase", f"the block is experiment {checked.experiment_id} round {checked.round_number}, not the batch's"
         )
-    if Block.objects.filter(hash=checked.hash_hex).exists():
-        raise BlockRejected("height", f"block {checked.hash_hex} is already stored", checked.height)
     mined_by, mined_signature = mined_claim(checked.hash_hex)
     mined = dict(mined_seconds=mined_seconds, hash_rate=hash_rate, mined_by=mined_by, mined_signature=mined_signature)
     try:
@@ -209,7 +220,7 @@ def _append(checked: CheckedBlock, *, batch, mined_seconds, hash_rate) -> Block:
         with transaction.atomic():
             block = _block_row(checked, status=MAIN, **mined)
             block.save()
-    except IntegrityError:  # the height is taken (this block lost the race), or another process stored it
+    except IntegrityError:  # the height is taken (this block lost the race), or the block is stored already
         if Block.objects.filter(hash=checked.hash_hex).exists():
             raise BlockRejected("height", f"block {checked.hash_hex} is already stored", checked.height) from None
         block = _block_row(checked, status=Block.Status.STALE, **mined)
@@ -315,10 +326,10 @@ def block_mine(
         if batch is None:
             return None
     else:
-        batch.refresh_from_db()
+        batch.refresh_from_db(fields=["status"])  # the rest of a batch never changes
         if batch.status != PendingBatch.Status.PENDING:
             return None
-    header, records, record_bytes = _candidate(batch)
+    header, records, record_bytes, summary = _candidate(batch)
     height = records[0]["height"]
 
     def progress(report):
@@ -329,7 +340,7 @@ def block_mine(
         return None
     try:
         with transaction.atomic():
-            checked = _check(result.header, record_bytes)
+            checked = _check(result.header, record_bytes, parent_summary=summary)
             return _append(checked, batch=batch, mined_seconds=result.seconds, hash_rate=result.hash_rate)
     except BlockRejected as rejected:
         batch.refresh_from_db()
