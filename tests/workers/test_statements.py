@@ -16,7 +16,7 @@ from apps.federated.services import experiment_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BUDGET = 131  # statements per round, two worker processes (four train jobs), savepoints and commits included
+BUDGET = 127  # statements per round, two worker processes (four train jobs), savepoints and commits included
 
 
 def statements_of_a_run(queue, *, clients, rounds):
