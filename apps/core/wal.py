@@ -4,7 +4,7 @@ By default the connection whose commit takes the log past 1,000 pages (4 MB) cop
 commit. A round writes about 2 MB of model blobs, so every other round paid that copy in its commit (commit
 times: median 2.3 ms, mean 7.2 ms at 100 clients, bench/rounds.py), and a round's recording time flipped
 between two values from one run to the next. Here a daemon thread of each process that opens the database
-runs a passive checkpoint ten times a second, which never blocks a reader or a writer (sqlite3 releases the
+runs a passive checkpoint ten times a second when the log has changed, which never blocks a reader or a writer (sqlite3 releases the
 GIL while it copies), and the process's connections checkpoint in a commit only past 10,000 pages, for when
 the thread falls behind. Durability is unchanged: the log is the database until it is copied, and a copy cut
 short is done again by the next one.
@@ -40,11 +40,24 @@ def checkpoint(path):
     return max(log_frames - copied, 0)
 
 
+def _log_state(path):
+    try:
+        stat = os.stat(f"{path}-wal")
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
 def _checkpoint_forever(path):
+    copied = None  # the log as it was when a checkpoint last left nothing to copy
     while True:
         time.sleep(CHECKPOINT_INTERVAL_S)
+        state = _log_state(path)
+        if state is None or state == copied:
+            continue  # nothing written since: a process that only reads costs a stat() a tick
         try:
-            checkpoint(path)
+            if checkpoint(path) == 0:
+                copied = state
         except Exception:  # never let the thread die silently: the backstop would then do all the copying
             logger.exception("WAL checkpoint of %s failed", path)
 
