@@ -4,9 +4,9 @@ By default the connection whose commit takes the log past 1,000 pages (4 MB) cop
 commit. A round writes about 2 MB of model blobs, so every other round paid that copy in its commit (commit
 times: median 2.3 ms, mean 7.2 ms at 100 clients, bench/rounds.py), and a round's recording time flipped
 between two values from one run to the next. Here a daemon thread of each process that opens the database
-runs a passive checkpoint ten times a second when the log has changed, which never blocks a reader or a writer (sqlite3 releases the
-GIL while it copies), and the process's connections checkpoint in a commit only past 10,000 pages, for when
-the thread falls behind. Durability is unchanged: the log is the database until it is copied, and a copy cut
+runs a passive checkpoint ten times a second while the log changes, which never blocks a reader or a writer
+(sqlite3 releases the GIL while it copies), and the process's connections checkpoint in a commit only past
+10,000 pages, for when the thread falls behind. Durability is unchanged: the log is the database until it is copied, and a copy cut
 short is done again by the next one.
 """
 
