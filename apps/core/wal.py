@@ -6,8 +6,8 @@ times: median 2.3 ms, mean 7.2 ms at 100 clients, bench/rounds.py), and a round'
 between two values from one run to the next. Here a daemon thread of each process that opens the database
 runs a passive checkpoint ten times a second while the log changes, which never blocks a reader or a writer
 (sqlite3 releases the GIL while it copies), and the process's connections checkpoint in a commit only past
-10,000 pages, for when the thread falls behind. Durability is unchanged: the log is the database until it is copied, and a copy cut
-short is done again by the next one.
+10,000 pages, for when the thread falls behind. Durability is unchanged: the log is the database until it
+is copied, and a copy cut short is done again by the next one.
 """
 
 import logging
