@@ -49,15 +49,17 @@ def _log_state(path):
 
 
 def _checkpoint_forever(path):
-    copied = None  # the log as it was when a checkpoint last left nothing to copy
+    checked = None  # the log as it was at the last checkpoint
     while True:
         time.sleep(CHECKPOINT_INTERVAL_S)
         state = _log_state(path)
-        if state is None or state == copied:
-            continue  # nothing written since: a process that only reads costs a stat() a tick
+        if state is None or state == checked:
+            # Nothing written since: a process that only reads costs a stat() a tick. Frames a reader kept
+            # from being copied wait for the next write (or the backstop), not for a retry every tick.
+            continue
+        checked = state
         try:
-            if checkpoint(path) == 0:
-                copied = state
+            checkpoint(path)
         except Exception:  # never let the thread die silently: the backstop would then do all the copying
             logger.exception("WAL checkpoint of %s failed", path)
 
