@@ -55,7 +55,7 @@ def schema(request):
 
 @api_view
 def chain(request):
-    return {**selectors.chain_overview(), "forks": selectors.chain_forks(limit=selectors.FORKS_SHOWN)}
+    return selectors.chain_overview()
 
 
 @api_view

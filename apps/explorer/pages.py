@@ -54,10 +54,11 @@ def search(request):
 
 @page_view
 def chain(request):
+    overview = selectors.chain_overview()
     context = {
-        "chain": selectors.chain_overview(),
+        "chain": overview,
         "history": selectors.chain_history(limit=settings.FEDCHAIN_EXPLORER_CHART_BLOCKS),
-        "forks": selectors.chain_forks(limit=selectors.FORKS_SHOWN),
+        "forks": overview["forks"],
     }
     return render(request, "explorer/chain.html", context)
 

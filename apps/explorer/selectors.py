@@ -8,8 +8,7 @@ only /chain/'s count of stale blocks reads more than a page (by the index on sta
 
 import json
 
-from django.db.models import Count, Sum
-from django.db.models.functions import Length
+from django.db.models import Count
 from django.urls import reverse
 
 from apps.core.pagination import keyset_page
@@ -141,9 +140,13 @@ def block_verdict(block, chain):
         if header_bytes(block) != genesis.header_bytes:
             return False, {"height": 0, "rule": "genesis", "message": "block 0 is not the fixed genesis block"}, True
         return True, None, True
-    if (block.records.aggregate(size=Sum(Length("body")))["size"] or 0) > RECHECK_MAX_BYTES:
-        return True, None, False
-    records = [record_object(body) for body in block.records.order_by("position").values_list("body", flat=True)]
+    records, size = [], 0
+    # Read a chunk at a time: a block past the bound is not loaded whole to find that out.
+    for body in block.records.order_by("position").values_list("body", flat=True).iterator(chunk_size=100):
+        size += len(body)
+        if size > RECHECK_MAX_BYTES:
+            return True, None, False
+        records.append(record_object(body))
     if None in records:
         message = f"record {records.index(None)} is not a JSON object"
         return False, {"height": block.height, "rule": "records", "message": message}, True
@@ -213,6 +216,7 @@ def checkpoint_summary(validity):
 
 
 def chain_overview():
+    """The chain's state (Bitcoin RPC's getblockchaininfo names), its validity, newest checkpoint and forks."""
     tip = main_tip()
     validity = chain_validity()
     recent = []
@@ -221,6 +225,7 @@ def chain_overview():
         recent = list(
             Block.objects.filter(status=MAIN, height__gt=tip.height - span).order_by("height").values_list("time", flat=True)
         )
+    stale_blocks = Block.objects.filter(status=STALE).count()
     return {
         "chain": "fedchain",
         "blocks": tip.height if tip else None,
@@ -231,9 +236,10 @@ def chain_overview():
         "work_bits": work_bits(tip.bits) if tip else None,
         "difficulty": difficulty(tip.bits) if tip else None,
         "chainwork": tip.chainwork if tip else "0" * 64,
-        "stale_blocks": Block.objects.filter(status=STALE).count(),
+        "stale_blocks": stale_blocks,
         "validity": validity,
         "checkpoint": checkpoint_summary(validity),
+        "forks": chain_forks(limit=FORKS_SHOWN) if stale_blocks else [],
     }
 
 

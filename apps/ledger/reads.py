@@ -282,7 +282,9 @@ def chain_status() -> dict:
     first_invalid = verdict.get("first_invalid") if verdict else None
     checkpoint_ok = False
     if tip is not None:
-        checkpoint = Checkpoint.objects.filter(height=tip.height).first()
+        # The tip's checkpoint and, in the same query, whether any was signed above it.
+        signed = list(Checkpoint.objects.filter(height__gte=tip.height).order_by("height")[:2])
+        checkpoint = signed[0] if signed and signed[0].height == tip.height else None
         tip_ok = display_hex(sha256d(stored_bytes(tip.header))) == tip.hash
         checkpoint_ok = checkpoint is not None and checkpoint.hash == tip.hash and checkpoint_verify(checkpoint)
         if first_invalid is None and not Block.objects.filter(status=MAIN, height=0).exists():
@@ -291,7 +293,7 @@ def chain_status() -> dict:
             first_invalid = {"height": tip.height, "rule": "hash", "message": "the tip's stored hash is not its header's"}
         if first_invalid is None and not checkpoint_ok:
             first_invalid = {"height": tip.height, "rule": "checkpoint", "message": "the tip has no valid signed checkpoint"}
-        if first_invalid is None and Checkpoint.objects.filter(height__gt=tip.height).exists():
+        if first_invalid is None and signed and signed[-1].height > tip.height:
             first_invalid = {
                 "height": tip.height + 1, "rule": "height",
                 "message": f"block {tip.height + 1} is missing: checkpoints were signed above the tip; the chain was truncated",

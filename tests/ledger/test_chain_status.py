@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.db import connection
 
 from apps.ledger import reads, watch
-from apps.ledger.models import Block, Checkpoint, Record
+from apps.ledger.models import Block, Checkpoint, PendingBatch, Record
 
 from .conftest import mine_rounds
 
@@ -60,3 +60,27 @@ def test_the_first_append_stores_the_genesis_block():
     delete_blocks()
     block = mine_rounds(1, 1)[0]
     assert block.height == 1 and watch.chain_verify().valid
+
+
+def test_a_chain_with_its_tip_signed_is_valid():
+    mine_rounds(1, 2)
+    status = status_without_writes()
+    assert (status["valid"], status["height"], status["checkpoint"], status["first_invalid"]) == (True, 2, True, None)
+
+
+def test_a_tip_without_its_checkpoint_is_invalid():
+    mine_rounds(1, 2)
+    Checkpoint.objects.filter(height=2).delete()
+    status = status_without_writes()
+    assert (status["valid"], status["checkpoint"], status["first_invalid"]["rule"]) == (False, False, "checkpoint")
+
+
+def test_blocks_deleted_from_the_top_leave_their_checkpoints_and_the_chain_is_invalid_above_the_tip():
+    mine_rounds(1, 3)
+    checkpoint = Checkpoint.objects.get(height=3)
+    PendingBatch.objects.filter(block__height=3).update(block=None)
+    delete_blocks(height=3)
+    checkpoint.save()  # the raw edit left the deleted tip's signed checkpoint behind
+    status = status_without_writes()
+    assert (status["valid"], status["height"], status["checkpoint"]) == (False, 2, True)
+    assert (status["first_invalid"]["rule"], status["first_invalid"]["height"]) == ("height", 3)
