@@ -3,6 +3,8 @@ from datetime import UTC, datetime
 
 from django import template
 from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from apps.core.keys import node_id
 
@@ -35,7 +37,11 @@ def pretty_json(value):
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
 
-@register.filter
-def is_this_node(node):
-    """Whether a block's `mined_by` names this node (its Ed25519 public key)."""
-    return bool(node) and node == node_id()
+@register.simple_tag
+def node_ref(node):
+    """Who mined a block, from its `mined_by`: the node's key id shortened, and whether it is this node. A tag,
+    not an included template: the block list shows one per row."""
+    if not node:
+        return mark_safe('<span class="muted" title="no valid claim of who mined it came with this block">unknown</span>')
+    badge = mark_safe(' <span class="badge">this node</span>') if node == node_id() else ""
+    return format_html('<span class="mono" title="node {}">{}</span>{}', node, short(node), badge)
