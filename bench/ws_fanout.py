@@ -30,6 +30,7 @@ from _django import BASE_DIR, run_and_remove, setup_django
 DATA_DIR = setup_django("ws")
 
 from websockets.asyncio.client import connect  # noqa: E402
+from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 from apps.events.services import event_emit  # noqa: E402
 
@@ -56,12 +57,14 @@ def percentile(values, fraction):
 
 
 class Server:
-    def __init__(self):
+    def __init__(self, *, connections):
         self.port = free_port()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "fedchain_site.asgi:application"],
             cwd=BASE_DIR,
-            env={**os.environ, "DJANGO_DEBUG": "1"},
+            # Every client of the bench comes from 127.0.0.1: the cap on live websockets per address (20 by
+            # default, so that one address cannot hold all of a server's connections) is raised to what it opens.
+            env={**os.environ, "DJANGO_DEBUG": "1", "FEDCHAIN_LIVE_CONNECTIONS_PER_CLIENT": str(connections)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -94,17 +97,24 @@ class Client:
         self.server = server
         self.arrivals = {}
         self.ready = asyncio.Event()
+        self.refused = None  # why the server closed the websocket before its snapshot
 
     async def run(self):
         async with connect(self.server.url, origin=self.server.origin, compression=None, max_size=None) as ws:
-            await ws.send('{"type": "snapshot"}')
-            async for text in ws:
-                arrived = time.monotonic()
-                message = json.loads(text)
-                if message["type"] == "snapshot":
-                    self.ready.set()
-                elif message["type"] == "block":
-                    self.arrivals[message["seq"]] = arrived
+            try:
+                await ws.send('{"type": "snapshot"}')
+                async for text in ws:
+                    arrived = time.monotonic()
+                    message = json.loads(text)
+                    if message["type"] == "snapshot":
+                        self.ready.set()
+                    elif message["type"] == "block":
+                        self.arrivals[message["seq"]] = arrived
+            except ConnectionClosed:
+                pass
+            if not self.ready.is_set():
+                self.refused = f"closed with code {ws.close_code} {ws.close_reason!r} before its snapshot"
+                self.ready.set()
 
 
 def commit_block_event(height):
@@ -118,6 +128,9 @@ async def measure_latency(server, clients, blocks):
     watchers = [Client(server) for _ in range(clients)]
     tasks = [asyncio.create_task(watcher.run()) for watcher in watchers]
     await asyncio.wait_for(asyncio.gather(*(watcher.ready.wait() for watcher in watchers)), timeout=120)
+    refused = [watcher.refused for watcher in watchers if watcher.refused]
+    if refused:
+        raise RuntimeError(f"{len(refused)} of {clients} websockets were refused: {refused[0]}")
     committed = {}
     for height in range(blocks):
         # Commits land at random moments relative to the server's poll, as real blocks do.
@@ -136,7 +149,10 @@ async def measure_latency(server, clients, blocks):
     return [w.arrivals[seq] - at for w in watchers for seq, at in committed.items()]
 
 
-async def connect_disconnect(server, cycles, concurrency=10):
+CYCLE_CONCURRENCY = 10  # connections the connect/disconnect cycles open at once
+
+
+async def connect_disconnect(server, cycles, concurrency=CYCLE_CONCURRENCY):
     async def one():
         async with connect(server.url, origin=server.origin, compression=None, max_size=None) as ws:
             await ws.send('{"type": "snapshot"}')
@@ -147,7 +163,7 @@ async def connect_disconnect(server, cycles, concurrency=10):
 
 
 async def bench(clients, blocks, cycles):
-    server = Server()
+    server = Server(connections=max(clients, CYCLE_CONCURRENCY))
     try:
         first = await settled_rss(server)  # before the first websocket connection
         reference = await measure_latency(server, 1, blocks)
