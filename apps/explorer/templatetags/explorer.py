@@ -2,6 +2,7 @@ import json
 from datetime import UTC, datetime
 
 from django import template
+from django.template.defaultfilters import floatformat
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -45,3 +46,18 @@ def node_ref(node):
         return mark_safe('<span class="muted" title="no valid claim of who mined it came with this block">unknown</span>')
     badge = mark_safe(' <span class="badge">this node</span>') if node == node_id() else ""
     return format_html('<span class="mono" title="node {}">{}</span>{}', node, short(node), badge)
+
+
+@register.simple_tag
+def difficulty_ref(work_bits, difficulty):
+    """A block's difficulty in bits, with Bitcoin's difficulty beside it (a tag: the block list shows one per
+    row)."""
+    if work_bits is None:
+        return "—"
+    return format_html(
+        '<span class="difficulty" title="Difficulty in bits: finding this block takes about 2^{} hashes on average; '
+        "each bit doubles the work. Bitcoin's difficulty, beside it, is how many times harder than the easiest "
+        'target this chain allows (its pow limit).">{} bits</span> <span class="muted bitcoin-difficulty">· Bitcoin '
+        "{}</span>",
+        floatformat(work_bits, 1), floatformat(work_bits, 1), floatformat(difficulty, "-4"),
+    )
