@@ -54,10 +54,11 @@ def difficulty_ref(work_bits, difficulty):
     row)."""
     if work_bits is None:
         return "—"
+    bits = floatformat(work_bits, 1)
     return format_html(
-        '<span class="difficulty" title="Difficulty in bits: finding this block takes about 2^{} hashes on average; '
-        "each bit doubles the work. Bitcoin's difficulty, beside it, is how many times harder than the easiest "
-        'target this chain allows (its pow limit).">{} bits</span> <span class="muted bitcoin-difficulty">· Bitcoin '
-        "{}</span>",
-        floatformat(work_bits, 1), floatformat(work_bits, 1), floatformat(difficulty, "-4"),
+        '<span class="difficulty" title="Difficulty in bits: finding this block takes about 2^{bits} hashes on '
+        "average; each bit doubles the work. Bitcoin's difficulty, beside it, is how many times harder than the "
+        'easiest target this chain allows (its pow limit).">{bits} bits</span> <span class="muted '
+        'bitcoin-difficulty">· Bitcoin {difficulty}</span>',
+        bits=bits, difficulty=floatformat(difficulty, "-4"),
     )
