@@ -321,7 +321,7 @@ if FEDCHAIN_WORKERS < 1 or FEDCHAIN_CLUSTER_WORKERS < 1:
     raise ImproperlyConfigured("FEDCHAIN_WORKERS and FEDCHAIN_CLUSTER_WORKERS must be at least 1.")
 if REDIS_URL:
     HUEY = {
-        # Priorities keep aggregation and mining ahead of a backlog of client training.
+        # Priorities keep aggregation ahead of a backlog of client training (apps.federated.lifecycle.PRIORITY).
         "huey_class": "huey.PriorityRedisHuey",
         "name": env_str("FEDCHAIN_QUEUE_NAME", "fedchain"),
         "url": REDIS_URL,

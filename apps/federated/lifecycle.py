@@ -2,9 +2,10 @@
 
 Experiments run as jobs (apps.workers) that worker processes claim, keyed by what they do:
 
-    round/E/R          fans out the round's sampled clients in train jobs, then, once all of them are in (or the
-                       round's deadline has passed: the late ones are dropped), aggregates and records the round
-                       in ONE transaction together with: the round job done, mine/E/R, and round/E/R+1 or finish/E
+    round/E/R          created with the train jobs of the round's sampled clients; once all of them are in (or
+                       the round's deadline has passed: the late ones are dropped), aggregates and records the
+                       round in ONE transaction together with: the round job done, round/E/R+1 with its train jobs
+                       (or finish/E), and mine/E/R
     train/E/R/B        batch B of round R's clients, trained one after the other from the previous global model
                        (read once); their updates go to the blob store in one statement, their metadata to the
                        job's result, in one transaction
@@ -17,7 +18,7 @@ database (claim, heartbeat, completion, its event) is paid per batch, not per cl
                        mined in round order: round R's coinbase commits round R-1's global model)
     finish/E           after the last mine job: the experiment is finished
 
-Rounds overlap with mining: round R+1 trains while round R is mined. Status: queued -> running -> finished;
+Rounds overlap with mining: round R is mined while round R+1 trains or is aggregated (see PRIORITY). Status: queued -> running -> finished;
 running <-> paused; queued, running or paused -> cancelled, or failed with the reason. Pausing holds the
 experiment's train and round jobs, cancelling drops them: a worker running one loses its claim, notices within
 half a second (its heartbeat reads the claim; training asks between minibatches), stops and writes nothing; a
@@ -78,8 +79,11 @@ TASKS = {
     MINE: "apps.federated.tasks.mine_round",
     FINISH: "apps.federated.tasks.finish_experiment",
 }
-# A round's aggregation gates the next round and the chain: it goes before training that waits.
-PRIORITY = {ROUND: 20, FINISH: 20, MINE: 10, TRAIN: 0}
+# A round's aggregation gates the next round and the chain: it goes before anything waiting. Mining and training
+# share a priority, so the queue takes them first in, first out: round R's mine job, queued after round R+1's
+# train jobs, goes to the first worker left with no client to train, in the time another worker trains its last
+# clients or aggregates the round; and it never waits behind work queued after it (other experiments' training).
+PRIORITY = {ROUND: 20, FINISH: 20, MINE: 0, TRAIN: 0}
 LEARNING = (TRAIN, ROUND)
 TRAIN_JOBS_PER_WORKER = 2
 
@@ -92,7 +96,7 @@ def _key(kind, *parts):
     return "/".join([kind, *map(str, parts)])
 
 
-def _job(kind, *parts, after=None, status=Job.Status.QUEUED):
+def _job(kind, *parts, after=None, status=Job.Status.QUEUED, **extra):
     experiment_id, round_number = (list(parts) + [None])[:2]
     return job_create(
         key=_key(kind, *parts),
@@ -102,6 +106,7 @@ def _job(kind, *parts, after=None, status=Job.Status.QUEUED):
         round_number=round_number,
         after=after,
         status=status,
+        **extra,
     )
 
 
@@ -212,13 +217,44 @@ def _deadline():
 
 
 def _round_next(experiment, number, *, held=False):
-    """Queues round `number` (held while the experiment is paused), or, when every round is recorded, the finish
-    job (after the last block)."""
+    """Queues round `number` (held while the experiment is paused) with its clients' training, or, when every
+    round is recorded, the finish job (after the last block)."""
     last = experiment.config().rounds_to_run  # fewer than `rounds` when a privacy budget stops the run
+    if number == 0:
+        return _job(ROUND, experiment.pk, 0)
     if number <= last:
-        return _job(ROUND, experiment.pk, number, status=Job.Status.HELD if held else Job.Status.QUEUED)
+        sampled = _round_sampled(experiment, number)
+        status = Job.Status.HELD if held else Job.Status.QUEUED
+        deadline = _deadline()
+        _round_clients_send(experiment, number, sampled, status)
+        # Woken at its deadline at the latest; a DP round's Poisson sample may be empty: nothing to wait for then.
+        return _job(ROUND, experiment.pk, number, status=status, deadline_at=deadline,
+                    run_after=deadline if sampled else None)
     last_mine = Job.objects.filter(key=_key(MINE, experiment.pk, last)).first()
     return _job(FINISH, experiment.pk, after=last_mine)
+
+
+def _round_sampled(experiment, number):
+    return [int(index) for index in federation_for(experiment.config()).round_clients(number)]
+
+
+def _round_clients_send(experiment, number, sampled, status):
+    """Creates the train jobs of round `number`'s sampled clients (queued or held: `status`) and says so."""
+    batches = train_batches(sampled, settings.FEDCHAIN_CLUSTER_WORKERS)
+    jobs_create([
+        Job(key=_key(TRAIN, experiment.pk, number, position), task=TASKS[TRAIN], priority=PRIORITY[TRAIN],
+            experiment_id=experiment.pk, round_number=number, clients=clients, status=status)
+        for position, clients in enumerate(batches)
+    ])
+    event_emit(
+        type=Event.Type.EXPERIMENT,
+        payload={
+            **experiment_payload(experiment),
+            "progress": _progress(experiment, number, clients_sampled=len(sampled), clients_done=0),
+        },
+        experiment_id=experiment.pk,
+    )
+    return batches
 
 
 def _mine_job(experiment_id, number):
@@ -302,6 +338,7 @@ def round_run(job_id):
     if job is None or job.status != Job.Status.QUEUED:
         return None
     if job.round_number > 0 and job.deadline_at is None:
+        # A round job that has not sent its clients out (one created by an earlier release): it does so first.
         return job_run(job_id, _round_fan_out, on_failure=_experiment_fail)
     if not when_database_answers(_round_ready, job):
         return None
@@ -310,8 +347,7 @@ def round_run(job_id):
 
 def _round_fan_out(job, heartbeat):
     experiment = Experiment.objects.get(pk=job.experiment_id)
-    sampled = [int(index) for index in federation_for(experiment.config()).round_clients(job.round_number)]
-    batches = train_batches(sampled, settings.FEDCHAIN_CLUSTER_WORKERS)
+    sampled = _round_sampled(experiment, job.round_number)
     deadline = _deadline()
     with transaction.atomic():
         held = _status_for_update(experiment) == Status.PAUSED
@@ -319,23 +355,9 @@ def _round_fan_out(job, heartbeat):
         # Back to waiting, now for its clients or its deadline.
         if not job_release(job, status=status, deadline_at=deadline):
             raise ClaimLost(f"job {job.key} is no longer held by {job.worker}")
-        jobs_create([
-            Job(key=_key(TRAIN, experiment.pk, job.round_number, position), task=TASKS[TRAIN],
-                priority=PRIORITY[TRAIN], experiment_id=experiment.pk, round_number=job.round_number, clients=clients,
-                status=status)
-            for position, clients in enumerate(batches)
-        ])
+        batches = _round_clients_send(experiment, job.round_number, sampled, status)
         if not held:
-            # A DP round's Poisson sample may be empty: nothing to wait for then.
             job_enqueue(job, run_after=deadline if sampled else None)
-        event_emit(
-            type=Event.Type.EXPERIMENT,
-            payload={
-                **experiment_payload(experiment),
-                "progress": _progress(experiment, job.round_number, clients_sampled=len(sampled), clients_done=0),
-            },
-            experiment_id=experiment.pk,
-        )
     return {"round": job.round_number, "clients": sampled, "train_jobs": len(batches)}
 
 
@@ -379,8 +401,13 @@ def _round_complete(job, heartbeat):
         round_row = round_record_aggregated(experiment=experiment, outcome=outcome)
         result = {"round": number, "global_model": round_row.global_model_hash, "updates": len(outcome.updates)}
         job_complete(job, result=result)
-        _mine_job(experiment.pk, number)
-        _round_next(experiment, number + 1, held=_status_for_update(experiment) == Status.PAUSED)
+        held = _status_for_update(experiment) == Status.PAUSED
+        if number < experiment.config().rounds_to_run:
+            _round_next(experiment, number + 1, held=held)
+            _mine_job(experiment.pk, number)  # queued after the next round's training (see PRIORITY)
+        else:
+            _mine_job(experiment.pk, number)
+            _round_next(experiment, number + 1)  # the finish job, after that mine job
     return result
 
 

@@ -9,14 +9,13 @@ experiment's mine job is running here is left to that job.
 
 from django.conf import settings
 
-from apps.federated.lifecycle import MINE, TASKS, job_batch_mine
+from apps.federated.lifecycle import MINE, PRIORITY, TASKS, job_batch_mine
 from apps.ledger.reads import batch_next
 from apps.ledger.store import main_tip
 from apps.workers.models import Job
 from apps.workers.services import UNFINISHED, job_create, job_run
 
 SHARED_MINE_TASK = "apps.network.tasks.mine_shared"
-PRIORITY = 10
 
 
 def shared_mining_schedule() -> int:
@@ -38,7 +37,7 @@ def shared_mining_schedule() -> int:
     job_create(
         key=f"shared-mine/{batch.experiment_id}/{batch.round_number}/{tip.hash[:16]}",
         task=SHARED_MINE_TASK,
-        priority=PRIORITY,
+        priority=PRIORITY[MINE],  # in turn with training, as this node's own mining
         experiment_id=batch.experiment_id,
         round_number=batch.round_number,
     )

@@ -95,11 +95,11 @@ def job_enqueue(job, *, run_after=None):
 
 
 def job_create(*, key, task, priority=0, experiment_id=None, round_number=None, clients=None, after=None,
-               status=QUEUED):
-    """The job with this key; a new one is enqueued when the transaction commits if it can start (its `after`
-    job is done). Creating a key twice returns the first job: callers can repeat themselves safely. Inside a
-    transaction it takes no savepoint of its own (nor do jobs_create and job_complete): an error undoes the
-    caller's transaction too."""
+               status=QUEUED, deadline_at=None, run_after=None):
+    """The job with this key; a new one is enqueued when the transaction commits (to run after `run_after`, if
+    given) if it can start (its `after` job is done). Creating a key twice returns the first job: callers can
+    repeat themselves safely. Inside a transaction it takes no savepoint of its own (nor do jobs_create and
+    job_complete): an error undoes the caller's transaction too."""
     with transaction.atomic(savepoint=False):
         if after is not None:
             # Locked so that `after` cannot complete unseen between this check and our commit (PostgreSQL).
@@ -115,11 +115,12 @@ def job_create(*, key, task, priority=0, experiment_id=None, round_number=None, 
                 "clients": clients,
                 "after": after,
                 "status": status,
+                "deadline_at": deadline_at,
                 "enqueued_at": timezone.now() if startable else None,
             },
         )
         if created and startable:
-            _dispatch(job)
+            _dispatch(job, run_after=run_after)
     return job
 
 

@@ -38,7 +38,6 @@ def test_the_experiment_command_pauses_resumes_cancels_and_says_where_it_is(queu
     experiment_id = run("run_experiment", *SMALL_ARGS, "--background")
     queue.run(queue.take("run_round"))
     queue.run(queue.take("mine_round"))
-    queue.run(queue.take("run_round"))
     queue.run(queue.take("train_client"))
     assert run("experiment", "pause", experiment_id) == (
         f"experiment {experiment_id} paused: 2 rounds, recorded up to round 0, on the chain up to round 0; "

@@ -21,8 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_at_the_deadline_the_round_aggregates_the_clients_in_and_drops_the_late_ones(queue, settings):
     settings.FEDCHAIN_ROUND_DEADLINE = 300
     experiment = experiment_start(experiment=experiment_create(**{**SMALL, "clients": 6, "min_clients": 4}))
-    queue.run(queue.take("run_round"))
-    queue.run(queue.take("run_round"))  # round 1: four clients sampled
+    queue.run(queue.take("run_round"))  # round 0, and round 1's four sampled clients sent out
     round_job = Job.objects.get(key=f"round/{experiment.id}/1")
     scheduled = [item for item in queue.items if item.job_id == round_job.pk]
     assert len(scheduled) == 1 and scheduled[0].run_after == round_job.deadline_at  # a wake-up at the deadline
@@ -61,7 +60,6 @@ def test_at_the_deadline_the_round_aggregates_the_clients_in_and_drops_the_late_
 
 def test_a_round_with_no_client_in_at_its_deadline_waits_for_the_first_one(queue):
     experiment = experiment_start(experiment=experiment_create(**SMALL))
-    queue.run(queue.take("run_round"))
     queue.run(queue.take("run_round"))
     round_job = Job.objects.get(key=f"round/{experiment.id}/1")
     Job.objects.filter(pk=round_job.pk).update(deadline_at=timezone.now() - timedelta(seconds=1))

@@ -56,8 +56,7 @@ def test_each_change_applies_to_the_statuses_it_names_only(queue):
 
 def test_a_paused_experiment_trains_nothing_new_and_resumes_where_it_stopped(queue):
     experiment = started(queue)
-    queue.run(queue.take("run_round"))  # round 0
-    queue.run(queue.take("run_round"))  # round 1 fans out
+    queue.run(queue.take("run_round"))  # round 0, and round 1's clients sent out
     queue.run(queue.take("train_client"))  # one client trains
 
     experiment_pause(experiment=experiment)
@@ -77,7 +76,6 @@ def test_a_paused_experiment_trains_nothing_new_and_resumes_where_it_stopped(que
 def round_one_trained(queue):
     """An experiment whose round 0 is recorded and whose round 1 clients have all trained: it aggregates next."""
     experiment = started(queue)
-    queue.run(queue.take("run_round"))
     queue.run(queue.take("run_round"))
     queue.run(queue.take("train_client"))
     queue.run(queue.take("train_client"))
@@ -156,4 +154,22 @@ def test_starting_an_experiment_with_rounds_recorded_in_the_foreground_mines_the
             "round_number", flat=True
         )
     ) == [0, 1, 2, 3]
+    assert chain_verify().valid
+
+
+def test_a_round_job_waiting_without_its_clients_sent_out_sends_them_out_when_it_runs(queue):
+    """A round job as an earlier release queued it: its clients' train jobs were created by the job itself."""
+    experiment = started(queue)
+    queue.run(queue.take("run_round"))  # round 0, and round 1's clients sent out
+    Job.objects.filter(experiment_id=experiment.id, round_number=1, clients__isnull=False).delete()
+    Job.objects.filter(key=f"round/{experiment.id}/1").update(deadline_at=None)
+    queue.items = [item for item in queue.items if item.task.endswith("mine_round")]
+    queue.put(Job.objects.get(key=f"round/{experiment.id}/1"))
+    queue.run_all()
+
+    experiment.refresh_from_db()
+    assert experiment.status == S.FINISHED and recorded_rounds(experiment) == [0, 1, 2, 3]
+    round_one = Round.objects.get(experiment=experiment, number=1)
+    assert round_one.clients_accepted == round_one.clients_sampled == 2
+    assert Job.objects.get(key=f"round/{experiment.id}/1").attempts == 2  # sent out, then aggregated
     assert chain_verify().valid

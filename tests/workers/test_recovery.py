@@ -99,8 +99,7 @@ def test_the_jobs_waiting_in_the_huey_queue_and_schedule_are_known_by_id():
 def test_an_experiment_whose_queue_and_workers_were_lost_mid_round_finishes_after_recovery(queue):
     experiment = experiment_create(**SMALL)
     experiment_start(experiment=experiment)
-    queue.run(queue.take("run_round"))  # round 0 recorded
-    queue.run(queue.take("run_round"))  # round 1 fanned out to its clients
+    queue.run(queue.take("run_round"))  # round 0 recorded, round 1 sent out to its clients
     queue.run(queue.take("train_client"))  # one of them trained
     training = Job.objects.filter(task__endswith="train_client", status=Job.Status.QUEUED).first()
     job_claim(training.pk)
