@@ -17,14 +17,20 @@ Beside the wall-clock figures, the CPU-seconds each path spends per round are pr
 /proc: what the path costs whatever the rest of the machine does); they are not judged.
 
 Targets (issue 14): one worker <= 1.5x the in-process time per round at 100 and 1,000 light clients; two workers
->= 1.7x the rounds per second of one, on wall clock, when two cores were free. The CPU the other processes of the
-machine took during each run is measured (/proc/stat); when they took more than 0.2 of a core, the two-worker
-figure is printed but not judged ("cores not free"), never extrapolated. Exits 1 when a judged target is missed.
+>= 1.7x the rounds per second of one, on wall clock, when two cores were free. Whether they were is measured
+twice in each turn, right before the 1- and 2-worker runs:
+- the CPU the other processes of the machine took during each run (/proc/stat);
+- what two cores gave bare local training (the workload's clients trained by the engine alone, no database, no
+  queue) in two processes at once against one, by clients trained per second (probes of 1 s, interleaved: one
+  process, two, one, two). A shared or throttled host shows here what /proc/stat cannot see.
+When the other load took more than 0.2 of a core, or the bare training in two processes ran below 1.9x one, the
+two-worker figure is printed but not judged ("cores not free"), never extrapolated. Exits 1 when a judged
+target is missed.
 
-Beside the two-worker figure, the part of a round only one worker can do (its fan-out, then its aggregation,
-evaluation and recording, from the jobs' own times in the 2-worker runs) and the most two workers can then give
-over one (Amdahl's bound from that part and the one-worker time): a round whose serial part is large cannot reach
-1.7x however the training is spread.
+Beside the two-worker figure, the part of a round only one worker can do (its aggregation, evaluation and
+recording, which also sends the next round's clients out; from the jobs' own times in the 2-worker runs) and the
+most two workers can then give over one (Amdahl's bound from that part and the one-worker time): a round whose
+serial part is large cannot reach 1.7x however the training is spread.
 
     .venv/bin/python bench/workers.py            # light and heavy, 100 and 1,000 clients, 5 rounds, 2 turns
     .venv/bin/python bench/workers.py --quick    # light, 100 clients, 4 rounds, 1 turn
@@ -32,6 +38,7 @@ over one (Amdahl's bound from that part and the one-worker time): a round whose 
 """
 
 import argparse
+import multiprocessing
 import os
 import shutil
 import signal
@@ -52,6 +59,8 @@ DATA_DIR = setup_django("workers", environ=ENVIRON)
 from _processes import Consumer, CpuWindow, follow  # noqa: E402
 from _workload import WORKLOADS, experiment_settings  # noqa: E402
 
+from apps.federated.config import experiment_config_validate  # noqa: E402
+from apps.federated.engine import federation_for  # noqa: E402
 from apps.federated.lifecycle import ROUND, TASKS, TRAIN  # noqa: E402
 from apps.federated.models import Round  # noqa: E402
 from apps.federated.selectors import round_batch  # noqa: E402
@@ -62,6 +71,8 @@ from apps.workers.models import Job  # noqa: E402
 ONE_WORKER_TARGET = 1.5  # at most, against in-process, light clients
 TWO_WORKERS_TARGET = 1.7  # at least, against one worker
 OTHER_LOAD_LIMIT = 0.2  # cores the rest of the machine may take while two workers are judged
+FREE_TWO_CORES = 1.9  # at least: bare training in two processes against one when two cores were free
+PROBE_SECONDS = 1.0
 SEED = 7
 
 
@@ -86,6 +97,45 @@ def in_process(clients, workload, rounds):
     return times[2:], cpu[2:], hashes, window
 
 
+def _bare_training(federation, seconds, start, counts):
+    params = federation.initial_params()
+    start.wait()
+    trained, deadline = 0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        federation.client_train(params, 1, trained % federation.config.clients)
+        trained += 1
+    counts.put(trained)
+
+
+def bare_training_rate(federation, processes):
+    """Clients trained per second by `processes` processes at once, each training clients with the engine alone
+    for PROBE_SECONDS (forked from this process: the data set is built once)."""
+    context = multiprocessing.get_context("fork")
+    start, counts = context.Event(), context.Queue()
+    children = [context.Process(target=_bare_training, args=(federation, PROBE_SECONDS, start, counts))
+                for _ in range(processes)]
+    for child in children:
+        child.start()
+    time.sleep(0.2)  # all forked and waiting
+    start.set()
+    trained = sum(counts.get(timeout=60) for _ in children)
+    for child in children:
+        child.join()
+    return trained / PROBE_SECONDS
+
+
+def two_cores_gave(clients, workload):
+    """Bare training's rate in two processes at once over one: median of two interleaved pairs of probes."""
+    federation = federation_for(experiment_config_validate(
+        {"seed": SEED, **experiment_settings(clients, workload, rounds=1)}
+    ))
+    rates = {1: [], 2: []}
+    for _ in range(2):
+        for processes in rates:
+            rates[processes].append(bare_training_rate(federation, processes))
+    return statistics.median(rates[2]) / statistics.median(rates[1])
+
+
 def through_workers(workers, clients, workload, rounds, log):
     """The same through a consumer with `workers` worker processes: the intervals between rounds recorded."""
     # The round's training is split for the workers that run it (two jobs per worker process).
@@ -103,16 +153,15 @@ def through_workers(workers, clients, workload, rounds, log):
 
 def serial_seconds(experiment):
     """The median, over rounds 2.., of the part of a round no second worker can share, from the jobs' own
-    times: from the round job's creation to its first train job (the fan-out), and from its last train job's
-    end to the round's (aggregation, evaluation, recording)."""
+    times: from its last train job's end to the round job's (aggregation, evaluation, recording, and the next
+    round's train jobs created)."""
     jobs = Job.objects.filter(experiment_id=experiment.id, round_number__gte=2)
     rounds = {job.round_number: job for job in jobs.filter(task=TASKS[ROUND])}
     trains = {}
     for job in jobs.filter(task=TASKS[TRAIN]):
         trains.setdefault(job.round_number, []).append(job)
     parts = [
-        (min(t.created_at for t in trains[number]) - job.created_at).total_seconds()
-        + (job.finished_at - max(t.finished_at for t in trains[number])).total_seconds()
+        (job.finished_at - max(t.finished_at for t in trains[number])).total_seconds()
         for number, job in rounds.items()
         if trains.get(number) and job.finished_at
     ]
@@ -130,10 +179,12 @@ def measure(name, clients, rounds, turns, log):
     runs = {"in-process": [], "1 worker": [], "2 workers": []}
     cpu_runs = {path: [] for path in runs}
     windows = {path: [] for path in runs}
-    serial = []
+    serial, two_cores = [], []
     reference_hashes = None
     for turn in range(1, turns + 1):
         for path in runs:
+            if path != "in-process":
+                two_cores.append(two_cores_gave(clients, workload))
             if path == "in-process":
                 times, cpu, hashes, window = in_process(clients, workload, rounds)
             else:
@@ -147,12 +198,13 @@ def measure(name, clients, rounds, turns, log):
             runs[path].append(statistics.median(times))
             cpu_runs[path].append(statistics.median(cpu))
             windows[path].append(window)
+            probe = f", bare training 2/1 processes {two_cores[-1]:.2f}x just before" if path != "in-process" else ""
             print(f"    turn {turn} {path:>10}: {runs[path][-1]:7.3f} s/round (median of {len(times)}), "
                   f"{cpu_runs[path][-1]:6.3f} CPU-s/round, {window.cores:.2f} cores used, other load "
-                  f"{window.other:.2f} cores", flush=True)
+                  f"{window.other:.2f} cores{probe}", flush=True)
     median = {path: statistics.median(values) for path, values in runs.items()}
     cpu_median = {path: statistics.median(values) for path, values in cpu_runs.items()}
-    return median, cpu_median, windows, statistics.median(serial)
+    return median, cpu_median, windows, statistics.median(serial), min(two_cores)
 
 
 def main():
@@ -176,7 +228,7 @@ def main():
         for name in workloads:
             for clients in sizes:
                 print(f"  {name} clients, {clients}:", flush=True)
-                median, cpu, windows, serial = measure(name, clients, rounds, turns, log)
+                median, cpu, windows, serial, two_cores = measure(name, clients, rounds, turns, log)
                 one = median["1 worker"] / median["in-process"]
                 two = median["1 worker"] / median["2 workers"]
                 other = max(window.other for window in windows["2 workers"])
@@ -187,9 +239,10 @@ def main():
                     line += f"  [1 worker <= {ONE_WORKER_TARGET}x: {'met' if one <= ONE_WORKER_TARGET else 'MISSED'}]"
                     if one > ONE_WORKER_TARGET:
                         failures.append(f"1 worker at {clients} light clients")
-                if other > OTHER_LOAD_LIMIT:
-                    line += (f"  [2 workers >= {TWO_WORKERS_TARGET}x: not judged, the cores were not free: other "
-                             f"processes took up to {other:.2f} cores]")
+                if other > OTHER_LOAD_LIMIT or two_cores < FREE_TWO_CORES:
+                    why = (f"other processes took up to {other:.2f} cores" if other > OTHER_LOAD_LIMIT else
+                           f"bare training in two processes ran at {two_cores:.2f}x one in a probe")
+                    line += f"  [2 workers >= {TWO_WORKERS_TARGET}x: not judged, the cores were not free: {why}]"
                     unjudged.append(f"2 workers at {clients} {name} clients")
                 else:
                     line += f"  [2 workers >= {TWO_WORKERS_TARGET}x: {'met' if two >= TWO_WORKERS_TARGET else 'MISSED'}]"
@@ -197,8 +250,10 @@ def main():
                         failures.append(f"2 workers at {clients} {name} clients")
                 lines.append(line)
                 bound = two_workers_bound(median["1 worker"], serial)
-                lines.append(f"             serial part of a round with 2 workers (fan-out, then aggregation and "
-                             f"recording; median): {serial:.3f} s, so 2 workers can give at most {bound:.2f}x")
+                lines.append(f"             two cores gave bare training {two_cores:.2f}x one (the lowest of the "
+                             f"probes before the worker runs)")
+                lines.append(f"             serial part of a round with 2 workers (aggregation and recording; "
+                             f"median): {serial:.3f} s, so 2 workers can give at most {bound:.2f}x")
                 lines.append(f"             CPU-seconds per round (not judged: what each path spends, whatever the "
                              f"load): in-process {cpu['in-process']:.3f}, 1 worker {cpu['1 worker']:.3f} "
                              f"({cpu['1 worker'] / cpu['in-process']:.2f}x), 2 workers {cpu['2 workers']:.3f}")

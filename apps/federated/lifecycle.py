@@ -18,12 +18,12 @@ database (claim, heartbeat, completion, its event) is paid per batch, not per cl
                        mined in round order: round R's coinbase commits round R-1's global model)
     finish/E           after the last mine job: the experiment is finished
 
-Rounds overlap with mining: round R is mined while round R+1 trains or is aggregated (see PRIORITY). Status: queued -> running -> finished;
-running <-> paused; queued, running or paused -> cancelled, or failed with the reason. Pausing holds the
-experiment's train and round jobs, cancelling drops them: a worker running one loses its claim, notices within
-half a second (its heartbeat reads the claim; training asks between minibatches), stops and writes nothing; a
-held job runs again from its start once resumed. Rounds already recorded are mined whatever the status, so the
-chain holds every recorded round.
+Rounds overlap with mining: round R is mined while round R+1 trains or is aggregated (see PRIORITY). Status:
+queued -> running -> finished; running <-> paused; queued, running or paused -> cancelled, or failed with the
+reason. Pausing holds the experiment's train and round jobs, cancelling drops them: a worker running one loses
+its claim, notices within half a second (its heartbeat reads the claim; training asks between minibatches),
+stops and writes nothing; a held job runs again from its start once resumed. Rounds already recorded are mined
+whatever the status, so the chain holds every recorded round.
 """
 
 from contextlib import contextmanager
