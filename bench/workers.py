@@ -23,9 +23,9 @@ twice in each turn, right before the 1- and 2-worker runs:
 - what two cores gave bare local training (the workload's clients trained by the engine alone, no database, no
   queue) in two processes at once against one, by clients trained per second (probes of 1 s, interleaved: one
   process, two, one, two). A shared or throttled host shows here what /proc/stat cannot see.
-When the other load took more than 0.2 of a core, or the bare training in two processes ran below 1.9x one, the
-two-worker figure is printed but not judged ("cores not free"), never extrapolated. Exits 1 when a judged
-target is missed.
+When the other load took more than 0.2 of a core, or the bare training in two processes ran below 1.9x one (the
+median of the probes), the two-worker figure is printed but not judged ("cores not free"), never extrapolated.
+Exits 1 when a judged target is missed.
 
 Beside the two-worker figure, the part of a round only one worker can do (its aggregation, evaluation and
 recording, which also sends the next round's clients out; from the jobs' own times in the 2-worker runs) and the
@@ -204,7 +204,7 @@ def measure(name, clients, rounds, turns, log):
                   f"{window.other:.2f} cores{probe}", flush=True)
     median = {path: statistics.median(values) for path, values in runs.items()}
     cpu_median = {path: statistics.median(values) for path, values in cpu_runs.items()}
-    return median, cpu_median, windows, statistics.median(serial), min(two_cores)
+    return median, cpu_median, windows, statistics.median(serial), two_cores
 
 
 def main():
@@ -232,6 +232,7 @@ def main():
                 one = median["1 worker"] / median["in-process"]
                 two = median["1 worker"] / median["2 workers"]
                 other = max(window.other for window in windows["2 workers"])
+                probes, two_cores = two_cores, statistics.median(two_cores)
                 line = (f"{name:>5} {clients:>5}: in-process {median['in-process']:.3f} s, 1 worker "
                         f"{median['1 worker']:.3f} s ({one:.2f}x in-process), 2 workers {median['2 workers']:.3f} s "
                         f"({two:.2f}x the rate of 1)")
@@ -241,7 +242,7 @@ def main():
                         failures.append(f"1 worker at {clients} light clients")
                 if other > OTHER_LOAD_LIMIT or two_cores < FREE_TWO_CORES:
                     why = (f"other processes took up to {other:.2f} cores" if other > OTHER_LOAD_LIMIT else
-                           f"bare training in two processes ran at {two_cores:.2f}x one in a probe")
+                           f"bare training in two processes ran at {two_cores:.2f}x one (median of the probes)")
                     line += f"  [2 workers >= {TWO_WORKERS_TARGET}x: not judged, the cores were not free: {why}]"
                     unjudged.append(f"2 workers at {clients} {name} clients")
                 else:
@@ -250,8 +251,8 @@ def main():
                         failures.append(f"2 workers at {clients} {name} clients")
                 lines.append(line)
                 bound = two_workers_bound(median["1 worker"], serial)
-                lines.append(f"             two cores gave bare training {two_cores:.2f}x one (the lowest of the "
-                             f"probes before the worker runs)")
+                lines.append(f"             two cores gave bare training {two_cores:.2f}x one (median of the probes "
+                             f"before the worker runs: {', '.join(f'{probe:.2f}' for probe in probes)})")
                 lines.append(f"             serial part of a round with 2 workers (aggregation and recording; "
                              f"median): {serial:.3f} s, so 2 workers can give at most {bound:.2f}x")
                 lines.append(f"             CPU-seconds per round (not judged: what each path spends, whatever the "
